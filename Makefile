@@ -1,0 +1,131 @@
+# stylefs: top-level build.
+#
+#   make                     build ./stylefs (CPU engine; CUDA engine when nvcc is found)
+#   make USE_CUDA=no         never build the CUDA engine
+#   make USE_CUDA=yes        require it: fail if nvcc is missing
+#   make SANITIZE=address,undefined   build everything with sanitizers
+#   make test                run the test suite (ends with "N passed, N failed")
+#   make models              copy or download the pretrained styles into ./models
+#   make bench               time the CPU engine against ONNX Runtime
+#   make install PREFIX=...  install binary, man page and styles
+#
+# Every object goes to build/ with a -MMD dependency file next to it.
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+BUILD     := build
+SHARED    ?= ../shared
+
+PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson 2>/dev/null)
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
+             -D_GNU_SOURCE -DFUSE_USE_VERSION=314 \
+             -DSTYLEFS_PREFIX='"$(PREFIX)"' -fopenmp \
+             -Isrc -Icache $(PKG_CFLAGS)
+LDLIBS    += $(PKG_LIBS) -ldnnl -lm -lpthread -ldl -fopenmp
+
+ifneq ($(SANITIZE),)
+CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=$(SANITIZE)
+endif
+
+# ---- CUDA detection -------------------------------------------------------
+# The GPU engine is a later step; detection is here so that the build says
+# what it found and USE_CUDA=yes fails loudly today.
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+USE_CUDA  ?= auto
+ifeq ($(USE_CUDA),yes)
+  ifeq ($(NVCC),)
+    $(error USE_CUDA=yes but nvcc was not found (set NVCC=/path/to/nvcc))
+  endif
+  HAVE_CUDA := 1
+else ifeq ($(USE_CUDA),no)
+  HAVE_CUDA :=
+else
+  HAVE_CUDA := $(if $(NVCC),1,)
+endif
+
+SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/log.c src/util.c \
+           src/style.c src/image.c src/engine.c src/engine_cpu.c src/pipeline.c \
+           src/stb_impl.c src/fs.c cache/cache.c
+LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
+MAIN_OBJ := $(BUILD)/src/main.o
+TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp
+
+.PHONY: all clean test models bench install uninstall check-deps demo undemo config
+
+all: config stylefs
+
+config:
+	@echo "stylefs build: CC=$(CC) SANITIZE=$(or $(SANITIZE),none)"
+	@$(PKG_CONFIG) --exists $(PKGS) || { echo "missing build dependencies; run: make deps (as root) or apt-get install $(DEBIAN_DEPS)"; exit 1; }
+	@echo "  CPU engine: oneDNN $$(sed -n 's/^#define DNNL_VERSION_MAJOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null).$$(sed -n 's/^#define DNNL_VERSION_MINOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null)"
+	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc found at $(NVCC) (GPU engine: not yet part of this build),not used ($(if $(filter no,$(USE_CUDA)),USE_CUDA=no,nvcc not found)))"
+
+stylefs: $(MAIN_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/src/stb_impl.o: CFLAGS += -Wno-unused-but-set-variable -Wno-shadow
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/unit: $(BUILD)/tests/unit.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/mkimg: $(BUILD)/tests/mkimg.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/imgcmp: $(BUILD)/tests/imgcmp.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- data -----------------------------------------------------------------
+STYLE_NAMES := la_muse mathura matilde_perez matta rain_princess scream udnie wave wreck
+MODELS_URL  := https://raw.githubusercontent.com/ml5js/ml5-data-and-models/master/models/style-transfer
+
+models: models/.stamp
+models/.stamp:
+	@if [ -d "$(SHARED)/models" ]; then \
+	  echo "copying styles from $(SHARED)/models"; mkdir -p models; \
+	  for d in $(SHARED)/models/*/; do cp -r "$$d" models/; done; \
+	else \
+	  echo "downloading styles from the ml5 repository"; \
+	  for s in $(STYLE_NAMES); do mkdir -p models/$$s && \
+	    curl -fsSL -o models/$$s/manifest.json $(MODELS_URL)/$$s/manifest.json || exit 1; \
+	    for f in $$(sed -n 's/.*"filename": *"\([^"]*\)".*/\1/p' models/$$s/manifest.json); do \
+	      curl -fsSL -o models/$$s/$$f $(MODELS_URL)/$$s/$$f || exit 1; done; done; \
+	fi
+	@touch $@
+
+# ---- tests ----------------------------------------------------------------
+test: stylefs $(TEST_BIN)
+	@SHARED=$(SHARED) sh tests/run.sh
+
+bench: stylefs $(TEST_BIN)
+	@SHARED=$(SHARED) sh tests/bench.sh
+
+# ---- dependencies -----------------------------------------------------------
+DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
+               libturbojpeg0-dev libcjson-dev libdnnl-dev lmdb-utils
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_DEPS); \
+	else echo "run as root: apt-get install $(DEBIAN_DEPS)"; exit 1; fi
+
+install: stylefs
+	install -D -m 755 stylefs $(DESTDIR)$(PREFIX)/bin/stylefs
+	install -D -m 644 man/stylefs.1 $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1
+	@if [ -d models ]; then mkdir -p $(DESTDIR)$(PREFIX)/share/stylefs/styles && \
+	  cp -r models/*/ $(DESTDIR)$(PREFIX)/share/stylefs/styles/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/stylefs $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1
+
+clean:
+	rm -rf $(BUILD) stylefs
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,121 @@
+/* cache.h: the content-addressed cache of stylized images, in LMDB.
+ *
+ * One cache is one directory:
+ *   data.mdb, lock.mdb   the LMDB environment (one unnamed database)
+ *   stylefs.lock         flock(2) guard: every user holds it shared for as
+ *                        long as the cache is open; `prune --compact` needs
+ *                        it exclusive, so it never pulls the file out from
+ *                        under another process.
+ *
+ * KEY: 16 bytes, XXH3-128 over (source-bytes hash, style digest, settings,
+ * format version): see pipeline.c sf_key_make.
+ *
+ * VALUE: a 64-byte header followed by the encoded image.  All integers
+ * little-endian.
+ *   off len  field
+ *     0   4  magic "SFCE" (0x53 0x46 0x43 0x45)
+ *     4   2  header version, 1
+ *     6   2  header length in bytes, 64
+ *     8   8  created: unix seconds when the entry was stored
+ *    16   8  last_read: unix seconds of the last read, kept to within
+ *            SF_CACHE_ATIME_SLACK seconds (a hit rewrites the entry only
+ *            when its last_read is older than that)
+ *    24   8  data length in bytes (= value length - 64)
+ *    32   4  image width
+ *    36   4  image height
+ *    40   4  image format (enum sf_format in image.h)
+ *    44   4  flags, 0
+ *    48   8  XXH3-64 of the data, checked on every read
+ *    56   8  reserved, 0
+ *    64   -  the encoded image (JPEG, PNG, BMP or TGA bytes)
+ * An entry whose header or checksum does not check is never served: it is
+ * deleted and the read is a miss.
+ *
+ * Space: LMDB reuses the pages of deleted entries for later writes, so the
+ * file stops growing once the working set is stable but never shrinks by
+ * itself; sf_cache_compact rewrites it compactly.  When the map is full a
+ * write first grows the map (doubling, up to map_max), then evicts the least
+ * recently read entries, then gives up with -ENOSPC: the caller serves the
+ * image uncached.
+ *
+ * DESIGN: one sf_cache per process, shared by its threads.  `rw` is a
+ * process-wide rwlock: every transaction holds it shared; growing the map
+ * (mdb_env_set_mapsize, which needs no live transaction in the process)
+ * holds it exclusive.  LMDB's own lock file serializes writers across
+ * processes, so a mount, a stylize and a prune can share one cache.
+ *
+ * All functions return 0 or -errno. */
+#ifndef SF_CACHE_H
+#define SF_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SF_CACHE_KEY_LEN 16
+#define SF_CACHE_HDR_LEN 64
+#define SF_CACHE_ATIME_SLACK 60
+
+struct sf_cache;
+
+struct sf_cache_opts {
+    uint64_t map_size;   /* initial map size; 0 = 1 GiB ($STYLEFS_MAP_SIZE overrides) */
+    uint64_t map_max;    /* largest map; 0 = 1 TiB ($STYLEFS_MAP_MAX overrides) */
+};
+
+struct sf_entry_meta {
+    uint64_t created, last_read, data_len;
+    uint32_t width, height, format;
+};
+
+struct sf_cache_stats {
+    uint64_t entries, bytes;        /* bytes: values, headers included */
+    uint64_t oldest_read, newest_read;
+    uint64_t file_size, file_alloc; /* data.mdb size and blocks on disk */
+    uint64_t map_size, map_used;    /* current map, pages in use * page size */
+};
+
+struct sf_prune_opts {
+    uint64_t max_size;      /* 0 = no size limit */
+    uint64_t older_than;    /* seconds; 0 = no age limit */
+    int all;
+    int dry_run;
+};
+
+struct sf_prune_result {
+    uint64_t removed, removed_bytes, kept, kept_bytes;
+};
+
+/* Default directory: $XDG_CACHE_HOME/stylefs or ~/.cache/stylefs. */
+int sf_cache_default_dir(char *buf, size_t len);
+
+/* Open (creating the directory if needed).  Returns 0, -EACCES, -ENOENT,
+ * -ENOMEM, -EIO (not an LMDB environment, or corrupt). */
+int sf_cache_open(const char *dir, const struct sf_cache_opts *o, struct sf_cache **out,
+                  char *why, size_t whylen);
+void sf_cache_close(struct sf_cache *c);
+
+/* Look up key.  On a hit copies the image into a malloc'd *data.
+ * meta may be NULL.  Returns 0, -ENOENT (miss), -ENOMEM, -EIO. */
+int sf_cache_get(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
+                 uint8_t **data, size_t *len, struct sf_entry_meta *meta);
+/* Header only (no copy, no last_read update).  Returns 0, -ENOENT, -EIO. */
+int sf_cache_peek(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
+                  struct sf_entry_meta *meta);
+/* Store.  Returns 0, -ENOSPC (no room even after growing and evicting),
+ * -E2BIG (larger than the largest map), -EIO. */
+int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
+                 const void *data, size_t len, uint32_t width, uint32_t height,
+                 uint32_t format);
+int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st);
+/* Remove entries per o (oldest read first for max_size). */
+int sf_cache_prune(struct sf_cache *c, const struct sf_prune_opts *o,
+                   struct sf_prune_result *r);
+/* Rewrite data.mdb compactly.  Needs the cache closed by every process.
+ * Returns 0, -EBUSY (another process has it open), -ENOSPC, -EIO. */
+int sf_cache_compact(const char *dir, uint64_t *before, uint64_t *after,
+                     char *why, size_t whylen);
+
+/* The one place that turns LMDB return codes into -errno. */
+int sf_mdb_errno(int rc);
+
+#endif

@@ -1,0 +1,28 @@
+/* cli.h: the subcommands of the stylefs binary.
+ *
+ * Each cmd_* takes the arguments after the subcommand name (argv[0] is the
+ * subcommand) and returns the process exit status:
+ *   0 ok, 1 failure, 2 usage error.
+ * Errors go to stderr as "stylefs: <what failed>: <why>". */
+#ifndef SF_CLI_H
+#define SF_CLI_H
+
+#include <stddef.h>
+
+#define SF_VERSION "0.1.0"
+
+enum { SF_EXIT_OK = 0, SF_EXIT_FAIL = 1, SF_EXIT_USAGE = 2 };
+
+int cmd_stylize(int argc, char **argv);
+int cmd_styles(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+/* The mount: stylefs [options] SOURCE MOUNTPOINT (fs.c). */
+int cmd_mount(int argc, char **argv);
+
+/* Shared by the commands that open a cache: the --cache value or the
+ * default directory.  Returns 0 or -ENOENT (no $HOME). */
+int sf_cli_cache_dir(const char *opt, char *buf, size_t len);
+void sf_print_version(void);
+
+#endif

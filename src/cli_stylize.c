@@ -1,0 +1,271 @@
+/* cli_stylize.c: `stylefs stylize` (one image) and `stylefs styles` (list). */
+#include "cli.h"
+#include "log.h"
+#include "pipeline.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int sf_cli_cache_dir(const char *opt, char *buf, size_t len)
+{
+    if (opt) {
+        snprintf(buf, len, "%s", opt);
+        return 0;
+    }
+    return sf_cache_default_dir(buf, len);
+}
+
+static const char stylize_help[] =
+    "usage: stylefs stylize [options] STYLE INPUT OUTPUT\n"
+    "Stylize one image.  INPUT may be - for standard input; OUTPUT may be -\n"
+    "for standard output (then --format is needed).  The output format\n"
+    "follows OUTPUT's extension: .jpg/.jpeg, .png, .bmp or .tga.\n"
+    "  --styles DIR      folder of styles (default: see 'man stylefs')\n"
+    "  --cache DIR       cache folder (default $XDG_CACHE_HOME/stylefs)\n"
+    "  --no-cache        neither read nor write the cache\n"
+    "  --quality N       JPEG quality 1..100 (default 90)\n"
+    "  --max-side N      downscale so the longer side is at most N (default 1024, 0 = off)\n"
+    "  --max-pixels N    refuse sources over N pixels (default 50000000)\n"
+    "  --format FMT      output format: jpg, png, bmp or tga (overrides the extension)\n"
+    "  --device DEV      auto, cpu or cuda (default auto)\n"
+    "  -v, --verbose     say which engine ran, hit or miss, and the time taken\n"
+    "  -h, --help        this help\n";
+
+static int usage_err(const char *cmd, const char *msg, const char *arg)
+{
+    fprintf(stderr, "stylefs: %s: %s%s%s\nTry 'stylefs %s --help'.\n", cmd, msg,
+            arg ? " " : "", arg ? arg : "", cmd);
+    return SF_EXIT_USAGE;
+}
+
+static int parse_int_opt(const char *cmd, const char *name, const char *val, uint64_t lo,
+                         uint64_t hi, uint64_t *out)
+{
+    if (sf_parse_u64(val, lo, hi, out)) {
+        fprintf(stderr, "stylefs: %s: %s must be a whole number from %llu to %llu, not '%s'\n",
+                cmd, name, (unsigned long long)lo, (unsigned long long)hi, val);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_stylize(int argc, char **argv)
+{
+    enum { O_STYLES = 256, O_CACHE, O_NOCACHE, O_QUALITY, O_MAXSIDE, O_MAXPIX, O_FORMAT, O_DEVICE };
+    static const struct option opts[] = {
+        { "styles", required_argument, 0, O_STYLES },   { "cache", required_argument, 0, O_CACHE },
+        { "no-cache", no_argument, 0, O_NOCACHE },      { "quality", required_argument, 0, O_QUALITY },
+        { "max-side", required_argument, 0, O_MAXSIDE }, { "max-pixels", required_argument, 0, O_MAXPIX },
+        { "format", required_argument, 0, O_FORMAT },   { "device", required_argument, 0, O_DEVICE },
+        { "verbose", no_argument, 0, 'v' },             { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *styles_opt = NULL, *cache_opt = NULL, *format_opt = NULL;
+    char styles_dir[PATH_MAX], cache_dir[PATH_MAX], why[512] = "";
+    struct sf_settings set;
+    enum sf_device dev = SF_DEVICE_AUTO;
+    enum sf_format fmt;
+    struct sf_model *model = NULL;
+    struct sf_cache *cache = NULL;
+    struct sf_pipeline pipe;
+    uint8_t *src = NULL, *out = NULL;
+    size_t srclen, outlen;
+    uint64_t v;
+    int c, no_cache = 0, verbose = 0, hit = 0, rc, status = SF_EXIT_FAIL;
+    const char *style, *in, *outp;
+    double t0;
+
+    sf_settings_default(&set);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case O_STYLES: styles_opt = optarg; break;
+        case O_CACHE: cache_opt = optarg; break;
+        case O_NOCACHE: no_cache = 1; break;
+        case O_QUALITY:
+            if (parse_int_opt("stylize", "--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
+            set.quality = (int)v;
+            break;
+        case O_MAXSIDE:
+            if (parse_int_opt("stylize", "--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
+            set.max_side = (int)v;
+            break;
+        case O_MAXPIX:
+            if (parse_int_opt("stylize", "--max-pixels", optarg, 1, 1ULL << 40, &v)) return SF_EXIT_USAGE;
+            set.max_pixels = v;
+            break;
+        case O_FORMAT: format_opt = optarg; break;
+        case O_DEVICE:
+            if (sf_device_parse(optarg, &dev))
+                return usage_err("stylize", "--device must be auto, cpu or cuda, not", optarg);
+            break;
+        case 'v': verbose = 1; break;
+        case 'h': fputs(stylize_help, stdout); return SF_EXIT_OK;
+        default: return usage_err("stylize", "bad option", NULL);
+        }
+    }
+    if (argc - optind != 3)
+        return usage_err("stylize", "expected STYLE INPUT OUTPUT", NULL);
+    style = argv[optind];
+    in = argv[optind + 1];
+    outp = argv[optind + 2];
+    if (verbose)
+        sf_log_set_level(SF_LOG_INFO);
+
+    if (format_opt) {
+        char name[32];
+        snprintf(name, sizeof name, "x.%s", format_opt);
+        fmt = sf_format_for_output(name);
+        if (fmt == SF_FMT_UNKNOWN)
+            return usage_err("stylize", "--format must be jpg, png, bmp or tga, not", format_opt);
+    } else if (!strcmp(outp, "-")) {
+        return usage_err("stylize", "writing to standard output needs --format", NULL);
+    } else if ((fmt = sf_format_for_output(outp)) == SF_FMT_UNKNOWN) {
+        char ext[16];
+        fprintf(stderr, "stylefs: stylize: %s: cannot write '.%s' files; use .jpg, .png, .bmp or .tga\n",
+                outp, sf_path_ext(outp, ext, sizeof ext));
+        return SF_EXIT_USAGE;
+    }
+
+    if (sf_styles_dir(styles_opt, styles_dir, sizeof styles_dir, why, sizeof why)) {
+        fprintf(stderr, "stylefs: stylize: %s\n", why);
+        return SF_EXIT_FAIL;
+    }
+    rc = sf_model_load(styles_dir, style, &model, why, sizeof why);
+    if (rc) {
+        if (rc == -ENOENT)
+            fprintf(stderr, "stylefs: stylize: unknown style '%s' in %s (see 'stylefs styles')\n",
+                    style, styles_dir);
+        else
+            fprintf(stderr, "stylefs: stylize: style %s is damaged: %s\n", style, why);
+        return SF_EXIT_FAIL;
+    }
+    rc = !strcmp(in, "-") ? sf_read_fd(STDIN_FILENO, SF_MAX_SOURCE_BYTES, &src, &srclen)
+                          : sf_read_file(in, SF_MAX_SOURCE_BYTES, &src, &srclen);
+    if (rc == -EINVAL && !strcmp(in, "-")) {
+        /* a pipe: read it plainly */
+        size_t cap = 1 << 20;
+        ssize_t r;
+        srclen = 0;
+        src = malloc(cap);
+        rc = src ? 0 : -ENOMEM;
+        while (!rc && (r = read(STDIN_FILENO, src + srclen, cap - srclen)) != 0) {
+            uint8_t *ns;
+            if (r < 0) { if (errno != EINTR) rc = -errno; continue; }
+            srclen += (size_t)r;
+            if (srclen == cap) {
+                if (cap >= SF_MAX_SOURCE_BYTES) { rc = -EFBIG; break; }
+                if (!(ns = realloc(src, cap *= 2))) { rc = -ENOMEM; break; }
+                src = ns;
+            }
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "stylefs: stylize: %s: %s\n", in, strerror(-rc));
+        goto out_model;
+    }
+    if (!no_cache) {
+        if (sf_cli_cache_dir(cache_opt, cache_dir, sizeof cache_dir)) {
+            fprintf(stderr, "stylefs: stylize: no cache folder: set --cache, XDG_CACHE_HOME or HOME\n");
+            goto out_src;
+        }
+        if ((rc = sf_cache_open(cache_dir, NULL, &cache, why, sizeof why)))
+            sf_warn("stylize: %s; going on without the cache", why);
+    }
+    sf_pipeline_init(&pipe, dev, &set, cache);
+    t0 = sf_monotonic();
+    rc = sf_stylize_cached(&pipe, model, src, srclen, fmt, &out, &outlen, &hit, why, sizeof why);
+    if (rc) {
+        fprintf(stderr, "stylefs: stylize: %s: %s\n", in, why[0] ? why : strerror(-rc));
+        goto out_pipe;
+    }
+    sf_info("%s: %s, %.3f s", in, hit ? "cache hit" : cache ? "computed and cached" : "computed",
+            sf_monotonic() - t0);
+    if (!strcmp(outp, "-")) {
+        size_t off = 0;
+        while (off < outlen) {
+            ssize_t w = write(STDOUT_FILENO, out + off, outlen - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                fprintf(stderr, "stylefs: stylize: writing standard output: %s\n", strerror(errno));
+                goto out_out;
+            }
+            off += (size_t)w;
+        }
+    } else if ((rc = sf_write_file_atomic(outp, out, outlen))) {
+        fprintf(stderr, "stylefs: stylize: %s: %s\n", outp, strerror(-rc));
+        goto out_out;
+    }
+    status = SF_EXIT_OK;
+out_out:
+    free(out);
+out_pipe:
+    sf_pipeline_close(&pipe);
+    sf_cache_close(cache);
+out_src:
+    free(src);
+out_model:
+    sf_model_free(model);
+    return status;
+}
+
+static const char styles_help[] =
+    "usage: stylefs styles [--styles DIR]\n"
+    "List the styles that load, one name per line.  Damaged styles are\n"
+    "reported on stderr, naming the file at fault.\n";
+
+int cmd_styles(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "styles", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    const char *styles_opt = NULL;
+    char dir[PATH_MAX], why[512];
+    char **names;
+    size_t n, good = 0;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 's')
+            styles_opt = optarg;
+        else if (c == 'h')
+            return fputs(styles_help, stdout), SF_EXIT_OK;
+        else
+            return usage_err("styles", "bad option", NULL);
+    }
+    if (optind != argc)
+        return usage_err("styles", "unexpected argument", argv[optind]);
+    if (sf_styles_dir(styles_opt, dir, sizeof dir, why, sizeof why)) {
+        fprintf(stderr, "stylefs: styles: %s\n", why);
+        return SF_EXIT_FAIL;
+    }
+    rc = sf_styles_list(dir, &names, &n);
+    if (rc) {
+        fprintf(stderr, "stylefs: styles: %s: %s\n", dir, strerror(-rc));
+        return SF_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct sf_model *m;
+        if (sf_model_load(dir, names[i], &m, why, sizeof why)) {
+            fprintf(stderr, "stylefs: styles: skipping damaged style %s: %s\n", names[i], why);
+            continue;
+        }
+        sf_model_free(m);
+        printf("%s\n", names[i]);
+        good++;
+    }
+    sf_names_free(names, n);
+    if (!good) {
+        fprintf(stderr, "stylefs: styles: no usable style in %s\n", dir);
+        return SF_EXIT_FAIL;
+    }
+    return SF_EXIT_OK;
+}

@@ -1,0 +1,23 @@
+/* log.h: one place where stylefs reports what it does and what failed.
+ *
+ * Messages go to stderr as "stylefs: <message>" (the CLI form), or to
+ * syslog once the mount has daemonized (sf_log_use_syslog).  Thread-safe:
+ * each message is formatted into one buffer and written with one call. */
+#ifndef SF_LOG_H
+#define SF_LOG_H
+
+enum sf_log_level { SF_LOG_ERR = 0, SF_LOG_WARN, SF_LOG_INFO, SF_LOG_DEBUG };
+
+/* Messages above `level` are dropped.  Default: SF_LOG_WARN. */
+void sf_log_set_level(enum sf_log_level level);
+/* Route further messages to syslog(3) under the ident "stylefs". */
+void sf_log_use_syslog(void);
+void sf_log(enum sf_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define sf_err(...)   sf_log(SF_LOG_ERR, __VA_ARGS__)
+#define sf_warn(...)  sf_log(SF_LOG_WARN, __VA_ARGS__)
+#define sf_info(...)  sf_log(SF_LOG_INFO, __VA_ARGS__)
+#define sf_debug(...) sf_log(SF_LOG_DEBUG, __VA_ARGS__)
+
+#endif

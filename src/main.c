@@ -1,0 +1,56 @@
+/* main.c: stylefs's entry point: dispatches to a subcommand, or mounts.
+ *
+ *   stylefs stylize | styles | stats | prune ...   one-shot commands (cli_*.c)
+ *   stylefs [options] SOURCE MOUNTPOINT            the filesystem (fs.c) */
+#include "cli.h"
+#include "engine.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: stylefs [options] SOURCE MOUNTPOINT      mount (see stylefs --help-mount)\n"
+        "       stylefs stylize [options] STYLE INPUT OUTPUT\n"
+        "       stylefs styles  [--styles DIR]\n"
+        "       stylefs stats   [--cache DIR]\n"
+        "       stylefs prune   [--cache DIR] [--max-size SIZE] [--older-than AGE] [--all]\n"
+        "                       [--dry-run] [--compact]\n"
+        "       stylefs --version | --help\n"
+        "Run 'stylefs COMMAND --help' for a command's options; 'man stylefs' for more.\n");
+}
+
+void sf_print_version(void)
+{
+    printf("stylefs %s\nengines: %s\n", SF_VERSION, sf_engines_built_in());
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        { "stylize", cmd_stylize }, { "styles", cmd_styles },
+        { "stats", cmd_stats },     { "prune", cmd_prune },
+    };
+
+    if (argc < 2) {
+        usage(stderr);
+        return SF_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        sf_print_version();
+        return SF_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return SF_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    return cmd_mount(argc, argv);
+}

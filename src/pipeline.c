@@ -1,0 +1,148 @@
+/* pipeline.c: source bytes to styled bytes (see pipeline.h). */
+#include "pipeline.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+void sf_settings_default(struct sf_settings *s)
+{
+    s->max_side = SF_DEFAULT_MAX_SIDE;
+    s->max_pixels = SF_DEFAULT_MAX_PIXELS;
+    s->quality = SF_DEFAULT_QUALITY;
+}
+
+void sf_hash_bytes(const void *d, size_t n, uint8_t out[16])
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(d, n));
+    memcpy(out, c.digest, 16);
+}
+
+void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_format out,
+                 const struct sf_settings *s, uint8_t key[16])
+{
+    /* Fixed little-endian layout, so keys agree across builds:
+     *  0 "stylefs-key" 11 bytes + 1 pad, 12 u32 format version,
+     * 16 source hash, 32 weights digest, 48 u32 output format,
+     * 52 u32 max_side, 56 u32 quality (JPEG only, else 0), 60 u32 0 */
+    uint8_t b[64] = "stylefs-key";
+    uint32_t v[5] = { SF_FORMAT_VERSION, (uint32_t)out, (uint32_t)s->max_side,
+                      out == SF_FMT_JPEG ? (uint32_t)s->quality : 0, 0 };
+    int off[5] = { 12, 48, 52, 56, 60 };
+
+    memcpy(b + 16, src_hash, 16);
+    memcpy(b + 32, m->digest, 16);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 4; j++)
+            b[off[i] + j] = (uint8_t)(v[i] >> (8 * j));
+    sf_hash_bytes(b, sizeof b, key);
+}
+
+void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf_settings *s,
+                      struct sf_cache *cache)
+{
+    memset(p, 0, sizeof *p);
+    p->device = dev;
+    p->set = *s;
+    p->cache = cache;
+    pthread_mutex_init(&p->engine_lock, NULL);
+}
+
+void sf_pipeline_close(struct sf_pipeline *p)
+{
+    sf_engine_close(p->engine);
+    p->engine = NULL;
+    pthread_mutex_destroy(&p->engine_lock);
+}
+
+static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, size_t whylen)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&p->engine_lock);
+    if (!p->engine)
+        rc = sf_engine_open(p->device, &p->engine, why, whylen);
+    *e = p->engine;
+    pthread_mutex_unlock(&p->engine_lock);
+    return rc;
+}
+
+int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
+               enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen)
+{
+    struct sf_image img, styled;
+    struct sf_engine *e;
+    int rc;
+
+    rc = sf_image_decode(src, len, p->set.max_pixels, &img, why, whylen);
+    if (rc)
+        return rc;
+    rc = sf_image_fit(&img, p->set.max_side);
+    if (rc) {
+        snprintf(why, whylen, "out of memory resizing");
+        goto out_img;
+    }
+    rc = get_engine(p, &e, why, whylen);
+    if (rc)
+        goto out_img;
+    styled.w = img.w;
+    styled.h = img.h;
+    styled.alpha = img.alpha;       /* the source alpha goes back on */
+    styled.rgb = malloc((size_t)img.w * img.h * 3);
+    if (!styled.rgb) {
+        rc = -ENOMEM;
+        snprintf(why, whylen, "out of memory");
+        goto out_img;
+    }
+    rc = sf_engine_run(e, m, img.rgb, img.w, img.h, styled.rgb);
+    if (rc) {
+        snprintf(why, whylen, "%s engine failed: %s", e->ops->name, strerror(-rc));
+        goto out_styled;
+    }
+    rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
+out_styled:
+    free(styled.rgb);
+out_img:
+    sf_image_free(&img);
+    return rc;
+}
+
+int sf_stylize_cached(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src,
+                      size_t len, enum sf_format out_fmt, uint8_t **out, size_t *outlen,
+                      int *hit, char *why, size_t whylen)
+{
+    uint8_t h[16], key[16];
+    int rc;
+
+    *hit = 0;
+    if (!p->cache)
+        return sf_stylize(p, m, src, len, out_fmt, out, outlen, why, whylen);
+    sf_hash_bytes(src, len, h);
+    sf_key_make(h, m, out_fmt, &p->set, key);
+    rc = sf_cache_get(p->cache, key, out, outlen, NULL);
+    if (rc == 0) {
+        *hit = 1;
+        return 0;
+    }
+    if (rc != -ENOENT)
+        sf_warn("cache read failed (%s); computing", strerror(-rc));
+    rc = sf_stylize(p, m, src, len, out_fmt, out, outlen, why, whylen);
+    if (rc)
+        return rc;
+    {
+        struct sf_image_dims { int w, h; } d = { 0, 0 };
+        enum sf_format f;
+        char w2[64];
+        sf_image_probe(*out, *outlen, &f, &d.w, &d.h, w2, sizeof w2);
+        int prc = sf_cache_put(p->cache, key, *out, *outlen, (uint32_t)d.w, (uint32_t)d.h,
+                               (uint32_t)out_fmt);
+        if (prc)
+            sf_warn("not cached: %s", prc == -ENOSPC ? "cache full (no space on disk or map)"
+                                                     : strerror(-prc));
+    }
+    return 0;
+}

@@ -1,0 +1,40 @@
+/* util.h: small helpers shared by the CLI, the mount and the cache:
+ * strict number, size and age parsing, whole-file reads, time.
+ *
+ * Every function returns 0 or -errno unless noted. */
+#ifndef SF_UTIL_H
+#define SF_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse a decimal unsigned integer in [min, max].  The whole string must be
+ * consumed.  Returns 0, -EINVAL (not a number) or -ERANGE. */
+int sf_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Sizes: "123", "500K", "500M", "2G", "1T" (binary units, optional "B" or
+ * "iB").  Returns 0 or -EINVAL. */
+int sf_parse_size(const char *s, uint64_t *bytes);
+/* Ages: "90s", "30m", "12h", "30d", "2w"; a bare number is seconds.
+ * Returns 0 or -EINVAL. */
+int sf_parse_age(const char *s, uint64_t *seconds);
+/* "1.5 MiB" style rendering into buf; returns buf. */
+char *sf_fmt_size(uint64_t bytes, char *buf, size_t len);
+/* "2026-11-22 14:09:00" in local time, or "-" for 0; returns buf. */
+char *sf_fmt_time(uint64_t unix_s, char *buf, size_t len);
+
+/* Read a whole regular file into a malloc'd buffer.  Refuses files larger
+ * than max_bytes with -EFBIG.  On success *data must be freed by the caller.
+ * Returns 0 or -errno (-ENOENT, -EACCES, -EISDIR, -EFBIG, -ENOMEM, -EIO). */
+int sf_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len);
+/* Same for an open descriptor (reads from offset 0). */
+int sf_read_fd(int fd, size_t max_bytes, uint8_t **data, size_t *len);
+/* Write all of buf to path atomically (temp file + rename). Returns 0 or -errno. */
+int sf_write_file_atomic(const char *path, const void *buf, size_t len);
+
+uint64_t sf_now(void);          /* wall clock, seconds since the epoch */
+double sf_monotonic(void);      /* monotonic clock, seconds */
+
+/* Lower-case extension of a path without the dot ("" if none) in buf. */
+const char *sf_path_ext(const char *path, char *buf, size_t len);
+
+#endif
