@@ -57,7 +57,7 @@ LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp
 
-.PHONY: all clean test models bench install uninstall check-deps demo undemo config
+.PHONY: all clean test models bench install uninstall deps demo undemo config golden
 
 all: config stylefs
 
@@ -129,3 +129,6 @@ clean:
 	rm -rf $(BUILD) stylefs
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+golden: $(TEST_BIN)
+	SHARED=$(SHARED) sh tests/make_golden.sh

@@ -538,7 +538,9 @@ int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
     uint64_t seen = 0;
     int rc, evictions = 0;
 
-    if (SF_CACHE_HDR_LEN + (uint64_t)len > c->map_max / 2)
+    /* LMDB needs room besides the value (freed pages are reusable only two
+     * transactions later): refuse what could never fit. */
+    if (SF_CACHE_HDR_LEN + (uint64_t)len > c->map_max / 4)
         return -E2BIG;
     m.created = m.last_read = sf_now();
     m.data_len = len;
@@ -551,7 +553,9 @@ int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
             return rc;
         if (grow_map(c, seen) == 0)
             continue;
-        if (evictions++ >= 3)
+        /* Pages freed by an eviction are reusable two transactions later,
+         * so a put may need a second round before it fits. */
+        if (evictions++ >= 8)
             return -ENOSPC;
         rc = evict_for(c, SF_CACHE_HDR_LEN + len);
         if (rc)

@@ -1,6 +1,7 @@
 /* imgcmp.c: compares two images' RGB, as the engine tests need.
  *
- * usage: imgcmp A B [--within1 FRAC] [--within2 FRAC] [--psnr DB] [--crop]
+ * usage: imgcmp A B [--within1 FRAC] [--within2 FRAC] [--psnr DB]
+ *        imgcmp --info FILE     prints "WxH FORMAT alpha=0|1"
  * Prints one line: size, share of 8-bit values within +-1 and +-2, PSNR,
  * largest difference.  Exits 0 when every given threshold holds, 1 when one
  * fails, 2 on a usage or decode error.  Sizes must match. */
@@ -35,6 +36,18 @@ int main(int argc, char **argv)
     double se = 0, psnr;
     int maxd = 0;
 
+    if (argc == 3 && !strcmp(argv[1], "--info")) {
+        uint8_t *d;
+        size_t n;
+        enum sf_format f;
+        int w, h;
+        char why[256];
+        if (load(argv[2], &a) || sf_read_file(argv[2], 1 << 30, &d, &n) ||
+            sf_image_probe(d, n, &f, &w, &h, why, sizeof why))
+            return 2;
+        printf("%dx%d %s alpha=%d\n", a.w, a.h, sf_format_name(f), a.alpha != NULL);
+        return 0;
+    }
     if (argc < 3)
         return fprintf(stderr, "usage: imgcmp A B [--within1 F] [--within2 F] [--psnr DB]\n"), 2;
     for (int i = 3; i + 1 < argc; i += 2) {

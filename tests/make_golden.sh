@@ -1,0 +1,23 @@
+#!/bin/sh
+# make_golden.sh: regenerates tests/golden/ with the ONNX Runtime oracle of
+# ../shared/anchors.  Needs node and npm (onnxruntime-node is installed into
+# build/ort, not into the repository).  The inputs are synthetic (mkimg), so
+# nothing here is a photo or a weight.
+#   usage: sh tests/make_golden.sh   (or: make golden)
+set -eu
+SHARED=${SHARED:-../shared}
+ORT=build/ort
+G=tests/golden
+mkdir -p "$G" "$ORT"
+[ -d "$ORT/node_modules/onnxruntime-node" ] ||
+    npm install --prefix "$ORT" --ignore-scripts onnxruntime-node@1.30.0 >/dev/null
+build/tests/mkimg 64 64 "$G/in_64x64.ppm" --seed 1
+build/tests/mkimg 37 29 "$G/in_37x29.ppm" --seed 3
+for s in udnie wave scream; do
+    python3 "$SHARED/anchors/make_onnx.py" "$SHARED/models/$s" "$ORT/$s.onnx"
+    for sz in 64x64 37x29; do
+        NODE_PATH="$ORT/node_modules" node tests/ort_golden.js "$ORT/$s.onnx" \
+            "$G/in_$sz.ppm" "$G/${s}_$sz.ppm"
+    done
+done
+echo "golden files written to $G"

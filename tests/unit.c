@@ -1,0 +1,399 @@
+/* unit.c: in-process tests of the parsers, the model loader, the engine's
+ * shape handling, the codecs and the cache.
+ *
+ * usage: unit SHARED_MODELS_DIR TMPDIR
+ * Prints "PASS name", "FAIL name: why" or "SKIP name: why" per test;
+ * tests/run.sh counts them. */
+#include "cache.h"
+#include "engine.h"
+#include "image.h"
+#include "pipeline.h"
+#include "style.h"
+#include "util.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *g_models, *g_tmp;
+static int g_fail;
+
+#define EXPECT(cond, ...)                                              \
+    do {                                                               \
+        if (!(cond)) {                                                 \
+            printf("FAIL %s: ", name);                                 \
+            printf(__VA_ARGS__);                                       \
+            printf(" (%s:%d)\n", __FILE__, __LINE__);                  \
+            g_fail++;                                                  \
+            return;                                                    \
+        }                                                              \
+    } while (0)
+#define PASS() printf("PASS %s\n", name)
+
+static void t_parse(void)
+{
+    const char *name = "parse sizes, ages and numbers";
+    uint64_t v;
+    EXPECT(sf_parse_size("500M", &v) == 0 && v == 500ULL << 20, "500M");
+    EXPECT(sf_parse_size("2G", &v) == 0 && v == 2ULL << 30, "2G");
+    EXPECT(sf_parse_size("1KiB", &v) == 0 && v == 1024, "1KiB");
+    EXPECT(sf_parse_size("123", &v) == 0 && v == 123, "123");
+    EXPECT(sf_parse_size("12X", &v) == -EINVAL, "12X accepted");
+    EXPECT(sf_parse_size("-1", &v) == -EINVAL, "-1 accepted");
+    EXPECT(sf_parse_size("", &v) == -EINVAL, "empty accepted");
+    EXPECT(sf_parse_size("99999999999T", &v) == -EINVAL, "overflow accepted");
+    EXPECT(sf_parse_age("30d", &v) == 0 && v == 30 * 86400, "30d");
+    EXPECT(sf_parse_age("2w", &v) == 0 && v == 14 * 86400, "2w");
+    EXPECT(sf_parse_age("90", &v) == 0 && v == 90, "90");
+    EXPECT(sf_parse_age("5y", &v) == -EINVAL, "5y accepted");
+    EXPECT(sf_parse_age("5dd", &v) == -EINVAL, "5dd accepted");
+    EXPECT(sf_parse_u64("12a", 0, 100, &v) == -EINVAL, "12a accepted");
+    EXPECT(sf_parse_u64("101", 0, 100, &v) == -ERANGE, "101 in range");
+    EXPECT(sf_parse_u64(" 5", 0, 100, &v) == -EINVAL, "leading space accepted");
+    PASS();
+}
+
+static int copy_style(const char *from, const char *to)
+{
+    char cmd[5 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp -r '%s/.' '%s/'", to, to, from, to);
+    return system(cmd);
+}
+
+static void t_model_good(void)
+{
+    const char *name = "model loader: good checkpoint";
+    struct sf_model *m, *m2;
+    char err[512];
+    int rc = sf_model_load(g_models, "udnie", &m, err, sizeof err);
+    EXPECT(rc == 0, "load udnie: %s", err);
+    EXPECT(m->nfloats == 1679235 || m->nfloats > 1000000, "nfloats %zu", m->nfloats);
+    EXPECT(sf_model_load(g_models, "wave", &m2, err, sizeof err) == 0, "load wave: %s", err);
+    EXPECT(memcmp(m->digest, m2->digest, 16) != 0, "two styles share a digest");
+    sf_model_free(m);
+    sf_model_free(m2);
+    EXPECT(sf_model_load(g_models, "no_such_style", &m, err, sizeof err) == -ENOENT, "missing style");
+    EXPECT(sf_model_load(g_models, "../udnie", &m, err, sizeof err) == -ENOENT, "path escape");
+    PASS();
+}
+
+/* Damage a copy of udnie with `how`, load it, expect -EINVAL naming `file`. */
+static void damaged(const char *what, const char *how, const char *file)
+{
+    char name[128], dir[PATH_MAX], src[PATH_MAX], cmd[2 * PATH_MAX], err[512];
+    struct sf_model *m = NULL;
+    int rc;
+
+    snprintf(name, sizeof name, "model loader: damaged (%s) refused naming the file", what);
+    snprintf(dir, sizeof dir, "%s/styles/broken", g_tmp);
+    snprintf(src, sizeof src, "%s/udnie", g_models);
+    EXPECT(copy_style(src, dir) == 0, "copy");
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s", dir, how);
+    EXPECT(system(cmd) == 0, "damage: %s", how);
+    snprintf(src, sizeof src, "%s/styles", g_tmp);
+    rc = sf_model_load(src, "broken", &m, err, sizeof err);
+    EXPECT(rc == -EINVAL, "rc %d (%s)", rc, err);
+    EXPECT(strstr(err, file) != NULL, "message '%s' does not name %s", err, file);
+    PASS();
+}
+
+static void t_engine_shapes(void)
+{
+    const char *name = "engine: output has exactly the input size (1x1, 1xN, Nx1, odd)";
+    static const int sz[][2] = { { 1, 1 }, { 1, 9 }, { 9, 1 }, { 5, 3 }, { 3, 5 }, { 301, 2 }, { 2, 157 }, { 17, 13 } };
+    struct sf_model *m;
+    struct sf_engine *e;
+    char err[512];
+
+    EXPECT(sf_model_load(g_models, "udnie", &m, err, sizeof err) == 0, "%s", err);
+    EXPECT(sf_engine_open(SF_DEVICE_CPU, &e, err, sizeof err) == 0, "%s", err);
+    for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) {
+        int w = sz[i][0], h = sz[i][1];
+        size_t n = (size_t)w * h * 3;
+        uint8_t *in = malloc(n), *out = malloc(n + 64);
+        for (size_t k = 0; k < n; k++)
+            in[k] = (uint8_t)(k * 37);
+        memset(out, 0xA5, n + 64);
+        EXPECT(sf_engine_run(e, m, in, w, h, out) == 0, "run %dx%d", w, h);
+        for (int k = 0; k < 64; k++)
+            EXPECT(out[n + k] == 0xA5, "%dx%d wrote past the output", w, h);
+        free(in);
+        free(out);
+    }
+    sf_engine_close(e);
+    EXPECT(sf_engine_open(SF_DEVICE_CUDA, &e, err, sizeof err) == -ENODEV && strstr(err, "cuda"),
+           "cuda without a GPU engine must fail clearly: '%s'", err);
+    sf_model_free(m);
+    PASS();
+}
+
+static void t_codec_roundtrip(void)
+{
+    const char *name = "codecs: encode and decode JPEG, PNG, BMP, TGA with and without alpha";
+    static const enum sf_format fmts[] = { SF_FMT_JPEG, SF_FMT_PNG, SF_FMT_BMP, SF_FMT_TGA };
+    char why[256];
+    for (int alpha = 0; alpha < 2; alpha++)
+        for (size_t f = 0; f < 4; f++) {
+            struct sf_image img = { 13, 7, malloc(13 * 7 * 3), alpha ? malloc(13 * 7) : NULL }, back;
+            uint8_t *enc;
+            size_t len;
+            enum sf_format got;
+            int w, h;
+            for (int i = 0; i < 13 * 7 * 3; i++)
+                img.rgb[i] = (uint8_t)(i * 5);
+            for (int i = 0; alpha && i < 13 * 7; i++)
+                img.alpha[i] = (uint8_t)(i * 3);
+            EXPECT(sf_image_encode(&img, fmts[f], 90, &enc, &len, why, sizeof why) == 0, "%s", why);
+            EXPECT(sf_image_probe(enc, len, &got, &w, &h, why, sizeof why) == 0 && got == fmts[f] &&
+                   w == 13 && h == 7, "probe %s", sf_format_name(fmts[f]));
+            EXPECT(sf_image_decode(enc, len, 1000, &back, why, sizeof why) == 0, "%s", why);
+            if (fmts[f] != SF_FMT_JPEG) {
+                EXPECT(!memcmp(back.rgb, img.rgb, 13 * 7 * 3), "%s rgb not lossless", sf_format_name(fmts[f]));
+                EXPECT(!alpha || (back.alpha && !memcmp(back.alpha, img.alpha, 13 * 7)),
+                       "%s lost alpha", sf_format_name(fmts[f]));
+            }
+            EXPECT(sf_image_decode(enc, len, 13 * 7 - 1, &back, why, sizeof why) == -EFBIG,
+                   "max_pixels not enforced");
+            EXPECT(sf_image_decode(enc, len / 2, 1000, &back, why, sizeof why) != 0 ||
+                   fmts[f] == SF_FMT_BMP || fmts[f] == SF_FMT_TGA,
+                   "truncated %s decoded", sf_format_name(fmts[f]));
+            free(enc);
+            sf_image_free(&img);
+        }
+    {
+        struct sf_image back;
+        EXPECT(sf_image_decode((const uint8_t *)"hello", 5, 1000, &back, why, sizeof why) == -EINVAL,
+               "text decoded");
+        EXPECT(sf_image_decode((const uint8_t *)"", 0, 1000, &back, why, sizeof why) == -EINVAL,
+               "empty decoded");
+    }
+    PASS();
+}
+
+static void t_fit(void)
+{
+    const char *name = "codecs: --max-side downscale keeps aspect";
+    struct sf_image img = { 400, 100, calloc(400 * 100, 3), calloc(400 * 100, 1) };
+    EXPECT(sf_image_fit(&img, 100) == 0 && img.w == 100 && img.h == 25 && img.alpha, "%dx%d", img.w, img.h);
+    EXPECT(sf_image_fit(&img, 0) == 0 && img.w == 100, "0 must be off");
+    EXPECT(sf_image_fit(&img, 1000) == 0 && img.w == 100, "never upscales");
+    sf_image_free(&img);
+    PASS();
+}
+
+static void key_for(const char *style, enum sf_format f, int q, int side, uint8_t key[16])
+{
+    static struct sf_model a, b;
+    struct sf_settings s;
+    uint8_t h[16];
+    memset(a.digest, 1, 16);
+    memset(b.digest, 2, 16);
+    sf_settings_default(&s);
+    s.quality = q;
+    s.max_side = side;
+    sf_hash_bytes("photo", 5, h);
+    sf_key_make(h, !strcmp(style, "a") ? &a : &b, f, &s, key);
+}
+
+static void t_keys(void)
+{
+    const char *name = "cache key: settings that change bytes change the key";
+    uint8_t k0[16], k[16];
+    key_for("a", SF_FMT_JPEG, 90, 1024, k0);
+    key_for("a", SF_FMT_JPEG, 90, 1024, k);
+    EXPECT(!memcmp(k0, k, 16), "not deterministic");
+    key_for("b", SF_FMT_JPEG, 90, 1024, k);
+    EXPECT(memcmp(k0, k, 16), "style ignored");
+    key_for("a", SF_FMT_JPEG, 91, 1024, k);
+    EXPECT(memcmp(k0, k, 16), "quality ignored");
+    key_for("a", SF_FMT_JPEG, 90, 512, k);
+    EXPECT(memcmp(k0, k, 16), "max_side ignored");
+    key_for("a", SF_FMT_PNG, 90, 1024, k);
+    EXPECT(memcmp(k0, k, 16), "format ignored");
+    key_for("a", SF_FMT_PNG, 90, 1024, k0);
+    key_for("a", SF_FMT_PNG, 50, 1024, k);
+    EXPECT(!memcmp(k0, k, 16), "quality must not split PNG entries");
+    PASS();
+}
+
+static int open_cache(const char *sub, struct sf_cache **c)
+{
+    char dir[PATH_MAX], why[256], cmd[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/%s", g_tmp, sub);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd))
+        return -1;
+    return sf_cache_open(dir, NULL, c, why, sizeof why);
+}
+
+static void t_cache_basic(void)
+{
+    const char *name = "cache: put, get, miss, peek, header";
+    struct sf_cache *c;
+    uint8_t key[16] = { 1 }, other[16] = { 2 }, *data;
+    size_t len;
+    struct sf_entry_meta m;
+    EXPECT(open_cache("c1", &c) == 0, "open");
+    EXPECT(sf_cache_get(c, key, &data, &len, NULL) == -ENOENT, "empty cache hit");
+    EXPECT(sf_cache_put(c, key, "hello image", 11, 3, 4, SF_FMT_PNG) == 0, "put");
+    EXPECT(sf_cache_get(c, key, &data, &len, &m) == 0 && len == 11 && !memcmp(data, "hello image", 11),
+           "get");
+    free(data);
+    EXPECT(m.width == 3 && m.height == 4 && m.format == SF_FMT_PNG && m.created, "meta");
+    EXPECT(sf_cache_peek(c, key, &m) == 0 && m.data_len == 11, "peek");
+    EXPECT(sf_cache_get(c, other, &data, &len, NULL) == -ENOENT, "other key hit");
+    sf_cache_close(c);
+    PASS();
+}
+
+static void t_cache_corrupt(void)
+{
+    const char *name = "cache: a damaged entry is dropped, never served";
+    struct sf_cache *c;
+    uint8_t key[16] = { 9 }, *data;
+    size_t len;
+    char dir[PATH_MAX];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = { 16, key }, v;
+
+    EXPECT(open_cache("c2", &c) == 0, "open");
+    EXPECT(sf_cache_put(c, key, "0123456789", 10, 1, 1, SF_FMT_PNG) == 0, "put");
+    sf_cache_close(c);
+    /* flip one data byte behind the cache's back */
+    snprintf(dir, sizeof dir, "%s/c2", g_tmp);
+    EXPECT(mdb_env_create(&env) == 0 && mdb_env_open(env, dir, 0, 0644) == 0, "raw open");
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, NULL, 0, &dbi);
+    mdb_get(txn, dbi, &k, &v);
+    {
+        uint8_t buf[128];
+        memcpy(buf, v.mv_data, v.mv_size);
+        buf[SF_CACHE_HDR_LEN + 3] ^= 0x40;
+        v.mv_data = buf;
+        mdb_put(txn, dbi, &k, &v, 0);
+        mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    EXPECT(sf_cache_open(dir, NULL, &c, dir, sizeof dir) == 0, "reopen");
+    EXPECT(sf_cache_get(c, key, &data, &len, NULL) == -ENOENT, "corrupt entry served");
+    {
+        struct sf_cache_stats st;
+        EXPECT(sf_cache_stats(c, &st) == 0 && st.entries == 0, "corrupt entry kept");
+    }
+    sf_cache_close(c);
+    PASS();
+}
+
+static void t_cache_full(void)
+{
+    const char *name = "cache: a full map grows, then evicts LRU, never fails a put";
+    struct sf_cache *c;
+    struct sf_cache_opts o = { 512 << 10, 2 << 20 };
+    struct sf_cache_stats st;
+    char dir[PATH_MAX], why[256];
+    uint8_t *blob = malloc(512 << 10), key[16] = { 0 }, *data;
+    size_t len;
+
+    snprintf(dir, sizeof dir, "%s/c3", g_tmp);
+    EXPECT(system("true") == 0, "shell");
+    EXPECT(sf_cache_open(dir, &o, &c, why, sizeof why) == 0, "%s", why);
+    for (int i = 0; i < 40; i++) {
+        memset(blob, i, 100 << 10);
+        key[0] = (uint8_t)i;
+        int rc = sf_cache_put(c, key, blob, 100 << 10, 1, 1, SF_FMT_PNG);
+        EXPECT(rc == 0, "put %d: %s", i, strerror(-rc));
+    }
+    EXPECT(sf_cache_stats(c, &st) == 0, "stats");
+    EXPECT(st.map_size == 2 << 20, "map did not grow to its max: %llu", (unsigned long long)st.map_size);
+    EXPECT(st.entries < 40 && st.entries > 0, "entries %llu", (unsigned long long)st.entries);
+    key[0] = 39;
+    EXPECT(sf_cache_get(c, key, &data, &len, NULL) == 0 && data[0] == 39, "newest entry missing");
+    free(data);
+    key[0] = 0;
+    EXPECT(sf_cache_get(c, key, &data, &len, NULL) == -ENOENT, "oldest entry survived");
+    EXPECT(sf_cache_put(c, key, blob, 512 << 10, 1, 1, SF_FMT_PNG) == -E2BIG, "oversized put");
+    sf_cache_close(c);
+    free(blob);
+    PASS();
+}
+
+static void t_cache_prune(void)
+{
+    const char *name = "cache: prune by age and by size, least recently read first; dry run";
+    struct sf_cache *c;
+    struct sf_prune_opts po;
+    struct sf_prune_result r;
+    uint8_t key[16] = { 0 }, *data;
+    size_t len;
+    char t[32];
+
+    EXPECT(open_cache("c4", &c) == 0, "open");
+    for (int i = 0; i < 10; i++) {     /* entry i stored (and read) at day i */
+        snprintf(t, sizeof t, "%d", 1700000000 + i * 86400);
+        setenv("STYLEFS_NOW", t, 1);
+        key[0] = (uint8_t)i;
+        EXPECT(sf_cache_put(c, key, "xxxxxxxxxx", 10, 1, 1, SF_FMT_PNG) == 0, "put");
+    }
+    snprintf(t, sizeof t, "%d", 1700000000 + 20 * 86400);
+    setenv("STYLEFS_NOW", t, 1);
+    key[0] = 0;                         /* reading entry 0 makes it the newest */
+    EXPECT(sf_cache_get(c, key, &data, &len, NULL) == 0, "get 0");
+    free(data);
+    memset(&po, 0, sizeof po);
+    po.older_than = 15 * 86400;         /* entries 1..5 were last read >= 15 days ago; 0 was just read */
+    po.dry_run = 1;
+    EXPECT(sf_cache_prune(c, &po, &r) == 0 && r.removed == 5 && r.kept == 5, "dry %llu", (unsigned long long)r.removed);
+    EXPECT(sf_cache_prune(c, &po, &r) == 0 && r.removed == 5, "dry run removed something");
+    po.dry_run = 0;
+    EXPECT(sf_cache_prune(c, &po, &r) == 0 && r.removed == 5 && r.kept == 5, "age prune");
+    key[0] = 0;
+    EXPECT(sf_cache_peek(c, key, &(struct sf_entry_meta){ 0 }) == 0, "recently read entry pruned");
+    memset(&po, 0, sizeof po);
+    po.max_size = 2 * (SF_CACHE_HDR_LEN + 10);
+    /* least recently read first: 6, 7, 8 go; 9 and the re-read 0 stay */
+    EXPECT(sf_cache_prune(c, &po, &r) == 0 && r.removed == 3 && r.kept == 2, "size prune %llu", (unsigned long long)r.removed);
+    key[0] = 8;
+    EXPECT(sf_cache_peek(c, key, &(struct sf_entry_meta){ 0 }) == -ENOENT, "LRU entry 8 kept");
+    key[0] = 9;
+    EXPECT(sf_cache_peek(c, key, &(struct sf_entry_meta){ 0 }) == 0, "entry 9 removed");
+    memset(&po, 0, sizeof po);
+    po.all = 1;
+    EXPECT(sf_cache_prune(c, &po, &r) == 0 && r.kept == 0, "all");
+    unsetenv("STYLEFS_NOW");
+    sf_cache_close(c);
+    PASS();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: unit SHARED_MODELS_DIR TMPDIR\n");
+        return 2;
+    }
+    g_models = argv[1];
+    g_tmp = argv[2];
+    t_parse();
+    t_model_good();
+    damaged("missing tensor file", "rm Variable_7", "Variable_7");
+    damaged("truncated tensor", "truncate -s 1000 Variable_12", "Variable_12");
+    damaged("bad JSON", "printf '{\"Variable\": ' > manifest.json", "manifest.json");
+    damaged("wrong shape", "sed -i '0,/9, /s//7, /' manifest.json", "manifest.json");
+    damaged("tensor missing from manifest",
+            "python3 -c \"import json;m=json.load(open('manifest.json'));del m['Variable_47'];json.dump(m,open('manifest.json','w'))\"",
+            "Variable_47");
+    t_engine_shapes();
+    t_codec_roundtrip();
+    t_fit();
+    t_keys();
+    t_cache_basic();
+    t_cache_corrupt();
+    t_cache_full();
+    t_cache_prune();
+    return g_fail ? 1 : 0;
+}
