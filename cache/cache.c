@@ -563,6 +563,76 @@ int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
     }
 }
 
+int sf_cache_alias_get(struct sf_cache *c, const uint8_t alias[16], uint8_t key[SF_CACHE_KEY_LEN])
+{
+    uint8_t ak[17] = { 'A' };
+    MDB_txn *txn;
+    MDB_val k = { 17, ak }, v;
+    int rc;
+
+    memcpy(ak + 1, alias, 16);
+    if ((rc = txn_begin(c, MDB_RDONLY, &txn)))
+        return rc;
+    rc = mdb_get(txn, c->dbi, &k, &v);
+    if (rc == 0 && v.mv_size == SF_CACHE_KEY_LEN)
+        memcpy(key, v.mv_data, SF_CACHE_KEY_LEN);
+    else if (rc == 0)
+        rc = MDB_NOTFOUND;
+    mdb_txn_abort(txn);
+    txn_done(c);
+    return sf_mdb_errno(rc);
+}
+
+int sf_cache_alias_put(struct sf_cache *c, const uint8_t alias[16], const uint8_t key[SF_CACHE_KEY_LEN])
+{
+    uint8_t ak[17] = { 'A' };
+    MDB_txn *txn;
+    MDB_val k = { 17, ak }, v = { SF_CACHE_KEY_LEN, (void *)key };
+    int rc;
+
+    memcpy(ak + 1, alias, 16);
+    if ((rc = txn_begin(c, 0, &txn)))
+        return rc;
+    rc = mdb_put(txn, c->dbi, &k, &v, 0);
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+    txn_done(c);
+    return sf_mdb_errno(rc);
+}
+
+/* Delete aliases whose entry is gone. */
+static int drop_dangling_aliases(struct sf_cache *c)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = txn_begin(c, 0, &txn), op = MDB_FIRST;
+
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(txn, c->dbi, &cur);
+    while (!rc && (rc = mdb_cursor_get(cur, &k, &v, op)) == MDB_SUCCESS) {
+        MDB_val ek = { SF_CACHE_KEY_LEN, v.mv_data }, ev;
+        op = MDB_NEXT;
+        if (k.mv_size != 17 || ((uint8_t *)k.mv_data)[0] != 'A')
+            continue;
+        if (v.mv_size != SF_CACHE_KEY_LEN || mdb_get(txn, c->dbi, &ek, &ev) == MDB_NOTFOUND)
+            rc = mdb_cursor_del(cur, 0);
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (!rc)
+        mdb_cursor_close(cur);
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+    txn_done(c);
+    return sf_mdb_errno(rc);
+}
+
 int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st)
 {
     MDB_txn *txn;
@@ -584,6 +654,8 @@ int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st)
     while ((rc = mdb_cursor_get(cur, &k, &v, first ? MDB_FIRST : MDB_NEXT)) == MDB_SUCCESS) {
         struct sf_entry_meta m;
         first = 0;
+        if (k.mv_size != SF_CACHE_KEY_LEN)
+            continue;   /* an alias */
         st->entries++;
         st->bytes += v.mv_size;
         if (parse_header(&v, &m))
@@ -646,6 +718,8 @@ int sf_cache_prune(struct sf_cache *c, const struct sf_prune_opts *o, struct sf_
     for (i = 0; !o->dry_run && i < cut && !rc; i += 512)
         rc = delete_items(c, items + i, cut - i < 512 ? cut - i : 512);
     free(items);
+    if (!rc && !o->dry_run)
+        rc = drop_dangling_aliases(c);
     return rc;
 }
 

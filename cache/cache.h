@@ -31,6 +31,14 @@
  * An entry whose header or checksum does not check is never served: it is
  * deleted and the read is a miss.
  *
+ * ALIAS: key = 'A' followed by 16 bytes (17 bytes in all), value = the
+ * 16-byte key of an entry.  The mount records "this source file, as of this
+ * stat (device, inode, size, mtime, ctime), under this style and these
+ * settings, is entry K", so that stat() can report an entry's exact size
+ * without reading the source.  An alias is only a shortcut: a miss or a
+ * dangling alias just means the source is read and hashed.  Prune drops
+ * aliases whose entry is gone.
+ *
  * Space: LMDB reuses the pages of deleted entries for later writes, so the
  * file stops growing once the working set is stable but never shrinks by
  * itself; sf_cache_compact rewrites it compactly.  When the map is full a
@@ -106,6 +114,10 @@ int sf_cache_peek(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
 int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
                  const void *data, size_t len, uint32_t width, uint32_t height,
                  uint32_t format);
+/* Aliases (see ALIAS above).  get: 0, -ENOENT.  put: 0 or -errno; a put
+ * that finds the map full is simply dropped (-ENOSPC). */
+int sf_cache_alias_get(struct sf_cache *c, const uint8_t alias[16], uint8_t key[SF_CACHE_KEY_LEN]);
+int sf_cache_alias_put(struct sf_cache *c, const uint8_t alias[16], const uint8_t key[SF_CACHE_KEY_LEN]);
 int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st);
 /* Remove entries per o (oldest read first for max_size). */
 int sf_cache_prune(struct sf_cache *c, const struct sf_prune_opts *o,

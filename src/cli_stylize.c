@@ -12,6 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+void sf_print_version(void)
+{
+    printf("stylefs %s\nengines: %s\n", SF_VERSION, sf_engines_built_in());
+}
+
 int sf_cli_cache_dir(const char *opt, char *buf, size_t len)
 {
     if (opt) {

@@ -56,12 +56,12 @@ out_free:
 }
 
 int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
-                  const uint8_t *rgb, int w, int h, uint8_t *out)
+                  const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel)
 {
     int rc;
 
     pthread_mutex_lock(&e->lock);
-    rc = e->ops->run(e->impl, m, rgb, w, h, out);
+    rc = e->ops->run(e->impl, m, rgb, w, h, out, cancel);
     pthread_mutex_unlock(&e->lock);
     return rc;
 }

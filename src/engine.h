@@ -30,10 +30,11 @@ struct sf_engine_ops {
      * Returns 0, -ENODEV (no usable device), -ENOMEM. */
     int (*open)(struct sf_engine_impl **out, char *why, size_t whylen);
     /* One forward pass.  rgb: [h][w][3] uint8, out: [h][w][3] uint8.
+     * `cancel` (may be NULL) is polled between layers.
      * Returns 0, -ENOMEM (scratch for this size could not be had),
-     * -EIO (the backend failed). */
+     * -ECANCELED (*cancel became non-zero), -EIO (the backend failed). */
     int (*run)(struct sf_engine_impl *e, const struct sf_model *m,
-               const uint8_t *rgb, int w, int h, uint8_t *out);
+               const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel);
     void (*close)(struct sf_engine_impl *e);
 };
 
@@ -54,7 +55,7 @@ int sf_device_parse(const char *s, enum sf_device *out);
  * Returns 0, -ENODEV (cuda asked for and unavailable), -ENOMEM. */
 int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t whylen);
 int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
-                  const uint8_t *rgb, int w, int h, uint8_t *out);
+                  const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel);
 void sf_engine_close(struct sf_engine *e);
 
 /* Names of the engines this binary has, e.g. "cpu (oneDNN 2.6.3)". */

@@ -365,7 +365,7 @@ out_fail:
 }
 
 static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m,
-                   const uint8_t *rgb, int w, int h, uint8_t *out)
+                   const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel)
 {
     size_t n0 = (size_t)w * h;
     int rc, i;
@@ -384,6 +384,8 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m,
     for (i = 0; i < SF_LAYERS; i++) {
         const struct sf_layer_spec *s = &sf_net[i];
         struct plan_layer *l = &e->L[i];
+        if (cancel && *cancel)
+            return -ECANCELED;
         if ((rc = exec_layer(e, i)))
             return rc;
         if (i == SF_LAYERS - 1)

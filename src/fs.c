@@ -1,9 +1,946 @@
-/* fs.c: the FUSE filesystem (placeholder until the mount lands). */
+/* fs.c: the FUSE filesystem: SOURCE mirrored under /styled/<style>/, each
+ * image stylized when it is first opened, then served from the cache.
+ *
+ * Tree:
+ *   /                 holds styled/ (and the hidden .stats file)
+ *   /styled/          one directory per style
+ *   /styled/S/REL     a directory of SOURCE, or an image file of SOURCE
+ *                     (jpg jpeg png bmp gif tga psd ppm pgm pnm, any case).
+ *                     A format stylefs cannot write (gif psd ppm pgm pnm)
+ *                     shows as NAME.png and is served as PNG.
+ *   /.stats           counters: hits, misses, computes, joins, errors
+ *
+ * DESIGN: all mount state lives in struct sf_fs, passed as FUSE userdata.
+ * Models, settings and the source fd are set before the mount and
+ * read-only after.  The cache, the pipeline and the engine are opened in
+ * init() (after FUSE daemonizes).  Requests run on libfuse's worker threads;
+ * a stylization blocks only its own reader.
+ *
+ * Sizes: getattr never stylizes.  When a stylized copy is in the cache,
+ * found through a stat-keyed alias (cache.h), getattr reports its exact
+ * size; otherwise the source's size stands in.  open() stylizes (or reads
+ * the cache) and holds the finished bytes, so after open() returns fstat
+ * gives the exact size; attributes are never cached by the kernel
+ * (attr_timeout=0) so every stat asks again.  No direct_io: the page cache
+ * and mmap work as on any file, and the size never changes under a reader.
+ *
+ * Locks (never nested):
+ *   jobs_lock  the list of computations in flight (one per cache key);
+ *              each job's cond waits on it.
+ *   fail_lock  the table of remembered failures.
+ * Counters are atomics. */
 #include "cli.h"
+#include "log.h"
+#include "pipeline.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define FAIL_SLOTS 512
+#define FAIL_TTL 600            /* seconds a failure is remembered */
+
+/* Refcounted finished image bytes, shared by open files and waiters. */
+struct blob {
+    atomic_int refs;
+    size_t len;
+    uint8_t data[];
+};
+
+/* A computation in flight, keyed by cache key. */
+struct job {
+    struct job *next;
+    uint8_t key[16];
+    int done, rc, waiters;
+    struct blob *out;
+    char why[256];
+    pthread_cond_t cond;
+};
+
+struct fail {
+    uint8_t id[16];             /* stat identity + style + settings */
+    uint64_t when;
+    int rc;
+};
+
+struct sf_fs {
+    /* set before the mount, read-only after */
+    char source[PATH_MAX];
+    int source_fd;              /* O_PATH|O_DIRECTORY fd of SOURCE */
+    char styles_dir[PATH_MAX];
+    char cache_dir[PATH_MAX];
+    struct sf_settings set;
+    enum sf_device device;
+    uint64_t cache_max;         /* 0 = no limit */
+    struct sf_model **models;
+    size_t nmodels;
+    /* opened in init() */
+    struct sf_cache *cache;     /* NULL if it could not be opened */
+    struct sf_pipeline pipe;
+    pthread_mutex_t jobs_lock;  /* protects jobs and every job's fields */
+    struct job *jobs;
+    pthread_mutex_t fail_lock;  /* protects fails */
+    struct fail fails[FAIL_SLOTS];
+    atomic_ullong hits, misses, computes, joins, errors, evict_tick;
+};
+
+/* Set by SIGTERM, SIGINT and SIGHUP: running stylizations stop at the next
+ * layer so that the daemon exits promptly (nothing half-done is stored). */
+static volatile int g_stop;
+static struct fuse_session *g_se;
+
+static void on_stop_signal(int sig)
+{
+    g_stop = 1;
+    if (g_se)
+        fuse_session_exit(g_se);
+}
+
+static struct sf_fs *FS(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+/* ---- blobs and names ------------------------------------------------------ */
+
+static struct blob *blob_new(const uint8_t *data, size_t len)
+{
+    struct blob *b = malloc(sizeof *b + len);
+    if (!b)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    memcpy(b->data, data, len);
+    return b;
+}
+
+static void blob_put(struct blob *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
+                                        "gif", "psd", "ppm", "pgm", "pnm" };
+
+/* 1: served as is; 2: shown with ".png" appended; 0: not an image name. */
+static int image_kind(const char *name)
+{
+    char ext[16];
+    sf_path_ext(name, ext, sizeof ext);
+    for (size_t i = 0; i < sizeof img_exts / sizeof *img_exts; i++)
+        if (!strcmp(ext, img_exts[i]))
+            return i < 5 ? 1 : 2;
+    return 0;
+}
+
+/* What a path under the mount is. */
+struct node {
+    enum { N_ROOT, N_STYLED, N_STATS, N_STYLE, N_DIR, N_FILE } kind;
+    const struct sf_model *model;
+    char rel[PATH_MAX];         /* relative to SOURCE ("." for its top) */
+    enum sf_format fmt;         /* output format (N_FILE) */
+};
+
+static const struct sf_model *find_model(struct sf_fs *fs, const char *name, size_t len)
+{
+    for (size_t i = 0; i < fs->nmodels; i++)
+        if (strlen(fs->models[i]->name) == len && !memcmp(fs->models[i]->name, name, len))
+            return fs->models[i];
+    return NULL;
+}
+
+/* Resolve path; stat the source into *st for N_DIR/N_FILE.  0 or -errno. */
+static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct stat *st)
+{
+    const char *p, *slash;
+    size_t len;
+
+    memset(n, 0, sizeof *n);
+    if (!strcmp(path, "/"))
+        return n->kind = N_ROOT, 0;
+    if (!strcmp(path, "/.stats"))
+        return n->kind = N_STATS, 0;
+    if (strncmp(path, "/styled", 7) || (path[7] && path[7] != '/'))
+        return -ENOENT;
+    if (!path[7] || !path[8])
+        return n->kind = N_STYLED, 0;
+    p = path + 8;
+    slash = strchr(p, '/');
+    len = slash ? (size_t)(slash - p) : strlen(p);
+    if (!(n->model = find_model(fs, p, len)))
+        return -ENOENT;
+    if (!slash || !slash[1]) {
+        n->kind = N_STYLE;
+        snprintf(n->rel, sizeof n->rel, ".");
+        return fstatat(fs->source_fd, ".", st, 0) ? -errno : 0;
+    }
+    if (snprintf(n->rel, sizeof n->rel, "%s", slash + 1) >= (int)sizeof n->rel)
+        return -ENAMETOOLONG;
+    if (fstatat(fs->source_fd, n->rel, st, 0) == 0) {
+        if (S_ISDIR(st->st_mode))
+            return n->kind = N_DIR, 0;
+        if (S_ISREG(st->st_mode) && image_kind(n->rel) == 1) {
+            n->kind = N_FILE;
+            n->fmt = sf_format_for_output(n->rel);
+            return 0;
+        }
+    } else if (errno != ENOENT) {
+        return -errno;
+    }
+    /* NAME.gif.png -> NAME.gif */
+    len = strlen(n->rel);
+    if (len > 4 && !strcasecmp(n->rel + len - 4, ".png")) {
+        n->rel[len - 4] = '\0';
+        if (image_kind(n->rel) == 2 && fstatat(fs->source_fd, n->rel, st, 0) == 0 &&
+            S_ISREG(st->st_mode)) {
+            n->kind = N_FILE;
+            n->fmt = SF_FMT_PNG;
+            return 0;
+        }
+        if (errno == EACCES || errno == ELOOP)
+            return -errno;
+    }
+    return -ENOENT;
+}
+
+/* The stat identity of a source under a style and the settings: the key
+ * of the alias index and of the failure memo. */
+static void stat_id(struct sf_fs *fs, const struct node *n, const struct stat *st, uint8_t id[16])
+{
+    uint64_t v[12] = {
+        (uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+        (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+        (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+        (uint64_t)n->fmt, (uint64_t)fs->set.max_side,
+        n->fmt == SF_FMT_JPEG ? (uint64_t)fs->set.quality : 0, SF_FORMAT_VERSION, 0,
+    };
+    uint8_t buf[sizeof v + 16];
+    memcpy(buf, v, sizeof v);
+    memcpy(buf + sizeof v, n->model->digest, 16);
+    sf_hash_bytes(buf, sizeof buf, id);
+}
+
+/* ---- remembered failures ------------------------------------------------- */
+
+static int fail_lookup(struct sf_fs *fs, const uint8_t id[16])
+{
+    uint64_t now = sf_now();
+    int rc = 0;
+    pthread_mutex_lock(&fs->fail_lock);
+    for (int i = 0; i < FAIL_SLOTS; i++)
+        if (fs->fails[i].when && !memcmp(fs->fails[i].id, id, 16) &&
+            now < fs->fails[i].when + FAIL_TTL)
+            rc = fs->fails[i].rc;
+    pthread_mutex_unlock(&fs->fail_lock);
+    return rc;
+}
+
+static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc)
+{
+    int slot = 0;
+    pthread_mutex_lock(&fs->fail_lock);
+    for (int i = 1; i < FAIL_SLOTS; i++)
+        if (fs->fails[i].when < fs->fails[slot].when)
+            slot = i;
+    memcpy(fs->fails[slot].id, id, 16);
+    fs->fails[slot].when = sf_now();
+    fs->fails[slot].rc = rc;
+    pthread_mutex_unlock(&fs->fail_lock);
+}
+
+/* ---- producing the bytes ------------------------------------------------- */
+
+/* Compute (or join the computation of) key.  Returns 0 with *out, or -errno. */
+static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t key[16],
+                        const uint8_t *src, size_t len, struct blob **out)
+{
+    struct job *j;
+    uint8_t *bytes = NULL;
+    size_t blen = 0;
+    int rc;
+
+    pthread_mutex_lock(&fs->jobs_lock);
+    for (j = fs->jobs; j; j = j->next)
+        if (!memcmp(j->key, key, 16))
+            break;
+    if (j) {                            /* join it */
+        atomic_fetch_add(&fs->joins, 1);
+        j->waiters++;
+        while (!j->done)
+            pthread_cond_wait(&j->cond, &fs->jobs_lock);
+        rc = j->rc;
+        if (!rc) {
+            atomic_fetch_add(&j->out->refs, 1);
+            *out = j->out;
+        }
+        if (--j->waiters == 0) {
+            pthread_cond_destroy(&j->cond);
+            blob_put(j->out);
+            free(j);
+        }
+        pthread_mutex_unlock(&fs->jobs_lock);
+        return rc;
+    }
+    j = calloc(1, sizeof *j);
+    if (!j) {
+        pthread_mutex_unlock(&fs->jobs_lock);
+        return -ENOMEM;
+    }
+    memcpy(j->key, key, 16);
+    pthread_cond_init(&j->cond, NULL);
+    j->waiters = 1;
+    j->next = fs->jobs;
+    fs->jobs = j;
+    pthread_mutex_unlock(&fs->jobs_lock);
+
+    /* Someone (another process too) may have stored it meanwhile. */
+    rc = fs->cache ? sf_cache_get(fs->cache, key, &bytes, &blen, NULL) : -ENOENT;
+    if (rc) {
+        atomic_fetch_add(&fs->computes, 1);
+        rc = sf_stylize(&fs->pipe, n->model, src, len, n->fmt, &bytes, &blen, j->why, sizeof j->why);
+        if (!rc && fs->cache) {
+            enum sf_format f;
+            int w = 0, h = 0, prc;
+            char why[64];
+            sf_image_probe(bytes, blen, &f, &w, &h, why, sizeof why);
+            prc = sf_cache_put(fs->cache, key, bytes, blen, (uint32_t)w, (uint32_t)h, (uint32_t)n->fmt);
+            if (prc)
+                sf_warn("%s: not cached: %s", n->rel, prc == -ENOSPC ? "no space" : strerror(-prc));
+        }
+    }
+    if (!rc && !(*out = blob_new(bytes, blen)))
+        rc = -ENOMEM;
+    free(bytes);
+
+    pthread_mutex_lock(&fs->jobs_lock);
+    for (struct job **pp = &fs->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    j->done = 1;
+    j->rc = rc;
+    if (!rc) {
+        atomic_fetch_add(&(*out)->refs, 1);
+        j->out = *out;
+    } else {
+        sf_err("%s/%s: %s", fs->source, n->rel, j->why[0] ? j->why : strerror(-rc));
+    }
+    pthread_cond_broadcast(&j->cond);
+    if (--j->waiters == 0) {
+        pthread_cond_destroy(&j->cond);
+        blob_put(j->out);
+        free(j);
+    }
+    pthread_mutex_unlock(&fs->jobs_lock);
+    return rc;
+}
+
+static void enforce_cache_max(struct sf_fs *fs)
+{
+    struct sf_prune_opts po = { 0 };
+    struct sf_prune_result r;
+    struct sf_cache_stats st;
+
+    if (!fs->cache_max || !fs->cache || sf_cache_stats(fs->cache, &st) || st.bytes <= fs->cache_max)
+        return;
+    po.max_size = fs->cache_max;
+    if (sf_cache_prune(fs->cache, &po, &r) == 0 && r.removed)
+        sf_info("cache_max: evicted %llu entries", (unsigned long long)r.removed);
+}
+
+/* The finished bytes of a styled file.  0 or -errno. */
+static int produce(struct sf_fs *fs, const struct node *n, struct blob **out)
+{
+    uint8_t id[16], key[16], h[16], *src = NULL, *bytes;
+    size_t len, blen;
+    struct stat st;
+    int fd, rc;
+
+    fd = openat(fs->source_fd, n->rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st)) {
+        rc = -errno;
+        goto out_close;
+    }
+    stat_id(fs, n, &st, id);
+    if ((rc = fail_lookup(fs, id)))
+        goto out_close;
+    rc = sf_read_fd(fd, SF_MAX_SOURCE_BYTES, &src, &len);
+    if (rc) {
+        if (rc == -EFBIG) {
+            sf_err("%s/%s: larger than %llu bytes", fs->source, n->rel, (unsigned long long)SF_MAX_SOURCE_BYTES);
+            rc = -EIO;
+        }
+        goto out_close;
+    }
+    sf_hash_bytes(src, len, h);
+    sf_key_make(h, n->model, n->fmt, &fs->set, key);
+    if (fs->cache && sf_cache_get(fs->cache, key, &bytes, &blen, NULL) == 0) {
+        atomic_fetch_add(&fs->hits, 1);
+        *out = blob_new(bytes, blen);
+        free(bytes);
+        rc = *out ? 0 : -ENOMEM;
+    } else {
+        atomic_fetch_add(&fs->misses, 1);
+        rc = compute_once(fs, n, key, src, len, out);
+        if (rc == -EINVAL || rc == -EFBIG) {
+            fail_remember(fs, id, -EIO);
+            rc = -EIO;
+        } else if (rc == -ENODEV || rc == -ENOMEM || rc == -ECANCELED) {
+            rc = rc == -ENOMEM ? -ENOMEM : -EIO;
+        }
+        if (!rc && fs->cache_max && (atomic_fetch_add(&fs->evict_tick, 1) % 8) == 0)
+            enforce_cache_max(fs);
+    }
+    if (!rc && fs->cache)
+        sf_cache_alias_put(fs->cache, id, key);
+    if (rc)
+        atomic_fetch_add(&fs->errors, 1);
+    free(src);
+out_close:
+    close(fd);
+    return rc;
+}
+
+static int stats_text(struct sf_fs *fs, char *buf, size_t len)
+{
+    return snprintf(buf, len, "hits %llu\nmisses %llu\ncomputes %llu\njoins %llu\nerrors %llu\n",
+                    (unsigned long long)fs->hits, (unsigned long long)fs->misses,
+                    (unsigned long long)fs->computes, (unsigned long long)fs->joins,
+                    (unsigned long long)fs->errors);
+}
+
+/* ---- FUSE callbacks: thin, 0 or -errno ------------------------------------ */
+
+static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    struct sf_fs *fs = FS();
+    char why[512];
+
+    cfg->attr_timeout = 0;      /* sizes become exact at open: always ask */
+    cfg->entry_timeout = 1;
+    cfg->negative_timeout = 0;
+    cfg->use_ino = 0;
+    cfg->nullpath_ok = 0;
+    pthread_mutex_init(&fs->jobs_lock, NULL);
+    pthread_mutex_init(&fs->fail_lock, NULL);
+    if (sf_cache_open(fs->cache_dir, NULL, &fs->cache, why, sizeof why)) {
+        sf_err("%s; serving without a cache", why);
+        fs->cache = NULL;
+    }
+    sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
+    fs->pipe.cancel = &g_stop;
+    sf_info("mounted %s: %zu styles, cache %s", fs->source, fs->nmodels, fs->cache_dir);
+    return fs;
+}
+
+static void sf_destroy(void *data)
+{
+    struct sf_fs *fs = data;
+    sf_pipeline_close(&fs->pipe);
+    sf_cache_close(fs->cache);
+    fs->cache = NULL;
+}
+
+static void fill_dir_stat(struct stat *st, const struct stat *src)
+{
+    memset(st, 0, sizeof *st);
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = 2;
+    if (src) {
+        st->st_uid = src->st_uid;
+        st->st_gid = src->st_gid;
+        st->st_atim = src->st_atim;
+        st->st_mtim = src->st_mtim;
+        st->st_ctim = src->st_ctim;
+    } else {
+        st->st_uid = getuid();
+        st->st_gid = getgid();
+    }
+}
+
+static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    struct sf_fs *fs = FS();
+    struct node n;
+    struct stat src;
+    int rc;
+
+    if (fi && fi->fh) {                 /* fstat on an open styled file */
+        struct blob *b = (struct blob *)(uintptr_t)fi->fh;
+        if ((rc = resolve(fs, path, &n, &src)))
+            memset(&src, 0, sizeof src);
+        memset(st, 0, sizeof *st);
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = (off_t)b->len;
+        st->st_uid = src.st_uid;
+        st->st_gid = src.st_gid;
+        st->st_atim = src.st_atim;
+        st->st_mtim = src.st_mtim;
+        st->st_ctim = src.st_ctim;
+        st->st_blocks = (b->len + 511) / 512;
+        return 0;
+    }
+    if ((rc = resolve(fs, path, &n, &src)))
+        return rc;
+    switch (n.kind) {
+    case N_ROOT: case N_STYLED:
+        fill_dir_stat(st, fstat(fs->source_fd, &src) ? NULL : &src);
+        return 0;
+    case N_STYLE: case N_DIR:
+        fill_dir_stat(st, &src);
+        return 0;
+    case N_STATS: {
+        char buf[256];
+        memset(st, 0, sizeof *st);
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = stats_text(fs, buf, sizeof buf);
+        return 0;
+    }
+    case N_FILE: {
+        uint8_t id[16], key[16];
+        struct sf_entry_meta m;
+        *st = src;
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        stat_id(fs, &n, &src, id);
+        if (fs->cache && sf_cache_alias_get(fs->cache, id, key) == 0 &&
+            sf_cache_peek(fs->cache, key, &m) == 0)
+            st->st_size = (off_t)m.data_len;        /* exact */
+        st->st_blocks = (st->st_size + 511) / 512;
+        return 0;
+    }
+    }
+    return -ENOENT;
+}
+
+static int sf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    struct sf_fs *fs = FS();
+    struct node n;
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int rc, fd;
+
+    if ((rc = resolve(fs, path, &n, &st)))
+        return rc;
+    fill(buf, ".", NULL, 0, 0);
+    fill(buf, "..", NULL, 0, 0);
+    if (n.kind == N_ROOT) {
+        fill(buf, "styled", NULL, 0, 0);
+        return 0;
+    }
+    if (n.kind == N_STYLED) {
+        for (size_t i = 0; i < fs->nmodels; i++)
+            fill(buf, fs->models[i]->name, NULL, 0, 0);
+        return 0;
+    }
+    if (n.kind != N_STYLE && n.kind != N_DIR)
+        return -ENOTDIR;
+    fd = openat(fs->source_fd, n.rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (!(d = fdopendir(fd))) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    while ((de = readdir(d))) {
+        char name[NAME_MAX + 8];
+        int kind, isdir;
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        isdir = de->d_type == DT_DIR;
+        if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
+            if (fstatat(dirfd(d), de->d_name, &st, 0))
+                continue;
+            isdir = S_ISDIR(st.st_mode);
+            if (!isdir && !S_ISREG(st.st_mode))
+                continue;
+        } else if (!isdir && de->d_type != DT_REG) {
+            continue;
+        }
+        if (isdir) {
+            fill(buf, de->d_name, NULL, 0, 0);
+            continue;
+        }
+        if (!(kind = image_kind(de->d_name)))
+            continue;
+        snprintf(name, sizeof name, "%s%s", de->d_name, kind == 2 ? ".png" : "");
+        fill(buf, name, NULL, 0, 0);
+    }
+    closedir(d);
+    return 0;
+}
+
+static int sf_open(const char *path, struct fuse_file_info *fi)
+{
+    struct sf_fs *fs = FS();
+    struct node n;
+    struct stat st;
+    struct blob *b = NULL;
+    int rc;
+
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    if ((rc = resolve(fs, path, &n, &st)))
+        return rc;
+    if (n.kind == N_STATS) {
+        char buf[256];
+        int len = stats_text(fs, buf, sizeof buf);
+        if (!(b = blob_new((uint8_t *)buf, (size_t)len)))
+            return -ENOMEM;
+        fi->direct_io = 1;      /* a snapshot per open; its size is not fixed */
+        fi->fh = (uintptr_t)b;
+        return 0;
+    }
+    if (n.kind != N_FILE)
+        return -EISDIR;
+    if ((rc = produce(fs, &n, &b)))
+        return rc;
+    fi->fh = (uintptr_t)b;
+    fi->keep_cache = 0;
+    return 0;
+}
+
+static int sf_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct blob *b = (struct blob *)(uintptr_t)fi->fh;
+
+    if (!b)
+        return -EBADF;
+    if (off < 0 || (uint64_t)off >= b->len)
+        return 0;
+    if (size > b->len - (size_t)off)
+        size = b->len - (size_t)off;
+    memcpy(buf, b->data + off, size);
+    return (int)size;
+}
+
+static int sf_release(const char *path, struct fuse_file_info *fi)
+{
+    blob_put((struct blob *)(uintptr_t)fi->fh);
+    return 0;
+}
+
+static int sf_opendir(const char *path, struct fuse_file_info *fi)
+{
+    struct node n;
+    struct stat st;
+    int rc = resolve(FS(), path, &n, &st);
+    if (rc)
+        return rc;
+    return n.kind == N_FILE || n.kind == N_STATS ? -ENOTDIR : 0;
+}
+
+static int sf_access(const char *path, int mask)
+{
+    struct node n;
+    struct stat st;
+    int rc = resolve(FS(), path, &n, &st);
+    if (rc)
+        return rc;
+    return (mask & W_OK) ? -EROFS : 0;
+}
+
+static int sf_statfs(const char *path, struct statvfs *sv)
+{
+    return fstatvfs(FS()->source_fd, sv) ? -errno : 0;
+}
+
+static int sf_erofs(void)
+{
+    return -EROFS;
+}
+static int sf_mknod(const char *p, mode_t m, dev_t d) { return sf_erofs(); }
+static int sf_mkdir(const char *p, mode_t m) { return sf_erofs(); }
+static int sf_unlink(const char *p) { return sf_erofs(); }
+static int sf_rmdir(const char *p) { return sf_erofs(); }
+static int sf_symlink(const char *a, const char *b) { return sf_erofs(); }
+static int sf_rename(const char *a, const char *b, unsigned int f) { return sf_erofs(); }
+static int sf_link(const char *a, const char *b) { return sf_erofs(); }
+static int sf_chmod(const char *p, mode_t m, struct fuse_file_info *fi) { return sf_erofs(); }
+static int sf_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi) { return sf_erofs(); }
+static int sf_truncate(const char *p, off_t o, struct fuse_file_info *fi) { return sf_erofs(); }
+static int sf_write(const char *p, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { return sf_erofs(); }
+static int sf_create(const char *p, mode_t m, struct fuse_file_info *fi) { return sf_erofs(); }
+static int sf_utimens(const char *p, const struct timespec tv[2], struct fuse_file_info *fi) { return sf_erofs(); }
+static int sf_setxattr(const char *p, const char *n, const char *v, size_t s, int f) { return sf_erofs(); }
+static int sf_removexattr(const char *p, const char *n) { return sf_erofs(); }
+
+/* ---- command line ---------------------------------------------------------- */
+
+struct mount_opts {
+    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device;
+    char *source;
+    int help, version, verbose;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE };
+
+#define MOPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
+/* One table for -o options and --flags alike. */
+static const struct fuse_opt mount_opt_spec[] = {
+    MOPT("styles=%s", styles),         MOPT("--styles=%s", styles),
+    MOPT("cache=%s", cache),           MOPT("--cache=%s", cache),
+    MOPT("max_side=%s", max_side),     MOPT("--max-side=%s", max_side),
+    MOPT("max_pixels=%s", max_pixels), MOPT("--max-pixels=%s", max_pixels),
+    MOPT("quality=%s", quality),       MOPT("--quality=%s", quality),
+    MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
+    MOPT("device=%s", device),         MOPT("--device=%s", device),
+    FUSE_OPT_KEY("-h", KEY_HELP),      FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),   FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("-v", KEY_VERBOSE),   FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
+    FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+    struct mount_opts *o = data;
+
+    switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+        if (!o->source) {
+            o->source = strdup(arg);
+            return 0;       /* SOURCE is ours; MOUNTPOINT goes to libfuse */
+        }
+        return 1;
+    case KEY_HELP: o->help = 1; return 0;
+    case KEY_VERSION: o->version = 1; return 0;
+    case KEY_VERBOSE: o->verbose = 1; return 0;
+    }
+    return 1;
+}
+
+static const char mount_help[] =
+    "usage: stylefs [options] SOURCE MOUNTPOINT\n"
+    "Mount SOURCE's images, stylized on read, under MOUNTPOINT/styled/<style>/.\n"
+    "stylefs options (-o name=value, or --name=value):\n"
+    "  styles=DIR        folder of styles\n"
+    "  cache=DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
+    "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
+    "  max_pixels=N      refuse sources over N pixels (50000000)\n"
+    "  quality=N         JPEG quality (90)\n"
+    "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
+    "  device=DEV        auto, cpu or cuda (auto)\n"
+    "  -v, --verbose     log each stylization\n"
+    "Counters: cat MOUNTPOINT/.stats\n"
+    "FUSE options:\n";
+
+static int parse_num(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
+{
+    if (sf_parse_u64(s, lo, hi, v)) {
+        fprintf(stderr, "stylefs: %s must be a whole number from %llu to %llu, not '%s'\n", what,
+                (unsigned long long)lo, (unsigned long long)hi, s);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct fuse_operations sf_ops;
 
 int cmd_mount(int argc, char **argv)
 {
-    fprintf(stderr, "stylefs: unknown command '%s'\nTry 'stylefs --help'.\n", argc > 1 ? argv[1] : "");
-    return SF_EXIT_USAGE;
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct mount_opts o = { 0 };
+    struct fuse_cmdline_opts co = { 0 };
+    struct sf_fs *fs;
+    struct fuse *fuse = NULL;
+    struct fuse_loop_config *lc = NULL;
+    char why[512], **names = NULL;
+    size_t nnames = 0;
+    uint64_t v;
+    int rc, status = SF_EXIT_FAIL;
+
+    fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return SF_EXIT_FAIL;
+    fs->source_fd = -1;
+    sf_settings_default(&fs->set);
+    if (fuse_opt_parse(&args, &o, mount_opt_spec, opt_proc)) {
+        status = SF_EXIT_USAGE;
+        goto out_args;
+    }
+    if (o.version) {
+        sf_print_version();
+        printf("FUSE library %s\n", fuse_pkgversion());
+        status = SF_EXIT_OK;
+        goto out_args;
+    }
+    if (o.help) {
+        fputs(mount_help, stdout);
+        fuse_lib_help(&args);
+        status = SF_EXIT_OK;
+        goto out_args;
+    }
+    if (fuse_parse_cmdline(&args, &co) || !o.source || !co.mountpoint) {
+        fprintf(stderr, "stylefs: usage: stylefs [options] SOURCE MOUNTPOINT\n"
+                        "Try 'stylefs --help' or 'stylefs -h' for the mount's options.\n");
+        status = SF_EXIT_USAGE;
+        goto out_args;
+    }
+    if (o.verbose || co.debug)
+        sf_log_set_level(co.debug ? SF_LOG_DEBUG : SF_LOG_INFO);
+    else
+        sf_log_set_level(SF_LOG_WARN);
+    if ((o.max_side && parse_num("max_side", o.max_side, 0, 65535, &v)) ||
+        (o.max_side && ((fs->set.max_side = (int)v), 0)) ||
+        (o.max_pixels && parse_num("max_pixels", o.max_pixels, 1, 1ULL << 40, &fs->set.max_pixels)) ||
+        (o.quality && parse_num("quality", o.quality, 1, 100, &v)) ||
+        (o.quality && ((fs->set.quality = (int)v), 0))) {
+        status = SF_EXIT_USAGE;
+        goto out_args;
+    }
+    if (o.cache_max && sf_parse_size(o.cache_max, &fs->cache_max)) {
+        fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o.cache_max);
+        status = SF_EXIT_USAGE;
+        goto out_args;
+    }
+    if (o.device && sf_device_parse(o.device, &fs->device)) {
+        fprintf(stderr, "stylefs: device must be auto, cpu or cuda, not '%s'\n", o.device);
+        status = SF_EXIT_USAGE;
+        goto out_args;
+    }
+    /* SOURCE, styles and cache folder are checked before mounting, so that
+     * mistakes are reported here and not in syslog. */
+    if (!realpath(o.source, fs->source) ||
+        (fs->source_fd = open(fs->source, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "stylefs: source %s: %s\n", o.source, strerror(errno));
+        goto out_args;
+    }
+    if (sf_styles_dir(o.styles, fs->styles_dir, sizeof fs->styles_dir, why, sizeof why)) {
+        fprintf(stderr, "stylefs: %s\n", why);
+        goto out_source;
+    }
+    if ((rc = sf_styles_list(fs->styles_dir, &names, &nnames)) || !nnames) {
+        fprintf(stderr, "stylefs: styles %s: %s\n", fs->styles_dir,
+                rc ? strerror(-rc) : "no styles there (a style is a folder with manifest.json)");
+        goto out_source;
+    }
+    fs->models = calloc(nnames, sizeof *fs->models);
+    for (size_t i = 0; fs->models && i < nnames; i++) {
+        if (sf_model_load(fs->styles_dir, names[i], &fs->models[fs->nmodels], why, sizeof why))
+            fprintf(stderr, "stylefs: skipping damaged style %s: %s\n", names[i], why);
+        else
+            fs->nmodels++;
+    }
+    if (!fs->nmodels) {
+        fprintf(stderr, "stylefs: styles %s: no usable style\n", fs->styles_dir);
+        goto out_models;
+    }
+    if (sf_cli_cache_dir(o.cache, fs->cache_dir, sizeof fs->cache_dir)) {
+        fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
+        goto out_models;
+    }
+    if (!strncmp(fs->cache_dir, fs->source, strlen(fs->source)) &&
+        (fs->cache_dir[strlen(fs->source)] == '/' || !fs->cache_dir[strlen(fs->source)]))
+        sf_warn("the cache %s is inside SOURCE; its files are not images and stay hidden", fs->cache_dir);
+
+    fuse = fuse_new(&args, &sf_ops, sizeof sf_ops, fs);
+    if (!fuse)
+        goto out_models;
+    if (fuse_mount(fuse, co.mountpoint)) {
+        fprintf(stderr, "stylefs: cannot mount on %s\n", co.mountpoint);
+        goto out_fuse;
+    }
+    if (fuse_daemonize(co.foreground)) {
+        fprintf(stderr, "stylefs: cannot go to the background\n");
+        goto out_unmount;
+    }
+    if (!co.foreground)
+        sf_log_use_syslog();
+    if (fuse_set_signal_handlers(fuse_get_session(fuse)))
+        goto out_unmount;
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        g_se = fuse_get_session(fuse);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+    }
+    if (!co.singlethread) {
+        lc = fuse_loop_cfg_create();
+        if (!lc)
+            goto out_signals;
+        fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
+        fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
+        if (co.max_threads > 0 && co.max_threads <= 100000)
+            fuse_loop_cfg_set_max_threads(lc, co.max_threads);
+    }
+    rc = co.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, lc);
+    fuse_loop_cfg_destroy(lc);
+out_signals:
+    fuse_remove_signal_handlers(fuse_get_session(fuse));
+    status = rc ? SF_EXIT_FAIL : SF_EXIT_OK;
+out_unmount:
+    fuse_unmount(fuse);
+out_fuse:
+    fuse_destroy(fuse);
+out_models:
+    for (size_t i = 0; i < fs->nmodels; i++)
+        sf_model_free(fs->models[i]);
+    free(fs->models);
+    sf_names_free(names, nnames);
+out_source:
+    close(fs->source_fd);
+out_args:
+    free(co.mountpoint);
+    fuse_opt_free_args(&args);
+    free(o.source);
+    free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
+    free(o.quality); free(o.cache_max); free(o.device);
+    free(fs);
+    return status;
 }
+
+static const struct fuse_operations sf_ops = {
+    .init = sf_init,
+    .destroy = sf_destroy,
+    .getattr = sf_getattr,
+    .readdir = sf_readdir,
+    .opendir = sf_opendir,
+    .open = sf_open,
+    .read = sf_read,
+    .release = sf_release,
+    .access = sf_access,
+    .statfs = sf_statfs,
+    .mknod = sf_mknod,
+    .mkdir = sf_mkdir,
+    .unlink = sf_unlink,
+    .rmdir = sf_rmdir,
+    .symlink = sf_symlink,
+    .rename = sf_rename,
+    .link = sf_link,
+    .chmod = sf_chmod,
+    .chown = sf_chown,
+    .truncate = sf_truncate,
+    .write = sf_write,
+    .create = sf_create,
+    .utimens = sf_utimens,
+    .setxattr = sf_setxattr,
+    .removexattr = sf_removexattr,
+};

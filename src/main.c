@@ -3,7 +3,6 @@
  *   stylefs stylize | styles | stats | prune ...   one-shot commands (cli_*.c)
  *   stylefs [options] SOURCE MOUNTPOINT            the filesystem (fs.c) */
 #include "cli.h"
-#include "engine.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -20,11 +19,6 @@ static void usage(FILE *f)
         "                       [--dry-run] [--compact]\n"
         "       stylefs --version | --help\n"
         "Run 'stylefs COMMAND --help' for a command's options; 'man stylefs' for more.\n");
-}
-
-void sf_print_version(void)
-{
-    printf("stylefs %s\nengines: %s\n", SF_VERSION, sf_engines_built_in());
 }
 
 int main(int argc, char **argv)

@@ -98,7 +98,7 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
         snprintf(why, whylen, "out of memory");
         goto out_img;
     }
-    rc = sf_engine_run(e, m, img.rgb, img.w, img.h, styled.rgb);
+    rc = sf_engine_run(e, m, img.rgb, img.w, img.h, styled.rgb, p->cancel);
     if (rc) {
         snprintf(why, whylen, "%s engine failed: %s", e->ops->name, strerror(-rc));
         goto out_styled;

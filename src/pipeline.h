@@ -42,6 +42,7 @@ struct sf_pipeline {
     struct sf_cache *cache;         /* NULL: no caching */
     pthread_mutex_t engine_lock;    /* guards opening `engine` */
     struct sf_engine *engine;       /* NULL until the first miss */
+    const volatile int *cancel;     /* set non-zero to abandon running passes */
 };
 
 void sf_settings_default(struct sf_settings *s);

@@ -118,7 +118,7 @@ static void t_engine_shapes(void)
         for (size_t k = 0; k < n; k++)
             in[k] = (uint8_t)(k * 37);
         memset(out, 0xA5, n + 64);
-        EXPECT(sf_engine_run(e, m, in, w, h, out) == 0, "run %dx%d", w, h);
+        EXPECT(sf_engine_run(e, m, in, w, h, out, NULL) == 0, "run %dx%d", w, h);
         for (int k = 0; k < 64; k++)
             EXPECT(out[n + k] == 0xA5, "%dx%d wrote past the output", w, h);
         free(in);
