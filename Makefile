@@ -132,3 +132,27 @@ clean:
 
 golden: $(TEST_BIN)
 	SHARED=$(SHARED) sh tests/make_golden.sh
+
+# ---- demo: build, fetch styles and sample photos, mount at ./mnt -------------
+DEMO_PHOTOS_URL := https://raw.githubusercontent.com/ml5js/ml5-library/main/examples/p5js/StyleTransfer/StyleTransfer_Image/img/patagonia.jpg
+demo:
+	@missing=; for p in $(DEBIAN_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing packages; run: sudo apt-get install$$missing"; exit 1; fi; fi
+	@$(MAKE) --no-print-directory all models
+	@mkdir -p samples mnt
+	@if [ -d "$(SHARED)/images" ]; then cp $(SHARED)/images/* samples/; \
+	 else curl -fsSL -o samples/patagonia.jpg $(DEMO_PHOTOS_URL); fi
+	@mountpoint -q mnt || ./stylefs -o styles=models,cache=$(CURDIR)/build/demo-cache samples mnt
+	@echo; echo "Mounted samples/ at ./mnt. Try:"
+	@echo "  ls mnt/styled/"
+	@echo "  ls -l mnt/styled/wave/"
+	@echo "  cp mnt/styled/wave/$$(ls samples | head -1) /tmp/   # first read stylizes (a second or two)"
+	@echo "  cat mnt/.stats                                      # hits, misses, computes"
+	@echo "  ./stylefs stats --cache build/demo-cache"
+	@echo "  make undemo                                         # unmount"
+
+undemo:
+	@fusermount3 -u mnt 2>/dev/null || umount mnt 2>/dev/null || true
+	@echo "unmounted ./mnt"
