@@ -20,8 +20,8 @@
  * found through a stat-keyed alias (cache.h), getattr reports its exact
  * size; otherwise the source's size stands in.  open() stylizes (or reads
  * the cache) and holds the finished bytes, so after open() returns fstat
- * gives the exact size; attributes are never cached by the kernel
- * (attr_timeout=0) so every stat asks again.  No direct_io: the page cache
+ * gives the exact size: the kernel caches attributes for a second, and
+ * open() invalidates them when the estimate was wrong.  No direct_io: the page cache
  * and mmap work as on any file, and the size never changes under a reader.
  *
  * Locks (never nested):
@@ -434,7 +434,9 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     struct sf_fs *fs = FS();
     char why[512];
 
-    cfg->attr_timeout = 0;      /* sizes become exact at open: always ask */
+    /* Attributes are cached for a second; open() invalidates them once the
+     * exact size is known, so fstat after open is always exact. */
+    cfg->attr_timeout = 1;
     cfg->entry_timeout = 1;
     cfg->negative_timeout = 0;
     cfg->use_ino = 0;
@@ -474,6 +476,24 @@ static void fill_dir_stat(struct stat *st, const struct stat *src)
         st->st_uid = getuid();
         st->st_gid = getgid();
     }
+}
+
+/* Attributes of a styled file from its source's stat: exact size when the
+ * cache has it (through the alias), else the source's size. */
+static void file_stat(struct sf_fs *fs, const struct node *n, const struct stat *src,
+                      struct stat *st)
+{
+    uint8_t id[16], key[16];
+    struct sf_entry_meta m;
+
+    *st = *src;
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    stat_id(fs, n, src, id);
+    if (fs->cache && sf_cache_alias_get(fs->cache, id, key) == 0 &&
+        sf_cache_peek(fs->cache, key, &m) == 0)
+        st->st_size = (off_t)m.data_len;        /* exact */
+    st->st_blocks = (st->st_size + 511) / 512;
 }
 
 static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
@@ -516,19 +536,9 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
         st->st_size = stats_text(fs, buf, sizeof buf);
         return 0;
     }
-    case N_FILE: {
-        uint8_t id[16], key[16];
-        struct sf_entry_meta m;
-        *st = src;
-        st->st_mode = S_IFREG | 0444;
-        st->st_nlink = 1;
-        stat_id(fs, &n, &src, id);
-        if (fs->cache && sf_cache_alias_get(fs->cache, id, key) == 0 &&
-            sf_cache_peek(fs->cache, key, &m) == 0)
-            st->st_size = (off_t)m.data_len;        /* exact */
-        st->st_blocks = (st->st_size + 511) / 512;
+    case N_FILE:
+        file_stat(fs, &n, &src, st);
         return 0;
-    }
     }
     return -ENOENT;
 }
@@ -621,6 +631,8 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
         return rc;
     fi->fh = (uintptr_t)b;
     fi->keep_cache = 0;
+    if ((off_t)b->len != st.st_size)    /* the kernel may hold the estimate */
+        fuse_invalidate_path(fuse_get_context()->fuse, path);
     return 0;
 }
 
