@@ -50,6 +50,13 @@ else
   HAVE_CUDA := $(if $(NVCC),1,)
 endif
 
+# Rebuild everything when the compiler or flags change (SANITIZE=..., CFLAGS=...).
+FLAGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)
+ifneq ($(FLAGS_NOW),$(file < $(BUILD)/.flags))
+$(shell mkdir -p $(BUILD))
+$(file > $(BUILD)/.flags,$(FLAGS_NOW))
+endif
+
 SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/log.c src/util.c \
            src/style.c src/image.c src/engine.c src/engine_cpu.c src/pipeline.c \
            src/stb_impl.c src/fs.c cache/cache.c
@@ -67,20 +74,16 @@ config:
 	@echo "  CPU engine: oneDNN $$(sed -n 's/^#define DNNL_VERSION_MAJOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null).$$(sed -n 's/^#define DNNL_VERSION_MINOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null)"
 	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc found at $(NVCC) (GPU engine: not yet part of this build),not used ($(if $(filter no,$(USE_CUDA)),USE_CUDA=no,nvcc not found)))"
 
-stylefs: $(MAIN_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+stylefs: $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/src/stb_impl.o: CFLAGS += -Wno-unused-but-set-variable -Wno-shadow
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/unit: $(BUILD)/tests/unit.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/tests/mkimg: $(BUILD)/tests/mkimg.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/tests/imgcmp: $(BUILD)/tests/imgcmp.o $(LIB_OBJ)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- data -----------------------------------------------------------------
