@@ -265,6 +265,17 @@ static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc)
 
 /* ---- producing the bytes ------------------------------------------------- */
 
+/* Drop one holder of a finished (or abandoned) job; the last one frees it.
+ * Called with jobs_lock held. */
+static void job_leave(struct job *j)
+{
+    if (--j->waiters == 0) {
+        pthread_cond_destroy(&j->cond);
+        blob_put(j->out);
+        free(j);
+    }
+}
+
 /* Compute (or join the computation of) key.  Returns 0 with *out, or -errno. */
 static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t key[16],
                         const uint8_t *src, size_t len, struct blob **out)
@@ -288,11 +299,7 @@ static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t ke
             atomic_fetch_add(&j->out->refs, 1);
             *out = j->out;
         }
-        if (--j->waiters == 0) {
-            pthread_cond_destroy(&j->cond);
-            blob_put(j->out);
-            free(j);
-        }
+        job_leave(j);
         pthread_mutex_unlock(&fs->jobs_lock);
         return rc;
     }
@@ -342,11 +349,7 @@ static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t ke
         sf_err("%s/%s: %s", fs->source, n->rel, j->why[0] ? j->why : strerror(-rc));
     }
     pthread_cond_broadcast(&j->cond);
-    if (--j->waiters == 0) {
-        pthread_cond_destroy(&j->cond);
-        blob_put(j->out);
-        free(j);
-    }
+    job_leave(j);
     pthread_mutex_unlock(&fs->jobs_lock);
     return rc;
 }
