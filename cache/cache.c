@@ -174,6 +174,18 @@ static void txn_done(struct sf_cache *c)
     pthread_rwlock_unlock(&c->rw);
 }
 
+/* End a write transaction begun with txn_begin: commit when rc is 0 (an
+ * LMDB code), else abort.  Returns 0 or -errno. */
+static int txn_end(struct sf_cache *c, MDB_txn *txn, int rc)
+{
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+    txn_done(c);
+    return sf_mdb_errno(rc);
+}
+
 int sf_cache_open(const char *dir, const struct sf_cache_opts *o, struct sf_cache **out,
                   char *why, size_t whylen)
 {
@@ -267,13 +279,7 @@ static int delete_key(struct sf_cache *c, const uint8_t *key)
     if (rc)
         return rc;
     rc = mdb_del(txn, c->dbi, &k, NULL);
-    if (rc && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-    } else {
-        rc = mdb_txn_commit(txn);
-    }
-    txn_done(c);
-    return sf_mdb_errno(rc);
+    return txn_end(c, txn, rc == MDB_NOTFOUND ? 0 : rc);
 }
 
 /* Rewrite an entry with a fresh last_read.  Best effort. */
@@ -478,12 +484,7 @@ static int delete_items(struct sf_cache *c, const struct lru_item *items, size_t
             break;
         rc = 0;
     }
-    if (rc)
-        mdb_txn_abort(txn);
-    else
-        rc = mdb_txn_commit(txn);
-    txn_done(c);
-    return sf_mdb_errno(rc);
+    return txn_end(c, txn, rc);
 }
 
 /* Make room for `need` bytes in a full map: evict least recently read
@@ -522,12 +523,8 @@ static int try_put(struct sf_cache *c, const uint8_t *key, const void *data, siz
     if (rc == MDB_SUCCESS) {
         write_header(v.mv_data, m, XXH3_64bits(data, len));
         memcpy((uint8_t *)v.mv_data + SF_CACHE_HDR_LEN, data, len);
-        rc = mdb_txn_commit(txn);
-    } else {
-        mdb_txn_abort(txn);
     }
-    txn_done(c);
-    return sf_mdb_errno(rc);
+    return txn_end(c, txn, rc);
 }
 
 int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
@@ -593,13 +590,7 @@ int sf_cache_alias_put(struct sf_cache *c, const uint8_t alias[16], const uint8_
     memcpy(ak + 1, alias, 16);
     if ((rc = txn_begin(c, 0, &txn)))
         return rc;
-    rc = mdb_put(txn, c->dbi, &k, &v, 0);
-    if (rc)
-        mdb_txn_abort(txn);
-    else
-        rc = mdb_txn_commit(txn);
-    txn_done(c);
-    return sf_mdb_errno(rc);
+    return txn_end(c, txn, mdb_put(txn, c->dbi, &k, &v, 0));
 }
 
 /* Delete aliases whose entry is gone. */
@@ -623,14 +614,7 @@ static int drop_dangling_aliases(struct sf_cache *c)
     }
     if (rc == MDB_NOTFOUND)
         rc = 0;
-    if (!rc)
-        mdb_cursor_close(cur);
-    if (rc)
-        mdb_txn_abort(txn);
-    else
-        rc = mdb_txn_commit(txn);
-    txn_done(c);
-    return sf_mdb_errno(rc);
+    return txn_end(c, txn, rc);    /* a write txn's cursors end with it */
 }
 
 int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st)

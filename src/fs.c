@@ -319,16 +319,11 @@ static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t ke
     rc = fs->cache ? sf_cache_get(fs->cache, key, &bytes, &blen, NULL) : -ENOENT;
     if (rc) {
         atomic_fetch_add(&fs->computes, 1);
-        rc = sf_stylize(&fs->pipe, n->model, src, len, n->fmt, &bytes, &blen, j->why, sizeof j->why);
-        if (!rc && fs->cache) {
-            enum sf_format f;
-            int w = 0, h = 0, prc;
-            char why[64];
-            sf_image_probe(bytes, blen, &f, &w, &h, why, sizeof why);
-            prc = sf_cache_put(fs->cache, key, bytes, blen, (uint32_t)w, (uint32_t)h, (uint32_t)n->fmt);
-            if (prc)
-                sf_warn("%s: not cached: %s", n->rel, prc == -ENOSPC ? "no space" : strerror(-prc));
-        }
+        int w = 0, h = 0;
+        rc = sf_stylize(&fs->pipe, n->model, src, len, n->fmt, &bytes, &blen, &w, &h,
+                        j->why, sizeof j->why);
+        if (!rc)
+            sf_pipeline_store(&fs->pipe, key, bytes, blen, w, h, n->fmt, n->rel);
     }
     if (!rc && !(*out = blob_new(bytes, blen)))
         rc = -ENOMEM;

@@ -72,7 +72,8 @@ static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, si
 }
 
 int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
-               enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen)
+               enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
+               char *why, size_t whylen)
 {
     struct sf_image img, styled;
     struct sf_engine *e;
@@ -104,6 +105,10 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
         goto out_styled;
     }
     rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
+    if (!rc && ow)
+        *ow = styled.w;
+    if (!rc && oh)
+        *oh = styled.h;
 out_styled:
     free(styled.rgb);
 out_img:
@@ -116,11 +121,11 @@ int sf_stylize_cached(struct sf_pipeline *p, const struct sf_model *m, const uin
                       int *hit, char *why, size_t whylen)
 {
     uint8_t h[16], key[16];
-    int rc;
+    int rc, w = 0, hh = 0;
 
     *hit = 0;
     if (!p->cache)
-        return sf_stylize(p, m, src, len, out_fmt, out, outlen, why, whylen);
+        return sf_stylize(p, m, src, len, out_fmt, out, outlen, NULL, NULL, why, whylen);
     sf_hash_bytes(src, len, h);
     sf_key_make(h, m, out_fmt, &p->set, key);
     rc = sf_cache_get(p->cache, key, out, outlen, NULL);
@@ -130,19 +135,22 @@ int sf_stylize_cached(struct sf_pipeline *p, const struct sf_model *m, const uin
     }
     if (rc != -ENOENT)
         sf_warn("cache read failed (%s); computing", strerror(-rc));
-    rc = sf_stylize(p, m, src, len, out_fmt, out, outlen, why, whylen);
+    rc = sf_stylize(p, m, src, len, out_fmt, out, outlen, &w, &hh, why, whylen);
     if (rc)
         return rc;
-    {
-        struct sf_image_dims { int w, h; } d = { 0, 0 };
-        enum sf_format f;
-        char w2[64];
-        sf_image_probe(*out, *outlen, &f, &d.w, &d.h, w2, sizeof w2);
-        int prc = sf_cache_put(p->cache, key, *out, *outlen, (uint32_t)d.w, (uint32_t)d.h,
-                               (uint32_t)out_fmt);
-        if (prc)
-            sf_warn("not cached: %s", prc == -ENOSPC ? "cache full (no space on disk or map)"
-                                                     : strerror(-prc));
-    }
+    sf_pipeline_store(p, key, *out, *outlen, w, hh, out_fmt, "output");
     return 0;
+}
+
+void sf_pipeline_store(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data,
+                       size_t len, int w, int h, enum sf_format fmt, const char *what)
+{
+    int rc;
+
+    if (!p->cache)
+        return;
+    rc = sf_cache_put(p->cache, key, data, len, (uint32_t)w, (uint32_t)h, (uint32_t)fmt);
+    if (rc)
+        sf_warn("%s: not cached: %s", what,
+                rc == -ENOSPC ? "cache full (no space on disk or map)" : strerror(-rc));
 }

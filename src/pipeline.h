@@ -60,11 +60,18 @@ void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf
                       struct sf_cache *cache);
 void sf_pipeline_close(struct sf_pipeline *p);
 
-/* Stylize src without the cache.  On success *out is malloc'd.
+/* Stylize src without the cache.  On success *out is malloc'd and *ow, *oh
+ * (either may be NULL) hold the output image's size.
  * Returns 0, -EINVAL (undecodable), -EFBIG (over max_pixels), -ENOMEM,
- * -ENODEV (engine unavailable), -EIO. */
+ * -ENODEV (engine unavailable), -ECANCELED, -EIO. */
 int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
-               enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen);
+               enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
+               char *why, size_t whylen);
+
+/* Store a stylized image under key (when p->cache).  A failure is logged,
+ * naming `what`, and not returned: the image is served uncached. */
+void sf_pipeline_store(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data,
+                       size_t len, int w, int h, enum sf_format fmt, const char *what);
 
 /* The same through the cache (when p->cache).  *hit tells whether it came
  * from the cache.  A failure to store is logged and not returned. */

@@ -3,13 +3,10 @@
 # same machine, same weights, 2 threads.  Prints network time (ORT) and
 # whole-process time (stylefs stylize: load, decode, network, encode).
 set -eu
-SHARED=${SHARED:-../shared}
-ORT=build/ort
 B=build/bench
-mkdir -p "$B" "$ORT"
-[ -d "$ORT/node_modules/onnxruntime-node" ] ||
-    npm install --prefix "$ORT" --ignore-scripts onnxruntime-node@1.30.0 >/dev/null 2>&1
-[ -f "$ORT/udnie.onnx" ] || python3 "$SHARED/anchors/make_onnx.py" "$SHARED/models/udnie" "$ORT/udnie.onnx"
+mkdir -p "$B"
+. tests/ort_setup.sh
+ort_model udnie
 export OMP_NUM_THREADS=2
 printf '%-10s %14s %14s %8s\n' size stylefs_s ort_net_s ratio
 for sz in 256 1024; do

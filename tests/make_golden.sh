@@ -5,16 +5,13 @@
 # nothing here is a photo or a weight.
 #   usage: sh tests/make_golden.sh   (or: make golden)
 set -eu
-SHARED=${SHARED:-../shared}
-ORT=build/ort
 G=tests/golden
-mkdir -p "$G" "$ORT"
-[ -d "$ORT/node_modules/onnxruntime-node" ] ||
-    npm install --prefix "$ORT" --ignore-scripts onnxruntime-node@1.30.0 >/dev/null
+mkdir -p "$G"
+. tests/ort_setup.sh
 build/tests/mkimg 64 64 "$G/in_64x64.ppm" --seed 1
 build/tests/mkimg 37 29 "$G/in_37x29.ppm" --seed 3
 for s in udnie wave scream; do
-    python3 "$SHARED/anchors/make_onnx.py" "$SHARED/models/$s" "$ORT/$s.onnx"
+    ort_model $s
     for sz in 64x64 37x29; do
         NODE_PATH="$ORT/node_modules" node tests/ort_golden.js "$ORT/$s.onnx" \
             "$G/in_$sz.ppm" "$G/${s}_$sz.ppm"
