@@ -7,6 +7,7 @@
 #   make test                run the test suite (ends with "N passed, N failed")
 #   make models              copy or download the pretrained styles into ./models
 #   make bench               time the CPU engine against ONNX Runtime
+#   make devkit              gather what tests/gpu.sh needs on a GPU machine
 #   make install PREFIX=...  install binary, man page and styles
 #
 # Every object goes to build/ with a -MMD dependency file next to it.
@@ -35,9 +36,14 @@ LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 
 # ---- CUDA detection -------------------------------------------------------
-# The GPU engine is a later step; detection is here so that the build says
-# what it found and USE_CUDA=yes fails loudly today.
+# With nvcc found, the CUDA engine is built as a module, stylefs-cuda.so,
+# that ./stylefs loads at run time (engine.c): the binary itself never
+# links CUDA, so one build runs on machines with and without a GPU.
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+NVFLAGS   ?= -O3 -std=c++17 -lineinfo
 USE_CUDA  ?= auto
 ifeq ($(USE_CUDA),yes)
   ifeq ($(NVCC),)
@@ -58,21 +64,21 @@ $(file > $(BUILD)/.flags,$(FLAGS_NOW))
 endif
 
 SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/log.c src/util.c \
-           src/style.c src/image.c src/engine.c src/engine_cpu.c src/pipeline.c \
+           src/style.c src/net.c src/image.c src/engine.c src/engine_cpu.c src/pipeline.c \
            src/stb_impl.c src/fs.c cache/cache.c
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
-TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp
+TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench
 
-.PHONY: all clean test models bench install uninstall deps demo undemo config golden
+.PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit
 
-all: config stylefs
+all: config stylefs $(if $(HAVE_CUDA),stylefs-cuda.so)
 
 config:
 	@echo "stylefs build: CC=$(CC) SANITIZE=$(or $(SANITIZE),none)"
 	@$(PKG_CONFIG) --exists $(PKGS) || { echo "missing build dependencies; run: make deps (as root) or apt-get install $(DEBIAN_DEPS)"; exit 1; }
 	@echo "  CPU engine: oneDNN $$(sed -n 's/^#define DNNL_VERSION_MAJOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null).$$(sed -n 's/^#define DNNL_VERSION_MINOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null)"
-	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc found at $(NVCC) (GPU engine: not yet part of this build),not used ($(if $(filter no,$(USE_CUDA)),USE_CUDA=no,nvcc not found)))"
+	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc found at $(NVCC); building the GPU engine module stylefs-cuda.so$(if $(wildcard $(CUDA_HOME)/include/cudnn.h),, (cudnn.h NOT found under $(CUDA_HOME)/include)),not used ($(if $(filter no,$(USE_CUDA)),USE_CUDA=no,nvcc not found)): CPU engine only)"
 
 stylefs: $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
@@ -85,6 +91,29 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- the CUDA engine module -------------------------------------------------
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -ldl -lpthread -lstdc++ -lm
+CUDA_OBJ  := $(BUILD)/kernels/sf_kernels.o $(BUILD)/kernels/twins.pic.o $(BUILD)/src/engine_cuda.pic.o \
+             $(BUILD)/src/net.pic.o
+ifneq ($(HAVE_CUDA),)
+TEST_BIN  += $(BUILD)/tests/gpu_check
+endif
+
+$(BUILD)/kernels/%.o: kernels/%.cu kernels/sf_kernels.h $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) $(CUDA_ARCH) -Xcompiler -fPIC -Ikernels -c -o $@ $<
+
+$(BUILD)/%.pic.o: %.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -Ikernels -I$(CUDA_HOME)/include -MMD -MP -c -o $@ $<
+
+stylefs-cuda.so: $(CUDA_OBJ) src/engine_cuda.map
+	$(CC) $(LDFLAGS) -shared -o $@ $(CUDA_OBJ) $(CUDA_LIBS) -lcudnn -Wl,-rpath,$(CUDA_HOME)/lib64 \
+	  -Wl,--no-undefined -Wl,--version-script=src/engine_cuda.map
+
+$(BUILD)/tests/gpu_check: $(BUILD)/tests/gpu_check.pic.o $(BUILD)/kernels/sf_kernels.o $(BUILD)/kernels/twins.pic.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS)
 
 # ---- data -----------------------------------------------------------------
 STYLE_NAMES := la_muse mathura matilde_perez matta rain_princess scream udnie wave wreck
@@ -105,11 +134,25 @@ models/.stamp:
 	@touch $@
 
 # ---- tests ----------------------------------------------------------------
-test: stylefs $(TEST_BIN)
+test: all $(TEST_BIN)
 	@SHARED=$(SHARED) sh tests/run.sh
 
-bench: stylefs $(TEST_BIN)
+bench: all $(TEST_BIN)
 	@SHARED=$(SHARED) sh tests/bench.sh
+
+# Everything tests/gpu.sh needs on a GPU machine that has none of our
+# Debian libraries: the binaries, their shared libraries, one style and
+# the sample photos, in .devkit/ (git-ignored; carried by the device tool).
+devkit: all $(TEST_BIN)
+	@rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models .devkit/images
+	cp stylefs stylefs-cuda.so $(TEST_BIN) .devkit/bin/
+	for l in $$(ldd stylefs | awk '/=> \//{print $$3}' | grep -E 'fuse3|lmdb|dnnl|turbojpeg|cjson|xxhash|gomp'); do \
+	  cp -L $$l .devkit/lib/; done
+	cp -r $(SHARED)/models/udnie .devkit/models/
+	cp $(SHARED)/images/* .devkit/images/ 2>/dev/null || true
+	cp -L $$(command -v fusermount3) .devkit/bin/ 2>/dev/null || true
+	strip .devkit/bin/* .devkit/lib/* 2>/dev/null || true
+	@du -sh .devkit
 
 # ---- dependencies -----------------------------------------------------------
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
@@ -119,17 +162,19 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_DEPS); \
 	else echo "run as root: apt-get install $(DEBIAN_DEPS)"; exit 1; fi
 
-install: stylefs
+install: all
 	install -D -m 755 stylefs $(DESTDIR)$(PREFIX)/bin/stylefs
+	@if [ -f stylefs-cuda.so ]; then install -D -m 755 stylefs-cuda.so $(DESTDIR)$(PREFIX)/lib/stylefs/stylefs-cuda.so; fi
 	install -D -m 644 man/stylefs.1 $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1
 	@if [ -d models ]; then mkdir -p $(DESTDIR)$(PREFIX)/share/stylefs/styles && \
 	  cp -r models/*/ $(DESTDIR)$(PREFIX)/share/stylefs/styles/; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/stylefs $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/stylefs $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1 \
+	  $(DESTDIR)$(PREFIX)/lib/stylefs/stylefs-cuda.so
 
 clean:
-	rm -rf $(BUILD) stylefs
+	rm -rf $(BUILD) stylefs stylefs-cuda.so .devkit
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -85,6 +85,7 @@ struct sf_fs {
     char cache_dir[PATH_MAX];
     struct sf_settings set;
     enum sf_device device;
+    unsigned gpu_idle;          /* seconds before an idle engine is released */
     uint64_t cache_max;         /* 0 = no limit */
     struct sf_model **models;
     size_t nmodels;
@@ -446,6 +447,7 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         fs->cache = NULL;
     }
     sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
+    fs->pipe.idle_s = fs->gpu_idle;
     fs->pipe.cancel = &g_stop;
     sf_info("mounted %s: %zu styles, cache %s", fs->source, fs->nmodels, fs->cache_dir);
     return fs;
@@ -702,7 +704,7 @@ static int sf_removexattr(const char *p, const char *n) { return sf_erofs(); }
 /* ---- command line ---------------------------------------------------------- */
 
 struct mount_opts {
-    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device;
+    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
     char *source;
     int help, version, verbose;
 };
@@ -719,6 +721,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("quality=%s", quality),       MOPT("--quality=%s", quality),
     MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
     MOPT("device=%s", device),         MOPT("--device=%s", device),
+    MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
     FUSE_OPT_KEY("-h", KEY_HELP),      FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),   FUSE_OPT_KEY("--version", KEY_VERSION),
     FUSE_OPT_KEY("-v", KEY_VERBOSE),   FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
@@ -754,6 +757,7 @@ static const char mount_help[] =
     "  quality=N         JPEG quality (90)\n"
     "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
     "  device=DEV        auto, cpu or cuda (auto)\n"
+    "  gpu_idle=SECS     release the engine (GPU context and memory) after SECS idle (30)\n"
     "  -v, --verbose     log each stylization\n"
     "Counters: cat MOUNTPOINT/.stats\n"
     "FUSE options:\n";
@@ -787,6 +791,7 @@ int cmd_mount(int argc, char **argv)
     if (!fs)
         return SF_EXIT_FAIL;
     fs->source_fd = -1;
+    fs->gpu_idle = 30;
     sf_settings_default(&fs->set);
     if (fuse_opt_parse(&args, &o, mount_opt_spec, opt_proc)) {
         status = SF_EXIT_USAGE;
@@ -818,7 +823,9 @@ int cmd_mount(int argc, char **argv)
         (o.max_side && ((fs->set.max_side = (int)v), 0)) ||
         (o.max_pixels && parse_num("max_pixels", o.max_pixels, 1, 1ULL << 40, &fs->set.max_pixels)) ||
         (o.quality && parse_num("quality", o.quality, 1, 100, &v)) ||
-        (o.quality && ((fs->set.quality = (int)v), 0))) {
+        (o.quality && ((fs->set.quality = (int)v), 0)) ||
+        (o.gpu_idle && parse_num("gpu_idle", o.gpu_idle, 1, 86400 * 365, &v)) ||
+        (o.gpu_idle && ((fs->gpu_idle = (unsigned)v), 0))) {
         status = SF_EXIT_USAGE;
         goto out_args;
     }
@@ -830,6 +837,10 @@ int cmd_mount(int argc, char **argv)
     if (o.device && sf_device_parse(o.device, &fs->device)) {
         fprintf(stderr, "stylefs: device must be auto, cpu or cuda, not '%s'\n", o.device);
         status = SF_EXIT_USAGE;
+        goto out_args;
+    }
+    if (sf_engine_probe(fs->device, why, sizeof why)) {
+        fprintf(stderr, "stylefs: %s\n", why);
         goto out_args;
     }
     /* SOURCE, styles and cache folder are checked before mounting, so that
@@ -922,7 +933,7 @@ out_args:
     fuse_opt_free_args(&args);
     free(o.source);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
-    free(o.quality); free(o.cache_max); free(o.device);
+    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
     free(fs);
     return status;
 }

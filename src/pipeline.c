@@ -64,8 +64,11 @@ static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, si
     int rc = 0;
 
     pthread_mutex_lock(&p->engine_lock);
-    if (!p->engine)
+    if (!p->engine) {
         rc = sf_engine_open(p->device, &p->engine, why, whylen);
+        if (!rc && p->idle_s)
+            sf_engine_set_idle(p->engine, p->idle_s);
+    }
     *e = p->engine;
     pthread_mutex_unlock(&p->engine_lock);
     return rc;

@@ -7,7 +7,9 @@
  *
  * DESIGN: an sf_pipeline is shared by every thread of a process.  The
  * engine is opened on first use (not at mount, not on a cache hit) under
- * engine_lock; after that `engine` never changes until sf_pipeline_close.
+ * engine_lock; after that `engine` never changes until sf_pipeline_close
+ * (with idle_s set, the engine itself releases its backend when idle and
+ * reopens it on the next pass, see engine.h).
  * All functions return 0 or -errno. */
 #ifndef SF_PIPELINE_H
 #define SF_PIPELINE_H
@@ -42,6 +44,7 @@ struct sf_pipeline {
     struct sf_cache *cache;         /* NULL: no caching */
     pthread_mutex_t engine_lock;    /* guards opening `engine` */
     struct sf_engine *engine;       /* NULL until the first miss */
+    unsigned idle_s;                /* release the engine after this idle time; 0 = never */
     const volatile int *cancel;     /* set non-zero to abandon running passes */
 };
 

@@ -17,20 +17,6 @@
 #define STYLEFS_PREFIX "/usr/local"
 #endif
 
-const struct sf_layer_spec sf_net[SF_LAYERS] = {
-    { SF_CONV,   9, 1,   3,  32, 1, 0 },
-    { SF_CONV,   3, 2,  32,  64, 1, 0 },
-    { SF_CONV,   3, 2,  64, 128, 1, 0 },
-    { SF_CONV,   3, 1, 128, 128, 1, 0 }, { SF_CONV, 3, 1, 128, 128, 0, 1 },
-    { SF_CONV,   3, 1, 128, 128, 1, 0 }, { SF_CONV, 3, 1, 128, 128, 0, 1 },
-    { SF_CONV,   3, 1, 128, 128, 1, 0 }, { SF_CONV, 3, 1, 128, 128, 0, 1 },
-    { SF_CONV,   3, 1, 128, 128, 1, 0 }, { SF_CONV, 3, 1, 128, 128, 0, 1 },
-    { SF_CONV,   3, 1, 128, 128, 1, 0 }, { SF_CONV, 3, 1, 128, 128, 0, 1 },
-    { SF_DECONV, 3, 2, 128,  64, 1, 0 },
-    { SF_DECONV, 3, 2,  64,  32, 1, 0 },
-    { SF_CONV,   9, 1,  32,   3, 0, 0 },
-};
-
 /* Expected shape of tensor t (0..47). */
 static int tensor_shape(int t, int dims[4])
 {

@@ -18,8 +18,11 @@ run() {
 if [ ! -d "$SHARED/models" ]; then
     echo "FAIL setup: $SHARED/models not found (set SHARED=...)" | tee -a "$LOG"
 else
+    # test programs outside the binary's folder find the CUDA module here
+    [ -f stylefs-cuda.so ] && STYLEFS_CUDA_MODULE=$PWD/stylefs-cuda.so && export STYLEFS_CUDA_MODULE
     mkdir -p "$T/unit"
     run build/tests/unit "$SHARED/models" "$T/unit"
+    [ -x build/tests/gpu_check ] && run build/tests/gpu_check
     for t in tests/t_*.sh; do
         mkdir -p "$T/$(basename "$t" .sh)"
         run sh "$t" "$T/$(basename "$t" .sh)"

@@ -103,30 +103,64 @@ static void damaged(const char *what, const char *how, const char *file)
 
 static void t_engine_shapes(void)
 {
-    const char *name = "engine: output has exactly the input size (1x1, 1xN, Nx1, odd)";
+    const char *name = "engine: output has exactly the input size (1x1, 1xN, Nx1, odd), every engine here";
     static const int sz[][2] = { { 1, 1 }, { 1, 9 }, { 9, 1 }, { 5, 3 }, { 3, 5 }, { 301, 2 }, { 2, 157 }, { 17, 13 } };
+    static const enum sf_device devs[] = { SF_DEVICE_CPU, SF_DEVICE_CUDA };
     struct sf_model *m;
     struct sf_engine *e;
     char err[512];
 
     EXPECT(sf_model_load(g_models, "udnie", &m, err, sizeof err) == 0, "%s", err);
-    EXPECT(sf_engine_open(SF_DEVICE_CPU, &e, err, sizeof err) == 0, "%s", err);
-    for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) {
-        int w = sz[i][0], h = sz[i][1];
-        size_t n = (size_t)w * h * 3;
-        uint8_t *in = malloc(n), *out = malloc(n + 64);
-        for (size_t k = 0; k < n; k++)
-            in[k] = (uint8_t)(k * 37);
-        memset(out, 0xA5, n + 64);
-        EXPECT(sf_engine_run(e, m, in, w, h, out, NULL) == 0, "run %dx%d", w, h);
-        for (int k = 0; k < 64; k++)
-            EXPECT(out[n + k] == 0xA5, "%dx%d wrote past the output", w, h);
-        free(in);
-        free(out);
+    for (size_t d = 0; d < 2; d++) {
+        int rc = sf_engine_open(devs[d], &e, err, sizeof err);
+        if (devs[d] == SF_DEVICE_CUDA && rc) {
+            /* no GPU here: the refusal must be -ENODEV and say why */
+            EXPECT(rc == -ENODEV && strstr(err, "cuda: "), "cuda without a GPU must fail clearly: '%s'", err);
+            break;
+        }
+        EXPECT(rc == 0, "%s", err);
+        for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) {
+            int w = sz[i][0], h = sz[i][1];
+            size_t n = (size_t)w * h * 3;
+            uint8_t *in = malloc(n), *out = malloc(n + 64);
+            for (size_t k = 0; k < n; k++)
+                in[k] = (uint8_t)(k * 37);
+            memset(out, 0xA5, n + 64);
+            EXPECT(sf_engine_run(e, m, in, w, h, out, NULL) == 0, "%s run %dx%d", e->ops->name, w, h);
+            for (int k = 0; k < 64; k++)
+                EXPECT(out[n + k] == 0xA5, "%s %dx%d wrote past the output", e->ops->name, w, h);
+            free(in);
+            free(out);
+        }
+        sf_engine_close(e);
     }
+    sf_model_free(m);
+    PASS();
+}
+
+/* An engine with an idle limit releases its backend after that long
+ * without a pass, and reopens it for the next. */
+static void t_engine_idle(void)
+{
+    const char *name = "engine: released after gpu_idle seconds, reopened on the next pass";
+    struct sf_model *m;
+    struct sf_engine *e;
+    uint8_t in[12 * 3], out[12 * 3];
+    char err[512];
+
+    for (size_t k = 0; k < sizeof in; k++)
+        in[k] = (uint8_t)(k * 11);
+    EXPECT(sf_model_load(g_models, "udnie", &m, err, sizeof err) == 0, "%s", err);
+    EXPECT(sf_engine_open(SF_DEVICE_CPU, &e, err, sizeof err) == 0, "%s", err);
+    sf_engine_set_idle(e, 1);
+    EXPECT(sf_engine_run(e, m, in, 4, 3, out, NULL) == 0, "first pass");
+    EXPECT(sf_engine_is_open(e), "open right after a pass");
+    for (int i = 0; i < 40 && sf_engine_is_open(e); i++)
+        usleep(100 * 1000);
+    EXPECT(!sf_engine_is_open(e), "still open 4 s after a pass with gpu_idle=1");
+    EXPECT(sf_engine_run(e, m, in, 4, 3, out, NULL) == 0, "pass after release");
+    EXPECT(sf_engine_is_open(e), "reopened");
     sf_engine_close(e);
-    EXPECT(sf_engine_open(SF_DEVICE_CUDA, &e, err, sizeof err) == -ENODEV && strstr(err, "cuda"),
-           "cuda without a GPU engine must fail clearly: '%s'", err);
     sf_model_free(m);
     PASS();
 }
@@ -388,6 +422,7 @@ int main(int argc, char **argv)
             "python3 -c \"import json;m=json.load(open('manifest.json'));del m['Variable_47'];json.dump(m,open('manifest.json','w'))\"",
             "Variable_47");
     t_engine_shapes();
+    t_engine_idle();
     t_codec_roundtrip();
     t_fit();
     t_keys();

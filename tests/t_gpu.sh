@@ -1,0 +1,122 @@
+#!/bin/sh
+# t_gpu.sh: choosing the engine, the CPU fallback, and (where a GPU is
+# present) the CUDA engine against the CPU engine.
+#
+# Everywhere: --version names the engines; a missing or broken CUDA module
+# and a machine without a GPU make `auto` fall back to the CPU and say why
+# in the log, and make `cuda` fail with a clear message, for both stylize
+# and the mount.  With a GPU: at 256x256, 1 MP and an odd size, the GPU's
+# output has >= 99% of 8-bit values within 2 of the CPU's and PSNR >= 40 dB;
+# a cold read through a mount on the GPU gives the same; the GPU context is
+# released after gpu_idle.  Without a GPU those print SKIP.
+W=$1
+. tests/lib.sh
+S="--styles $STYLES"
+$MK 48 40 "$W/in.ppm" --seed 7
+
+# --- selection and fallback, on every machine -------------------------------------
+if v=$($SF --version) && echo "$v" | grep -q 'cpu (oneDNN' && echo "$v" | grep -q 'cuda'; then
+    pass "engines: --version names them ($(echo "$v" | sed -n 's/^engines: //p' | cut -c1-90))"
+else
+    fail "engines: --version names them" "$v"
+fi
+
+STYLEFS_CUDA_MODULE=$W/none.so $SF stylize -v $S --no-cache --device auto udnie "$W/in.ppm" "$W/o.png" 2>"$W/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q 'engine: cpu (auto: stylefs-cuda.so not found' "$W/err"; then
+    pass "fallback: auto without the CUDA module runs on the CPU and logs why"
+else
+    fail "fallback: auto without the CUDA module runs on the CPU and logs why" "rc=$rc $(cat "$W/err")"
+fi
+STYLEFS_CUDA_MODULE=$W/none.so expect_status "fallback: --device cuda without the module exits 1" 1 \
+    $SF stylize $S --no-cache --device cuda udnie "$W/in.ppm" "$W/o.png"
+expect_err "fallback: ... and says the module is missing" "device cuda: stylefs-cuda.so not found"
+
+echo "not a shared object" >"$W/broken.so"
+STYLEFS_CUDA_MODULE=$W/broken.so $SF stylize -v $S --no-cache --device auto udnie "$W/in.ppm" "$W/o.png" 2>"$W/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q "engine: cpu (auto: cannot load $W/broken.so" "$W/err"; then
+    pass "fallback: auto with a broken module runs on the CPU and logs why"
+else
+    fail "fallback: auto with a broken module runs on the CPU and logs why" "rc=$rc $(cat "$W/err")"
+fi
+
+# Is there a GPU?  The real module decides.
+if $SF stylize $S --no-cache --device cuda udnie "$W/in.ppm" "$W/o.png" 2>"$W/err"; then
+    GPU=1
+else
+    GPU=
+    if [ ! -f ./stylefs-cuda.so ]; then
+        skip "fallback: no GPU here" "this build has no CUDA module (nvcc not found)"
+    elif grep -qE 'device cuda: (no NVIDIA driver|no usable NVIDIA GPU|.*tensor cores|cuDNN)' "$W/err"; then
+        pass "fallback: --device cuda on a machine without a GPU fails clearly ($(head -c 120 "$W/err"))"
+        $SF stylize -v $S --no-cache --device auto udnie "$W/in.ppm" "$W/o.png" 2>"$W/err" &&
+            grep -q 'engine: cpu (auto: no' "$W/err" &&
+            pass "fallback: auto on a machine without a GPU runs on the CPU and logs why" ||
+            fail "fallback: auto on a machine without a GPU runs on the CPU and logs why" "$(cat "$W/err")"
+        mkdir -p "$W/s" "$W/m"
+        expect_status "fallback: mounting with device=cuda and no GPU exits 1" 1 \
+            $SF -o styles="$STYLES",device=cuda "$W/s" "$W/m"
+        expect_err "fallback: ... and says why" "device cuda: no"
+    else
+        fail "fallback: --device cuda on a machine without a GPU fails clearly" "$(cat "$W/err")"
+    fi
+fi
+
+# --- the GPU engine against the CPU engine ----------------------------------------
+if [ -z "$GPU" ]; then
+    skip "gpu: CUDA engine matches the CPU engine at 256x256, 1 MP and 999x751" "no usable GPU here"
+    skip "gpu: a cold read through the mount on the GPU" "no usable GPU here"
+    skip "gpu: context released after gpu_idle" "no usable GPU here"
+    exit 0
+fi
+for sz in 256x256 1024x1024 999x751; do
+    $MK ${sz%x*} ${sz#*x} "$W/g$sz.ppm" --seed 3
+    name="gpu: CUDA engine matches the CPU engine at $sz (99% within 2, PSNR >= 40)"
+    if $SF stylize $S --no-cache --max-side 0 --device cpu udnie "$W/g$sz.ppm" "$W/c$sz.ppm" 2>"$W/err" &&
+        $SF stylize $S --no-cache --max-side 0 --device cuda udnie "$W/g$sz.ppm" "$W/u$sz.ppm" 2>>"$W/err" &&
+        r=$($CMP "$W/c$sz.ppm" "$W/u$sz.ppm" --within2 0.99 --psnr 40); then
+        pass "$name ($r)"
+    else
+        fail "$name" "$r $(cat "$W/err")"
+    fi
+done
+for f in "$SHARED"/images/*.jpg; do
+    [ -f "$f" ] || continue
+    b=$(basename "$f" .jpg)
+    name="gpu: CUDA engine matches the CPU engine on $b.jpg"
+    if $SF stylize $S --no-cache --device cpu udnie "$f" "$W/c$b.png" 2>"$W/err" &&
+        $SF stylize $S --no-cache --device cuda udnie "$f" "$W/u$b.png" 2>>"$W/err" &&
+        r=$($CMP "$W/c$b.png" "$W/u$b.png" --within2 0.99 --psnr 40); then
+        pass "$name ($r)"
+    else
+        fail "$name" "$r $(cat "$W/err")"
+    fi
+done
+
+# through a mount on the GPU, with a short gpu_idle
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+    mkdir -p "$W/src" "$W/mnt"
+    cp "$W/g256x256.ppm" "$W/src/a.ppm"
+    $SF -f -v -o styles="$STYLES",cache="$W/cache",device=cuda,gpu_idle=2 "$W/src" "$W/mnt" 2>"$W/daemon.log" &
+    PID=$!
+    for i in $(seq 50); do [ -d "$W/mnt/styled" ] && break; sleep 0.1; done
+    if cp "$W/mnt/styled/udnie/a.ppm.png" "$W/m.png" 2>"$W/err" &&
+        r=$($CMP "$W/c256x256.ppm" "$W/m.png" --within2 0.99 --psnr 40); then
+        pass "gpu: a cold read through the mount on the GPU ($r)"
+    else
+        fail "gpu: a cold read through the mount on the GPU" "$r $(cat "$W/err") $(tail -3 "$W/daemon.log")"
+    fi
+    sleep 4
+    if grep -q 'engine: cuda released after 2 s idle' "$W/daemon.log" &&
+        ! { command -v nvidia-smi >/dev/null &&
+            nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qw "$PID"; }; then
+        pass "gpu: context released after gpu_idle (no GPU memory held)"
+    else
+        fail "gpu: context released after gpu_idle" "$(tail -5 "$W/daemon.log")"
+    fi
+    fusermount3 -u "$W/mnt"
+    wait $PID
+else
+    skip "gpu: a cold read through the mount on the GPU" "/dev/fuse unusable here"
+fi
