@@ -287,8 +287,11 @@ static int activate_model(struct sf_engine_impl *e, const struct sf_model *m)
         convert_weights(e, m, hw, hgb);
         CU(cudaMalloc((void **)&slot->w, e->w_total * 2));
         CU(cudaMalloc((void **)&slot->gb, e->gb_total * 4));
-        CU(cudaMemcpy(slot->w, hw, e->w_total * 2, cudaMemcpyHostToDevice));
-        CU(cudaMemcpy(slot->gb, hgb, e->gb_total * 4, cudaMemcpyHostToDevice));
+        /* on our stream (non-blocking: the legacy default stream does not
+         * order against it), and finished before the host buffers go */
+        CU(cudaMemcpyAsync(slot->w, hw, e->w_total * 2, cudaMemcpyHostToDevice, e->st));
+        CU(cudaMemcpyAsync(slot->gb, hgb, e->gb_total * 4, cudaMemcpyHostToDevice, e->st));
+        CU(cudaStreamSynchronize(e->st));
         memcpy(slot->digest, m->digest, 16);
         slot->used = 1;
     }
