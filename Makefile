@@ -19,9 +19,9 @@ PKG_CONFIG ?= pkg-config
 BUILD     := build
 SHARED    ?= ../shared
 
-PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson
+PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -84,6 +84,8 @@ stylefs: $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/src/stb_impl.o: CFLAGS += -Wno-unused-but-set-variable -Wno-shadow
+# the engine's hand-vectorized loops want fused multiply-adds
+$(BUILD)/src/engine_cpu.o: CFLAGS += -ffp-contract=fast
 
 $(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(@D)
@@ -156,7 +158,7 @@ devkit: all $(TEST_BIN)
 
 # ---- dependencies -----------------------------------------------------------
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
-               libturbojpeg0-dev libcjson-dev libdnnl-dev lmdb-utils
+               libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev lmdb-utils
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_DEPS); \

@@ -27,6 +27,8 @@
 #include <dnnl.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,9 @@ struct plan_layer {
     float *out;                 /* dst buffer */
     size_t out_hw;              /* dst pixels */
     void *wbuf;
+    char impl[48];              /* oneDNN's implementation, for the profile */
+    int blocked_out;            /* dst is nChw16c, not NHWC */
+    double flops;               /* multiply-adds * 2 of this layer */
 };
 
 struct sf_engine_impl {
@@ -51,9 +56,17 @@ struct sf_engine_impl {
     int h, w;                   /* planned shape, 0 = none */
     struct plan_layer L[SF_LAYERS];
     float *I, *B, *M, *X, *T, *U, *O;
-    void *scratch;
+    dnnl_memory_t mT, mX;       /* T as NHWC, X as nChw16c, for the reorders */
+    float *band;                /* layer 15's per-thread planar bands */
+    int nthreads;               /* bands allocated for this many threads */
+    float wout[32 * 9 * 9 * 3]; /* layer 15's weights, [ci][ky][kx][co] */
+    dnnl_primitive_t to_blocked, from_blocked;
+    void *scratch;              /* scratchpad of layers 0-2, 13, 14 */
+    void *scratch_res;          /* of layers 3..12 when B's block is too small */
     const float *wmodel;        /* blob whose weights are in wprim */
     uint8_t wdigest[16];
+    int profile;                /* STYLEFS_PROFILE=1: log per-layer times */
+    int winograd;               /* residual stage in Winograd (default on) */
 };
 
 /* The one place that turns oneDNN statuses into -errno. */
@@ -92,8 +105,18 @@ static void plan_free(struct sf_engine_impl *e)
         free(l->wbuf);
     }
     memset(e->L, 0, sizeof e->L);
-    free(e->I); free(e->B); free(e->M); free(e->X); free(e->T); free(e->U); free(e->O);
+    if (e->to_blocked) dnnl_primitive_destroy(e->to_blocked);
+    if (e->from_blocked) dnnl_primitive_destroy(e->from_blocked);
+    if (e->mT) dnnl_memory_destroy(e->mT);
+    if (e->mX) dnnl_memory_destroy(e->mX);
+    e->to_blocked = e->from_blocked = NULL;
+    e->mT = e->mX = NULL;
+    free(e->B); free(e->X); free(e->T); free(e->U);   /* I, M, O live inside B's block */
+    free(e->scratch_res);
+    e->scratch_res = NULL;
     free(e->scratch);
+    free(e->band);
+    e->band = NULL;
     e->I = e->B = e->M = e->X = e->T = e->U = e->O = NULL;
     e->scratch = NULL;
     e->h = e->w = 0;
@@ -111,9 +134,102 @@ static void same_pad(int n, int k, int s, int *out, int *before, int *after)
     *after = total - total / 2;
 }
 
+/* Activation buffers: 2 MB aligned and marked for transparent huge pages,
+ * which cuts the first pass's page faults (about 90,000 at 1 MP with 4 KB
+ * pages) to a few hundred.  Freed with free(). */
 static float *alloc_f(size_t n)
 {
-    return aligned_alloc(64, ((n * sizeof(float)) + 63) / 64 * 64);
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    void *p;
+
+    if (bytes < (4u << 20))
+        return aligned_alloc(64, bytes);
+    bytes = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    p = aligned_alloc(2u << 20, bytes);
+    if (p)
+        madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+/* ---- layer 15: the 9x9 32->3 output convolution ---------------------------
+ * Three output channels do not fill a vector, so oneDNN runs this layer at
+ * about 40 GFLOP/s.  Here it is vectorized over width instead: each thread
+ * takes bands of OUT_BAND rows, transposes the 8 + OUT_BAND input rows it
+ * needs into a zero-bordered planar buffer [32][rows][pw], and then, per
+ * 64 output pixels, keeps 3 x 4 vectors of 16 sums in registers while it
+ * walks the 32 x 9 x 9 taps: 4 loads and 3 broadcasts feed 12 FMAs.
+ * target_clones builds AVX-512, AVX2 and baseline versions and picks one
+ * at load time. */
+#define OUT_BAND 16
+#define OUT_VX 64                 /* output pixels per inner step */
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+static size_t outconv_pw(int w4) { return (size_t)((w4 + OUT_VX - 1) / OUT_VX * OUT_VX + 8 + 16); }
+
+/* Per-thread planar band size, in floats. */
+static size_t outconv_band_floats(int w4) { return (size_t)32 * (OUT_BAND + 8) * outconv_pw(w4); }
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void outconv_rows(const float *in, int h4, int w4, const float *wt, float *out, float *band,
+                         int y0, int y1)
+{
+    size_t pw = outconv_pw(w4), rows = (size_t)(y1 - y0) + 8;
+
+    /* band[ci][r][4 + x] = in[y0 - 4 + r][x][ci], zero outside the image */
+    memset(band, 0, 32 * rows * pw * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        int y = y0 - 4 + (int)r;
+        if (y < 0 || y >= h4)
+            continue;
+        const float *src = in + (size_t)y * w4 * 32;
+        for (int x = 0; x < w4; x++)
+            for (int ci = 0; ci < 32; ci++)
+                band[((size_t)ci * rows + r) * pw + 4 + x] = src[(size_t)x * 32 + ci];
+    }
+    for (int y = y0; y < y1; y++) {
+        size_t r0_ = (size_t)(y - y0);
+        for (int x0 = 0; x0 < w4; x0 += OUT_VX) {
+            /* 12 named accumulators: the compiler keeps them in registers */
+            v16 r0 = { 0 }, r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 },
+                g3 = { 0 }, b0 = { 0 }, b1 = { 0 }, b2 = { 0 }, b3 = { 0 };
+            for (int ci = 0; ci < 32; ci++)
+                for (int ky = 0; ky < 9; ky++) {
+                    const float *row = band + ((size_t)ci * rows + r0_ + ky) * pw + x0;
+                    const float *wk = wt + ((size_t)ci * 9 + ky) * 9 * 3;
+                    for (int kx = 0; kx < 9; kx++) {
+                        v16 a0 = *(const v16u *)(row + kx), a1 = *(const v16u *)(row + kx + 16);
+                        v16 a2 = *(const v16u *)(row + kx + 32), a3 = *(const v16u *)(row + kx + 48);
+                        float wr = wk[kx * 3], wg = wk[kx * 3 + 1], wb = wk[kx * 3 + 2];
+                        r0 += a0 * wr; r1 += a1 * wr; r2 += a2 * wr; r3 += a3 * wr;
+                        g0 += a0 * wg; g1 += a1 * wg; g2 += a2 * wg; g3 += a3 * wg;
+                        b0 += a0 * wb; b1 += a1 * wb; b2 += a2 * wb; b3 += a3 * wb;
+                    }
+                }
+            v16 acc[3][4] = { { r0, r1, r2, r3 }, { g0, g1, g2, g3 }, { b0, b1, b2, b3 } };
+            int n = w4 - x0 < OUT_VX ? w4 - x0 : OUT_VX;
+            float *o = out + ((size_t)y * w4 + x0) * 3;
+            for (int i = 0; i < n; i++)
+                for (int co = 0; co < 3; co++)
+                    o[i * 3 + co] = acc[co][i / 16][i % 16];
+        }
+    }
+}
+
+/* in [h4][w4][32] NHWC -> out [h4][w4][3]; wt [ci][ky][kx][co]. */
+static void outconv(struct sf_engine_impl *e, const float *in, int h4, int w4, float *out)
+{
+    int nbands = (h4 + OUT_BAND - 1) / OUT_BAND;
+
+#pragma omp parallel
+    {
+        float *band = e->band + (size_t)omp_get_thread_num() * outconv_band_floats(w4);
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < nbands; b++) {
+            int y0 = b * OUT_BAND, y1 = y0 + OUT_BAND < h4 ? y0 + OUT_BAND : h4;
+            outconv_rows(in, h4, w4, e->wout, out, band, y0, y1);
+        }
+    }
 }
 
 /* Build the primitives of layer i: input [hin][win][cin] in `src`, output
@@ -121,6 +237,15 @@ static float *alloc_f(size_t n)
 static int plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win,
                       float *dst, int *hout, int *wout, size_t *scratch_need)
 {
+    /* The residual stage (layers 3..12, 73% of the work) runs oneDNN's
+     * Winograd F(4x4, 3x3) where the CPU has it, on the blocked nChw16c
+     * layout it wants.  Layer 2 writes NHWC into T, which is reordered
+     * into X (blocked) after its norm; X is reordered back into T (NHWC)
+     * for layer 13 (to_blocked / from_blocked, about 1% of the time).
+     * STYLEFS_CPU_WINOGRAD=0 turns it off (for measurements). */
+    int wino = e->winograd && i >= 3 && i <= 12;
+    dnnl_format_tag_t src_tag = wino ? dnnl_nChw16c : dnnl_nhwc;
+    dnnl_format_tag_t dst_tag = wino ? dnnl_nChw16c : dnnl_nhwc;
     const struct sf_layer_spec *s = &sf_net[i];
     struct plan_layer *l = &e->L[i];
     dnnl_memory_desc_t src_md, dst_md, w_any, w_user;
@@ -155,17 +280,25 @@ static int plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int 
     wstrides[3] = (dnnl_dim_t)s->cin * s->cout;
     wstrides[2] = wstrides[3] * s->k;
 
-    CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, dnnl_f32, dnnl_nhwc));
-    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, dnnl_f32, dnnl_nhwc));
+    CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, dnnl_f32, src_tag));
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, dnnl_f32, dst_tag));
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, wdims, dnnl_f32, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_strides(&w_user, 4, wdims, dnnl_f32, wstrides));
     CHECK(dnnl_primitive_attr_create(&attr));
     CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     if (s->kind == SF_CONV) {
         dnnl_convolution_desc_t cd;
-        CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_auto,
+        CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                 wino ? dnnl_convolution_winograd : dnnl_convolution_auto,
                                                  &src_md, &w_any, NULL, &dst_md, strides, pl, pr));
-        CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, e->eng, NULL));
+        if (wino && dnnl_primitive_desc_create(&pd, &cd, attr, e->eng, NULL) != dnnl_success) {
+            /* no Winograd on this CPU: the same layouts, any algorithm */
+            pd = NULL;
+            CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_auto,
+                                                     &src_md, &w_any, NULL, &dst_md, strides, pl, pr));
+        }
+        if (!pd)
+            CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, e->eng, NULL));
     } else {
         dnnl_deconvolution_desc_t dd;
         CHECK(dnnl_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
@@ -174,6 +307,11 @@ static int plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int 
         CHECK(dnnl_primitive_desc_create(&pd, &dd, attr, e->eng, NULL));
     }
     CHECK(dnnl_primitive_create(&l->prim, pd));
+    {
+        const char *impl = NULL;
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        snprintf(l->impl, sizeof l->impl, "%s", impl ? impl : "?");
+    }
 
     md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     l->wbuf = aligned_alloc(64, (dnnl_memory_desc_get_size(md) + 63) / 64 * 64);
@@ -194,7 +332,10 @@ static int plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int 
     /* the scratch memory object is made once the shared buffer exists */
     CHECK(dnnl_memory_create(&l->scratch, md, e->eng, DNNL_MEMORY_NONE));
     l->out = dst;
+    l->blocked_out = dst_tag == dnnl_nChw16c;
     l->out_hw = (size_t)oh * ow;
+    l->flops = 2.0 * s->k * s->k * s->cin * s->cout *
+               (s->kind == SF_CONV ? (double)oh * ow : (double)hin * win);
     *hout = oh;
     *wout = ow;
 out_fail:
@@ -210,33 +351,67 @@ static int plan_build(struct sf_engine_impl *e, int h0, int w0)
     int h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2;
     int h3 = 2 * h2, w3 = 2 * w2, h4 = 2 * h3, w4 = 2 * w3;
     size_t full = (size_t)h4 * w4, half = (size_t)h3 * w3, quarter = (size_t)h2 * w2;
-    size_t scratch_need = 0;
+    size_t scratch_need = 0, res_need = 0, bm = full * 32 + half * 64;
     int rc = 0, i, oh, ow;
 
     plan_free(e);
-    e->I = alloc_f((size_t)h0 * w0 * 3);
-    e->B = alloc_f(full * 32);          /* h4*w4 >= h0*w0 */
-    e->M = alloc_f(half * 64);          /* h3*w3 >= h1*w1 */
+    /* One block holds B, then M.  I (read by layer 0 only) and O (written
+     * by layer 15 only) live in M, which is dead at those times; and while
+     * the residual layers run, B and M are both dead, so the block is
+     * their (large, Winograd) scratchpad.  This keeps 1 MP under 400 MB. */
+    e->B = alloc_f(bm);                 /* h4*w4 >= h0*w0 */
+    e->M = e->B ? e->B + full * 32 : NULL;  /* h3*w3 >= h1*w1 */
+    e->I = e->M;
+    e->O = e->M;
     e->X = alloc_f(quarter * 128);
     e->T = alloc_f(quarter * 128);
     e->U = alloc_f(quarter * 128);
-    e->O = alloc_f(full * 3);
     if (!e->I || !e->B || !e->M || !e->X || !e->T || !e->U || !e->O) {
         rc = -ENOMEM;
         goto out_free;
     }
     if ((rc = plan_layer(e, 0, e->I, h0, w0, e->B, &oh, &ow, &scratch_need)) ||
         (rc = plan_layer(e, 1, e->B, h0, w0, e->M, &oh, &ow, &scratch_need)) ||
-        (rc = plan_layer(e, 2, e->M, h1, w1, e->X, &oh, &ow, &scratch_need)))
+        (rc = plan_layer(e, 2, e->M, h1, w1, e->winograd ? e->T : e->X, &oh, &ow, &scratch_need)))
         goto out_free;
-    for (i = 3; i <= 12; i += 2)
-        if ((rc = plan_layer(e, i, e->X, h2, w2, e->T, &oh, &ow, &scratch_need)) ||
-            (rc = plan_layer(e, i + 1, e->T, h2, w2, e->U, &oh, &ow, &scratch_need)))
+    if (e->winograd) {
+        dnnl_memory_desc_t nhwc, blk;
+        dnnl_primitive_desc_t rpd = NULL;
+        dnnl_dims_t d = { 1, 128, h2, w2 };
+        CHECK(dnnl_memory_desc_init_by_tag(&nhwc, 4, d, dnnl_f32, dnnl_nhwc));
+        CHECK(dnnl_memory_desc_init_by_tag(&blk, 4, d, dnnl_f32, dnnl_nChw16c));
+        CHECK(dnnl_memory_create(&e->mT, &nhwc, e->eng, e->T));
+        CHECK(dnnl_memory_create(&e->mX, &blk, e->eng, e->X));
+        CHECK(dnnl_reorder_primitive_desc_create(&rpd, &nhwc, e->eng, &blk, e->eng, NULL));
+        rc = dnnl_errno(dnnl_primitive_create(&e->to_blocked, rpd));
+        dnnl_primitive_desc_destroy(rpd);
+        if (rc)
             goto out_free;
-    if ((rc = plan_layer(e, 13, e->X, h2, w2, e->M, &oh, &ow, &scratch_need)) ||
+        CHECK(dnnl_reorder_primitive_desc_create(&rpd, &blk, e->eng, &nhwc, e->eng, NULL));
+        rc = dnnl_errno(dnnl_primitive_create(&e->from_blocked, rpd));
+        dnnl_primitive_desc_destroy(rpd);
+        if (rc)
+            goto out_free;
+    }
+    for (i = 3; i <= 12; i += 2)
+        if ((rc = plan_layer(e, i, e->X, h2, w2, e->T, &oh, &ow, &res_need)) ||
+            (rc = plan_layer(e, i + 1, e->T, h2, w2, e->U, &oh, &ow, &res_need)))
+            goto out_free;
+    if ((rc = plan_layer(e, 13, e->winograd ? e->T : e->X, h2, w2, e->M, &oh, &ow, &scratch_need)) ||
         (rc = plan_layer(e, 14, e->M, h3, w3, e->B, &oh, &ow, &scratch_need)) ||
-        (rc = plan_layer(e, 15, e->B, h4, w4, e->O, &oh, &ow, &scratch_need)))
+        0)
         goto out_free;
+    /* layer 15 is ours (outconv) */
+    e->L[15].out = e->O;
+    e->L[15].out_hw = full;
+    e->L[15].flops = 2.0 * 81 * 32 * 3 * (double)full;
+    snprintf(e->L[15].impl, sizeof e->L[15].impl, "stylefs outconv");
+    e->nthreads = omp_get_max_threads();
+    e->band = alloc_f(outconv_band_floats(w4) * (size_t)e->nthreads);
+    if (!e->band) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
     if (scratch_need) {
         e->scratch = aligned_alloc(64, (scratch_need + 63) / 64 * 64);
         if (!e->scratch) {
@@ -244,60 +419,85 @@ static int plan_build(struct sf_engine_impl *e, int h0, int w0)
             goto out_free;
         }
         for (i = 0; i < SF_LAYERS; i++)
-            dnnl_memory_set_data_handle(e->L[i].scratch, e->scratch);
+            if (i < 3 || i > 12)
+                dnnl_memory_set_data_handle(e->L[i].scratch, e->scratch);
     }
     e->h = h0;
     e->w = w0;
-    sf_debug("cpu engine: planned %dx%d (scratchpad %zu bytes)", w0, h0, scratch_need);
+    if (res_need) {
+        void *rs = e->B;
+        if (res_need > bm * sizeof(float) && !(rs = e->scratch_res = aligned_alloc(64, (res_need + 63) / 64 * 64))) {
+            rc = -ENOMEM;
+            goto out_free;
+        }
+        for (i = 3; i <= 12; i++)
+            dnnl_memory_set_data_handle(e->L[i].scratch, rs);
+    }
+    sf_debug("cpu engine: planned %dx%d (scratchpad %zu bytes, residual stage %zu bytes in %s)", w0, h0,
+             scratch_need, res_need, res_need > bm * sizeof(float) ? "its own block" : "B's block");
     return 0;
+out_fail:
 out_free:
     plan_free(e);
     return rc;
 }
 
-/* Instance norm over [hw][c], fused with ReLU or the residual add:
+/* Instance norm, fused with ReLU or the residual add:
  *   y = gamma * (x - mean) / sqrt(var + eps) + beta
  *   relu:     x = max(y, 0)
  *   residual: res += y          (x is left as it was)
- * Statistics are taken around a per-channel shift (the first pixel) so
- * that the one-pass variance does not cancel. */
-static void inorm(float *x, size_t hw, int c, const float *gamma, const float *beta,
-                  int relu, float *res)
+ * The tensor is G groups of [hw][CG] floats, one after the other: NHWC is
+ * one group of all channels; oneDNN's blocked nChw16c is c/16 groups of 16.
+ * Statistics are taken around a per-channel shift (the first pixel) in
+ * float over blocks of 64 pixels and summed in double, so the one-pass
+ * variance does not cancel.  CG is a compile-time constant in every call
+ * (norm_fixed is inlined per width), so the channel loops vectorize. */
+#define NORM_BLK 64
+
+static inline __attribute__((always_inline)) void
+norm_fixed(float *x, size_t hw, int G, const int CG, const float *gamma, const float *beta, int relu,
+           float *res)
 {
+    size_t nblk = (hw + NORM_BLK - 1) / NORM_BLK;
     double sum[128] = { 0 }, sq[128] = { 0 };
     float shift[128], a[128], b[128];
-    const size_t blk = 64;
-    size_t nblk = (hw + blk - 1) / blk;
 
-    for (int ch = 0; ch < c; ch++)
-        shift[ch] = x[ch];
+    for (int g = 0; g < G; g++)
+        for (int ch = 0; ch < CG; ch++)
+            shift[g * CG + ch] = x[(size_t)g * hw * CG + ch];
 #pragma omp parallel
     {
         double ls[128] = { 0 }, lq[128] = { 0 };
-#pragma omp for schedule(static)
-        for (size_t bi = 0; bi < nblk; bi++) {
-            float fs[128] = { 0 }, fq[128] = { 0 };
-            size_t end = (bi + 1) * blk < hw ? (bi + 1) * blk : hw;
-            for (size_t p = bi * blk; p < end; p++) {
-                const float *px = x + p * c;
-                for (int ch = 0; ch < c; ch++) {
-                    float d = px[ch] - shift[ch];
-                    fs[ch] += d;
-                    fq[ch] += d * d;
+#pragma omp for schedule(static) collapse(2)
+        for (int g = 0; g < G; g++)
+            for (size_t bi = 0; bi < nblk; bi++) {
+                float fs[CG], fq[CG];
+                const float *sh = shift + g * CG;
+                const float *base = x + (size_t)g * hw * CG;
+                size_t end = (bi + 1) * NORM_BLK < hw ? (bi + 1) * NORM_BLK : hw;
+                for (int ch = 0; ch < CG; ch++)
+                    fs[ch] = fq[ch] = 0;
+                for (size_t p = bi * NORM_BLK; p < end; p++) {
+                    const float *px = base + p * CG;
+#pragma omp simd
+                    for (int ch = 0; ch < CG; ch++) {
+                        float d = px[ch] - sh[ch];
+                        fs[ch] += d;
+                        fq[ch] += d * d;
+                    }
+                }
+                for (int ch = 0; ch < CG; ch++) {
+                    ls[g * CG + ch] += fs[ch];
+                    lq[g * CG + ch] += fq[ch];
                 }
             }
-            for (int ch = 0; ch < c; ch++) {
-                ls[ch] += fs[ch];
-                lq[ch] += fq[ch];
-            }
-        }
 #pragma omp critical
-        for (int ch = 0; ch < c; ch++) {
+        for (int ch = 0; ch < G * CG; ch++) {
             sum[ch] += ls[ch];
             sq[ch] += lq[ch];
         }
     }
-    for (int ch = 0; ch < c; ch++) {
+    for (int ch = 0; ch < G * CG; ch++) {
         double m = sum[ch] / (double)hw;
         double var = sq[ch] / (double)hw - m * m;
         double mean = shift[ch] + m;
@@ -308,26 +508,48 @@ static void inorm(float *x, size_t hw, int c, const float *gamma, const float *b
         a[ch] = (float)(gamma[ch] * inv);
         b[ch] = (float)(beta[ch] - mean * gamma[ch] * inv);
     }
-#pragma omp parallel for schedule(static)
-    for (size_t bi = 0; bi < nblk; bi++) {
-        size_t end = (bi + 1) * blk < hw ? (bi + 1) * blk : hw;
-        for (size_t p = bi * blk; p < end; p++) {
-            float *px = x + p * c;
-            if (res) {
-                float *r = res + p * c;
-                for (int ch = 0; ch < c; ch++)
-                    r[ch] += px[ch] * a[ch] + b[ch];
-            } else if (relu) {
-                for (int ch = 0; ch < c; ch++) {
-                    float y = px[ch] * a[ch] + b[ch];
-                    px[ch] = y > 0 ? y : 0;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int g = 0; g < G; g++)
+        for (size_t bi = 0; bi < nblk; bi++) {
+            const float *ga = a + g * CG, *gb = b + g * CG;
+            size_t end = (bi + 1) * NORM_BLK < hw ? (bi + 1) * NORM_BLK : hw;
+            for (size_t p = bi * NORM_BLK; p < end; p++) {
+                size_t off = ((size_t)g * hw + p) * CG;
+                float *px = x + off;
+                if (res) {
+                    float *r = res + off;
+#pragma omp simd
+                    for (int ch = 0; ch < CG; ch++)
+                        r[ch] += px[ch] * ga[ch] + gb[ch];
+                } else if (relu) {
+#pragma omp simd
+                    for (int ch = 0; ch < CG; ch++) {
+                        float y = px[ch] * ga[ch] + gb[ch];
+                        px[ch] = y > 0 ? y : 0;
+                    }
+                } else {
+#pragma omp simd
+                    for (int ch = 0; ch < CG; ch++)
+                        px[ch] = px[ch] * ga[ch] + gb[ch];
                 }
-            } else {
-                for (int ch = 0; ch < c; ch++)
-                    px[ch] = px[ch] * a[ch] + b[ch];
             }
         }
-    }
+}
+
+/* c channels, NHWC (blocked = 0) or nChw16c (blocked = 1). */
+static void inorm(float *x, size_t hw, int c, int blocked, const float *gamma, const float *beta,
+                  int relu, float *res)
+{
+    if (blocked)
+        norm_fixed(x, hw, c / 16, 16, gamma, beta, relu, res);
+    else if (c == 32)
+        norm_fixed(x, hw, 1, 32, gamma, beta, relu, res);
+    else if (c == 64)
+        norm_fixed(x, hw, 1, 64, gamma, beta, relu, res);
+    else if (c == 128)
+        norm_fixed(x, hw, 1, 128, gamma, beta, relu, res);
+    else
+        norm_fixed(x, hw, 1, 3, gamma, beta, relu, res);
 }
 
 static int exec_layer(struct sf_engine_impl *e, int i)
@@ -345,13 +567,31 @@ out_fail:
     return rc;
 }
 
+
+static int exec_reorder(struct sf_engine_impl *e, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to)
+{
+    dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
+    int rc = 0;
+
+    CHECK(dnnl_primitive_execute(r, e->stream, 2, args));
+    CHECK(dnnl_stream_wait(e->stream));
+out_fail:
+    return rc;
+}
+
 static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
 {
     int rc = 0;
 
     if (e->wmodel == m->blob && !memcmp(e->wdigest, m->digest, 16))
         return 0;
-    for (int i = 0; i < SF_LAYERS; i++) {
+    /* layer 15: stored [ky][kx][ci][co] -> [ci][ky][kx][co] */
+    for (int ky = 0; ky < 9; ky++)
+        for (int kx = 0; kx < 9; kx++)
+            for (int ci = 0; ci < 32; ci++)
+                for (int co = 0; co < 3; co++)
+                    e->wout[((ci * 9 + ky) * 9 + kx) * 3 + co] = m->weights[15][((ky * 9 + kx) * 32 + ci) * 3 + co];
+    for (int i = 0; i < SF_LAYERS - 1; i++) {
         struct plan_layer *l = &e->L[i];
         dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, l->wuser }, { DNNL_ARG_TO, l->wprim } };
         CHECK(dnnl_memory_set_data_handle(l->wuser, m->weights[i]));
@@ -381,23 +621,40 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m,
     for (size_t p = 0; p < n0 * 3; p++)
         e->I[p] = rgb[p];
 
+    double t0 = omp_get_wtime(), t1, t2, tconv = 0, tnorm = 0;
     for (i = 0; i < SF_LAYERS; i++) {
         const struct sf_layer_spec *s = &sf_net[i];
         struct plan_layer *l = &e->L[i];
         if (cancel && *cancel)
             return -ECANCELED;
-        if ((rc = exec_layer(e, i)))
+        t1 = omp_get_wtime();
+        if (i == 13 && e->from_blocked && (rc = exec_reorder(e, e->from_blocked, e->mX, e->mT)))
             return rc;
         if (i == SF_LAYERS - 1)
+            outconv(e, e->B, 4 * ((((h + 1) / 2) + 1) / 2), 4 * ((((w + 1) / 2) + 1) / 2), e->O);
+        else if ((rc = exec_layer(e, i)))
+            return rc;
+        t2 = omp_get_wtime();
+        if (i < SF_LAYERS - 1)
+            inorm(l->out, l->out_hw, s->cout, l->blocked_out, m->gamma[i], m->beta[i], s->relu,
+                  s->residual ? e->X : NULL);
+        if (i == 2 && e->to_blocked && (rc = exec_reorder(e, e->to_blocked, e->mT, e->mX)))
+            return rc;
+        if (e->profile) {
+            double t3 = omp_get_wtime();
+            tconv += t2 - t1;
+            tnorm += t3 - t2;
+            sf_info("profile: layer %2d conv %7.1f ms %6.1f GFLOP/s  norm %5.1f ms  %s", i,
+                    (t2 - t1) * 1e3, l->flops / (t2 - t1) / 1e9, (t3 - t2) * 1e3, l->impl);
+        }
+        if (i == SF_LAYERS - 1)
             break;
-        inorm(l->out, l->out_hw, s->cout, m->gamma[i], m->beta[i], s->relu,
-              s->residual ? e->X : NULL);
     }
     /* Layer 15: instance norm, then tanh * 150 + 127.5, cropped to h x w. */
     {
         struct plan_layer *l = &e->L[15];
         int w4 = 4 * ((((w + 1) / 2) + 1) / 2);
-        inorm(l->out, l->out_hw, 3, m->gamma[15], m->beta[15], 0, NULL);
+        inorm(l->out, l->out_hw, 3, 0, m->gamma[15], m->beta[15], 0, NULL);
 #pragma omp parallel for schedule(static)
         for (int y = 0; y < h; y++) {
             const float *src = e->O + (size_t)y * w4 * 3;
@@ -409,6 +666,10 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m,
             }
         }
     }
+    if (e->profile)
+        sf_info("profile: %dx%d total %.1f ms: convolutions %.1f, norms %.1f, output and rest %.1f", w, h,
+                (omp_get_wtime() - t0) * 1e3, tconv * 1e3, tnorm * 1e3,
+                (omp_get_wtime() - t0 - tconv - tnorm) * 1e3);
     return 0;
 }
 
@@ -431,6 +692,10 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
         free(e);
         return dnnl_errno(s);
     }
+    e->profile = getenv("STYLEFS_PROFILE") && *getenv("STYLEFS_PROFILE") == '1';
+    e->winograd = !(getenv("STYLEFS_CPU_WINOGRAD") && *getenv("STYLEFS_CPU_WINOGRAD") == '0');
+    snprintf(why, whylen, "oneDNN %d.%d, %d threads", dnnl_version()->major, dnnl_version()->minor,
+             omp_get_max_threads());
     *out = e;
     return 0;
 }

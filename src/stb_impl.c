@@ -1,7 +1,32 @@
 /* stb_impl.c: the one translation unit that compiles the stb_image,
  * stb_image_write and stb_image_resize implementations from Debian's libstb
- * headers, with the options stylefs wants (no HDR, no file I/O, no stdio). */
+ * headers, with the options stylefs wants (no HDR, no file I/O, no stdio).
+ *
+ * PNG output is compressed by zlib at level SF_PNG_ZLIB_LEVEL (3) instead of
+ * stb's own deflate: on a styled 1 MP image stb's default took about 350
+ * ms, zlib at level 3 about a quarter of that, with smaller files.  The
+ * filters stb chooses per row stay as they are. */
 #include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define SF_PNG_ZLIB_LEVEL 3
+
+/* stb's hook: compress data[0..len) into a malloc'd zlib stream. */
+static unsigned char *sf_zlib_compress(unsigned char *data, int len, int *out_len, int quality)
+{
+    uLongf n = compressBound((uLong)len);
+    unsigned char *out = malloc(n);
+
+    (void)quality;
+    if (!out || compress2(out, &n, data, (uLong)len, SF_PNG_ZLIB_LEVEL) != Z_OK) {
+        free(out);
+        return NULL;
+    }
+    *out_len = (int)n;
+    return out;
+}
+#define STBIW_ZLIB_COMPRESS sf_zlib_compress
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_HDR

@@ -1,27 +1,57 @@
 #!/bin/sh
 # bench.sh: `make bench`: the CPU engine against ONNX Runtime, same run,
-# same machine, same weights, 2 threads.  Prints network time (ORT) and
-# whole-process time (stylefs stylize: load, decode, network, encode).
+# same machine, same weights, 2 threads (OMP_NUM_THREADS, ORT --threads).
+# For 256x256, 1 MP and 4 MP it prints:
+#   net_s    stylefs network alone (build/tests/netbench, median of 3)
+#   whole_s  `stylefs stylize` as a process: load, decode, network, PNG encode
+#            (best of 3, GNU time)
+#   rss_MB   that process's peak RSS
+#   ort_s    ONNX Runtime's network alone (median of 3, ../shared/anchors)
+#   ratio    ort_s / whole_s (the goal is >= 2.5)
+# then a per-layer breakdown at 1 MP, 1- versus 2-thread scaling, and a
+# 12 MP photo with --max-side 0 (time and peak RSS).
 set -eu
 B=build/bench
 mkdir -p "$B"
 . tests/ort_setup.sh
 ort_model udnie
 export OMP_NUM_THREADS=2
-printf '%-10s %14s %14s %8s\n' size stylefs_s ort_net_s ratio
-for sz in 256 1024; do
+ST="--styles $SHARED/models"
+printf '%-10s %8s %8s %8s %8s %7s\n' size net_s whole_s rss_MB ort_s ratio
+for sz in 256 1024 2048; do
     build/tests/mkimg $sz $sz "$B/in$sz.ppm"
-    best=
+    net=$(build/tests/netbench "$SHARED/models" udnie ${sz}x$sz --runs 3 | sed 's/.*median_ms=\([0-9.]*\).*/\1/')
+    best= rss=
     for r in 1 2 3; do
-        /usr/bin/time -f %e -o "$B/time" ./stylefs stylize --styles "$SHARED/models" --no-cache \
+        /usr/bin/time -f '%e %M' -o "$B/time" ./stylefs stylize $ST --no-cache \
             --max-side 0 udnie "$B/in$sz.ppm" "$B/out$sz.png" 2>/dev/null
-        t=$(cat "$B/time")
+        t=$(cut -d' ' -f1 "$B/time") m=$(cut -d' ' -f2 "$B/time")
         best=$(echo "$t ${best:-$t}" | awk '{print ($1<$2)?$1:$2}')
+        rss=$(echo "$m ${rss:-0}" | awk '{print ($1>$2)?$1:$2}')
     done
     ort=$(NODE_PATH="$ORT/node_modules" node "$SHARED/anchors/ort_anchor.js" "$ORT/udnie.onnx" \
           "$B/in$sz.ppm" "$B/ort$sz.ppm" --runs 3 --threads 2 | tail -n 1 |
           sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
-    awk -v s="${sz}x$sz" -v b="$best" -v o="$ort" \
-        'BEGIN { printf "%-10s %14.3f %14.3f %8.2f\n", s, b, o / 1000, o / 1000 / b }'
+    awk -v s="${sz}x$sz" -v n="$net" -v b="$best" -v m="$rss" -v o="$ort" \
+        'BEGIN { printf "%-10s %8.3f %8.3f %8.0f %8.3f %7.2f\n", s, n / 1000, b, m / 1024, o / 1000, o / 1000 / b }'
 done
 echo "(ratio = ONNX Runtime network time / stylefs whole-process time; higher is better)"
+
+echo
+echo "per-layer breakdown, 1024x1024, 2 threads (STYLEFS_PROFILE=1, last of 2 passes):"
+STYLEFS_PROFILE=1 NETBENCH_VERBOSE=1 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 1 2>&1 |
+    grep 'profile:' | tail -n 17 | sed 's/^stylefs: profile: /  /'
+
+echo
+echo "thread scaling, network at 1024x1024:"
+for t in 1 2; do
+    ms=$(OMP_NUM_THREADS=$t build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3 |
+         sed 's/.*median_ms=\([0-9.]*\).*/\1/')
+    awk -v t="$t" -v ms="$ms" 'BEGIN { printf "  threads %d: %.3f s\n", t, ms / 1000 }'
+done
+
+echo
+build/tests/mkimg 4000 3000 "$B/in12mp.ppm"
+/usr/bin/time -f '%e %M' -o "$B/time" ./stylefs stylize $ST --no-cache --max-side 0 udnie \
+    "$B/in12mp.ppm" "$B/out12mp.jpg" 2>/dev/null
+awk '{ printf "12 MP (4000x3000, --max-side 0, JPEG out): %.2f s, peak RSS %.0f MB (whole image, no bands)\n", $1, $2 / 1024 }' "$B/time"
