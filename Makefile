@@ -63,14 +63,15 @@ $(shell mkdir -p $(BUILD))
 $(file > $(BUILD)/.flags,$(FLAGS_NOW))
 endif
 
-SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/log.c src/util.c \
+SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
            src/style.c src/net.c src/image.c src/engine.c src/engine_cpu.c src/pipeline.c \
            src/stb_impl.c src/fs.c cache/cache.c
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
-TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench
+TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
+            $(BUILD)/examples/gallery
 
-.PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit
+.PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit gallery
 
 all: config stylefs $(if $(HAVE_CUDA),stylefs-cuda.so)
 
@@ -93,6 +94,17 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# One sample photo in every style, as one picture: build/gallery.png.
+GALLERY_PHOTO ?= $(firstword $(wildcard $(SHARED)/images/*.jpg) $(wildcard samples/*.jpg))
+GALLERY_STYLES ?= $(if $(wildcard models/.stamp),models,$(SHARED)/models)
+gallery: all $(BUILD)/examples/gallery
+	@test -n "$(GALLERY_PHOTO)" || { echo "no photo: set GALLERY_PHOTO=path.jpg"; exit 1; }
+	SF=./stylefs GALLERY=$(BUILD)/examples/gallery sh examples/gallery.sh "$(GALLERY_PHOTO)" \
+	  $(BUILD)/gallery.png $(GALLERY_STYLES)
 
 # ---- the CUDA engine module -------------------------------------------------
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -ldl -lpthread -lstdc++ -lm
@@ -206,3 +218,4 @@ demo:
 undemo:
 	@fusermount3 -u mnt 2>/dev/null || umount mnt 2>/dev/null || true
 	@echo "unmounted ./mnt"
+.PRECIOUS: $(BUILD)/examples/%.o $(BUILD)/tests/%.o

@@ -17,6 +17,9 @@ int cmd_stylize(int argc, char **argv);
 int cmd_styles(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+/* stylefs warm: precompute a folder into the cache (cli_warm.c); also
+ * exits 130 when interrupted. */
+int cmd_warm(int argc, char **argv);
 /* The mount: stylefs [options] SOURCE MOUNTPOINT (fs.c). */
 int cmd_mount(int argc, char **argv);
 

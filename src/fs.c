@@ -135,20 +135,6 @@ static void blob_put(struct blob *b)
         free(b);
 }
 
-static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
-                                        "gif", "psd", "ppm", "pgm", "pnm" };
-
-/* 1: served as is; 2: shown with ".png" appended; 0: not an image name. */
-static int image_kind(const char *name)
-{
-    char ext[16];
-    sf_path_ext(name, ext, sizeof ext);
-    for (size_t i = 0; i < sizeof img_exts / sizeof *img_exts; i++)
-        if (!strcmp(ext, img_exts[i]))
-            return i < 5 ? 1 : 2;
-    return 0;
-}
-
 /* What a path under the mount is. */
 struct node {
     enum { N_ROOT, N_STYLED, N_STATS, N_STYLE, N_DIR, N_FILE } kind;
@@ -195,7 +181,7 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
     if (fstatat(fs->source_fd, n->rel, st, 0) == 0) {
         if (S_ISDIR(st->st_mode))
             return n->kind = N_DIR, 0;
-        if (S_ISREG(st->st_mode) && image_kind(n->rel) == 1) {
+        if (S_ISREG(st->st_mode) && sf_source_kind(n->rel) == 1) {
             n->kind = N_FILE;
             n->fmt = sf_format_for_output(n->rel);
             return 0;
@@ -207,7 +193,7 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
     len = strlen(n->rel);
     if (len > 4 && !strcasecmp(n->rel + len - 4, ".png")) {
         n->rel[len - 4] = '\0';
-        if (image_kind(n->rel) == 2 && fstatat(fs->source_fd, n->rel, st, 0) == 0 &&
+        if (sf_source_kind(n->rel) == 2 && fstatat(fs->source_fd, n->rel, st, 0) == 0 &&
             S_ISREG(st->st_mode)) {
             n->kind = N_FILE;
             n->fmt = SF_FMT_PNG;
@@ -223,17 +209,7 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
  * of the alias index and of the failure memo. */
 static void stat_id(struct sf_fs *fs, const struct node *n, const struct stat *st, uint8_t id[16])
 {
-    uint64_t v[12] = {
-        (uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-        (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
-        (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
-        (uint64_t)n->fmt, (uint64_t)fs->set.max_side,
-        n->fmt == SF_FMT_JPEG ? (uint64_t)fs->set.quality : 0, SF_FORMAT_VERSION, 0,
-    };
-    uint8_t buf[sizeof v + 16];
-    memcpy(buf, v, sizeof v);
-    memcpy(buf + sizeof v, n->model->digest, 16);
-    sf_hash_bytes(buf, sizeof buf, id);
+    sf_source_id(st, n->fmt, &fs->set, n->model, id);
 }
 
 /* ---- remembered failures ------------------------------------------------- */
@@ -595,7 +571,7 @@ static int sf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
             fill(buf, de->d_name, NULL, 0, 0);
             continue;
         }
-        if (!(kind = image_kind(de->d_name)))
+        if (!(kind = sf_source_kind(de->d_name)))
             continue;
         snprintf(name, sizeof name, "%s%s", de->d_name, kind == 2 ? ".png" : "");
         fill(buf, name, NULL, 0, 0);

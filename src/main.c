@@ -1,6 +1,6 @@
 /* main.c: stylefs's entry point: dispatches to a subcommand, or mounts.
  *
- *   stylefs stylize | styles | stats | prune ...   one-shot commands (cli_*.c)
+ *   stylefs stylize | styles | warm | stats | prune ...   one-shot commands (cli_*.c)
  *   stylefs [options] SOURCE MOUNTPOINT            the filesystem (fs.c) */
 #include "cli.h"
 #include "log.h"
@@ -14,6 +14,7 @@ static void usage(FILE *f)
         "usage: stylefs [options] SOURCE MOUNTPOINT      mount (see stylefs --help-mount)\n"
         "       stylefs stylize [options] STYLE INPUT OUTPUT\n"
         "       stylefs styles  [--styles DIR]\n"
+        "       stylefs warm    [--styles DIR] [--style A,B] [--cache DIR] [--jobs N] SOURCE\n"
         "       stylefs stats   [--cache DIR]\n"
         "       stylefs prune   [--cache DIR] [--max-size SIZE] [--older-than AGE] [--all]\n"
         "                       [--dry-run] [--compact]\n"
@@ -29,6 +30,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "stylize", cmd_stylize }, { "styles", cmd_styles },
         { "stats", cmd_stats },     { "prune", cmd_prune },
+        { "warm", cmd_warm },
     };
 
     if (argc < 2) {

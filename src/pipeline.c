@@ -1,5 +1,8 @@
 /* pipeline.c: source bytes to styled bytes (see pipeline.h). */
 #include "pipeline.h"
+#include "util.h"
+
+#include <sys/stat.h>
 #include "log.h"
 
 #include <errno.h>
@@ -40,6 +43,40 @@ void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_f
         for (int j = 0; j < 4; j++)
             b[off[i] + j] = (uint8_t)(v[i] >> (8 * j));
     sf_hash_bytes(b, sizeof b, key);
+}
+
+static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
+                                        "gif", "psd", "ppm", "pgm", "pnm" };
+
+int sf_source_kind(const char *name)
+{
+    char ext[16];
+    sf_path_ext(name, ext, sizeof ext);
+    for (size_t i = 0; i < sizeof img_exts / sizeof *img_exts; i++)
+        if (!strcmp(ext, img_exts[i]))
+            return i < 5 ? 1 : 2;
+    return 0;
+}
+
+enum sf_format sf_source_format(const char *name)
+{
+    return sf_source_kind(name) == 1 ? sf_format_for_output(name) : SF_FMT_PNG;
+}
+
+void sf_source_id(const struct stat *st, enum sf_format fmt, const struct sf_settings *s,
+                  const struct sf_model *m, uint8_t id[16])
+{
+    uint64_t v[12] = {
+        (uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+        (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+        (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+        (uint64_t)fmt, (uint64_t)s->max_side,
+        fmt == SF_FMT_JPEG ? (uint64_t)s->quality : 0, SF_FORMAT_VERSION, 0,
+    };
+    uint8_t buf[sizeof v + 16];
+    memcpy(buf, v, sizeof v);
+    memcpy(buf + sizeof v, m->digest, 16);
+    sf_hash_bytes(buf, sizeof buf, id);
 }
 
 void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf_settings *s,

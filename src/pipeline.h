@@ -59,6 +59,21 @@ void sf_hash_bytes(const void *d, size_t n, uint8_t out[16]);
 void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_format out,
                  const struct sf_settings *s, uint8_t key[16]);
 
+/* What the mount does with a source file name: 1 served under the same
+ * name (.jpg .jpeg .png .bmp .tga), 2 served as NAME.png (.gif .psd .ppm
+ * .pgm .pnm: formats stylefs reads but does not write), 0 not an image. */
+int sf_source_kind(const char *name);
+
+/* The output format for a source name of kind 1 or 2. */
+enum sf_format sf_source_format(const char *name);
+
+/* The stat identity of a source (device, inode, size, times) with the
+ * output format, the settings and the style: the cache's alias for it, so
+ * that a cached file's exact size is known without reading the source. */
+struct stat;
+void sf_source_id(const struct stat *st, enum sf_format fmt, const struct sf_settings *s,
+                  const struct sf_model *m, uint8_t id[16]);
+
 void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf_settings *s,
                       struct sf_cache *cache);
 void sf_pipeline_close(struct sf_pipeline *p);

@@ -1,0 +1,428 @@
+/* cli_warm.c: `stylefs warm`: precompute the styled versions of every
+ * image under SOURCE into the cache, so that a later mount serves them at
+ * once.
+ *
+ * The keys are the mount's (sf_key_make with the same settings, and the
+ * same output format for each name, sf_source_format), and each entry also
+ * gets the mount's stat alias, so a mount with the same --max-side and
+ * --quality finds them as hits and reports exact sizes without reading.
+ *
+ * DESIGN: the main thread walks SOURCE (nftw, not following symlinks out
+ * of it), then starts --jobs workers and draws progress until they end.
+ * Workers take tasks (one file in one style) from an atomic counter; each
+ * reads, hashes, looks up, and on a miss stylizes through the shared
+ * pipeline, whose engine runs one pass at a time: with more than one job,
+ * reading, decoding, encoding and storing of other files overlap the
+ * network (on the GPU this keeps it fed).  SIGINT and SIGTERM set `stop`:
+ * workers take no new task, the pass in flight is cancelled between layers
+ * (pipeline cancel flag), everything finished stays cached, and running
+ * warm again resumes (finished files are then "already cached").
+ * Shared counters are atomics; the list of failed names is under
+ * fail_lock. */
+#include "cli.h"
+#include "log.h"
+#include "pipeline.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile int g_warm_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_warm_stop = 1;
+}
+
+struct warm {
+    const char *root;
+    char **files;               /* paths relative to root */
+    size_t nfiles, cap;
+    struct sf_model **models;
+    size_t nmodels;
+    struct sf_settings set;
+    struct sf_pipeline pipe;
+    struct sf_cache *cache;
+    atomic_size_t next;         /* next task: file * nmodels + style */
+    atomic_size_t computed, cached, failed, done;
+    pthread_mutex_t fail_lock;  /* protects fails */
+    char **fails;
+    size_t nfails;
+    int verbose;
+};
+
+static struct warm *g_walk;     /* nftw has no user pointer */
+
+static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    struct warm *w = g_walk;
+    struct stat tst;
+    const char *rel = path + strlen(w->root);
+
+    while (*rel == '/')
+        rel++;
+    if (type == FTW_SL && (stat(path, &tst) || !S_ISREG(tst.st_mode)))
+        return 0;               /* dangling or a link to a directory */
+    if ((type != FTW_F && type != FTW_SL) || !sf_source_kind(path + f->base))
+        return 0;
+    if (w->nfiles == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 256;
+        char **nf = realloc(w->files, nc * sizeof *nf);
+        if (!nf)
+            return -1;
+        w->files = nf;
+        w->cap = nc;
+    }
+    if (!(w->files[w->nfiles] = strdup(rel)))
+        return -1;
+    w->nfiles++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void note_failure(struct warm *w, const char *rel, const char *style, const char *why)
+{
+    char line[PATH_MAX + 600];
+
+    snprintf(line, sizeof line, "%s (%s): %s", rel, style, why);
+    atomic_fetch_add(&w->failed, 1);
+    pthread_mutex_lock(&w->fail_lock);
+    char **nf = realloc(w->fails, (w->nfails + 1) * sizeof *nf);
+    if (nf) {
+        w->fails = nf;
+        if ((w->fails[w->nfails] = strdup(line)))
+            w->nfails++;
+    }
+    pthread_mutex_unlock(&w->fail_lock);
+}
+
+/* One file in one style.  Returns 0, or -ECANCELED when stopped. */
+static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
+{
+    enum sf_format fmt = sf_source_format(rel);
+    uint8_t id[16], key[16], h[16], *src = NULL, *out = NULL;
+    struct sf_entry_meta meta;
+    size_t len, outlen;
+    struct stat st;
+    char path[PATH_MAX], why[512] = "";
+    int ow, oh, rc, fd;
+
+    snprintf(path, sizeof path, "%s/%s", w->root, rel);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st)) {
+        note_failure(w, rel, m->name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    sf_source_id(&st, fmt, &w->set, m, id);
+    if (w->cache && sf_cache_alias_get(w->cache, id, key) == 0 && sf_cache_peek(w->cache, key, &meta) == 0) {
+        atomic_fetch_add(&w->cached, 1);        /* known without reading */
+        close(fd);
+        return 0;
+    }
+    rc = sf_read_fd(fd, SF_MAX_SOURCE_BYTES, &src, &len);
+    close(fd);
+    if (rc) {
+        note_failure(w, rel, m->name, strerror(-rc));
+        return 0;
+    }
+    sf_hash_bytes(src, len, h);
+    sf_key_make(h, m, fmt, &w->set, key);
+    if (w->cache && sf_cache_peek(w->cache, key, &meta) == 0) {
+        atomic_fetch_add(&w->cached, 1);
+    } else {
+        rc = sf_stylize(&w->pipe, m, src, len, fmt, &out, &outlen, &ow, &oh, why, sizeof why);
+        if (rc == -ECANCELED) {
+            free(src);
+            return rc;
+        }
+        if (rc) {
+            note_failure(w, rel, m->name, why[0] ? why : strerror(-rc));
+            free(src);
+            return 0;
+        }
+        sf_pipeline_store(&w->pipe, key, out, outlen, ow, oh, fmt, rel);
+        atomic_fetch_add(&w->computed, 1);
+        if (w->verbose)
+            sf_info("warm: %s (%s): computed", rel, m->name);
+        free(out);
+    }
+    if (w->cache)
+        sf_cache_alias_put(w->cache, id, key);
+    free(src);
+    return 0;
+}
+
+static void *worker(void *arg)
+{
+    struct warm *w = arg;
+    size_t total = w->nfiles * w->nmodels;
+
+    while (!g_warm_stop) {
+        size_t t = atomic_fetch_add(&w->next, 1);
+        if (t >= total)
+            break;
+        /* style-major within a file: one read serves all styles' hashes
+         * from the page cache */
+        if (warm_one(w, w->files[t / w->nmodels], w->models[t % w->nmodels]) == -ECANCELED)
+            break;
+        atomic_fetch_add(&w->done, 1);
+    }
+    return NULL;
+}
+
+static void fmt_eta(double s, char *buf, size_t len)
+{
+    if (s < 0 || s > 360000)
+        snprintf(buf, len, "--:--");
+    else if (s >= 3600)
+        snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else
+        snprintf(buf, len, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
+/* A bar on a terminal, plain lines otherwise (every 5 s and at the end). */
+static void progress(struct warm *w, double t0, int tty, int final)
+{
+    static double last_line;
+    size_t total = w->nfiles * w->nmodels, done = atomic_load(&w->done);
+    double el = sf_monotonic() - t0, rate = el > 0 ? done / el : 0;
+    char eta[32];
+
+    fmt_eta(rate > 0 ? (total - done) / rate : -1, eta, sizeof eta);
+    if (tty) {
+        int width = 30, fill = total ? (int)(width * done / total) : width;
+        fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.2f images/s  ETA %s  ", fill,
+                "##############################", width - fill, "", done, total, rate, eta);
+        if (final)
+            fputc('\n', stderr);
+    } else if (final || el - last_line >= 5) {
+        last_line = el;
+        fprintf(stderr, "stylefs: warm: %zu/%zu done, %.2f images/s, ETA %s\n", done, total, rate, eta);
+    }
+    fflush(stderr);
+}
+
+static const char warm_help[] =
+    "usage: stylefs warm [options] SOURCE\n"
+    "Precompute the styled version of every image under SOURCE into the cache,\n"
+    "with the mount's keys: a later mount with the same settings serves them at once.\n"
+    "  --styles DIR        folder of styles\n"
+    "  --style A,B,...     only these styles (default: all)\n"
+    "  --cache DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
+    "  --jobs N            files in flight (default 2); the network runs one at a time\n"
+    "  --max-side N        as the mount's max_side (1024)\n"
+    "  --max-pixels N      as the mount's max_pixels (50000000)\n"
+    "  --quality N         as the mount's quality (90)\n"
+    "  --device DEV        auto, cpu or cuda (auto)\n"
+    "  -v, --verbose       log each file\n"
+    "Ctrl-C stops cleanly; running warm again resumes.\n"
+    "Exit status: 0 all done, 1 some files failed, 2 usage, 130 interrupted.\n";
+
+static int usage(const char *msg, const char *arg)
+{
+    fprintf(stderr, "stylefs: warm: %s%s%s\nTry 'stylefs warm --help'.\n", msg, arg ? " " : "", arg ? arg : "");
+    return SF_EXIT_USAGE;
+}
+
+static int parse_u(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
+{
+    if (sf_parse_u64(s, lo, hi, v)) {
+        fprintf(stderr, "stylefs: warm: %s must be a whole number from %llu to %llu, not '%s'\n", what,
+                (unsigned long long)lo, (unsigned long long)hi, s);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_warm(int argc, char **argv)
+{
+    enum { O_STYLES = 256, O_STYLE, O_CACHE, O_JOBS, O_MAXSIDE, O_MAXPIX, O_QUALITY, O_DEVICE };
+    static const struct option opts[] = {
+        { "styles", required_argument, 0, O_STYLES },    { "style", required_argument, 0, O_STYLE },
+        { "cache", required_argument, 0, O_CACHE },      { "jobs", required_argument, 0, O_JOBS },
+        { "max-side", required_argument, 0, O_MAXSIDE }, { "max-pixels", required_argument, 0, O_MAXPIX },
+        { "quality", required_argument, 0, O_QUALITY },  { "device", required_argument, 0, O_DEVICE },
+        { "verbose", no_argument, 0, 'v' },              { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *styles_opt = NULL, *style_list = NULL, *cache_opt = NULL;
+    char styles_dir[PATH_MAX], cache_dir[PATH_MAX], root[PATH_MAX], why[512];
+    enum sf_device dev = SF_DEVICE_AUTO;
+    struct warm w;
+    struct sigaction sa, old_int, old_term;
+    pthread_t *th = NULL;
+    char **names = NULL;
+    size_t nnames = 0, nth = 0;
+    uint64_t v, jobs = 2;
+    int c, rc, status = SF_EXIT_FAIL, tty;
+    double t0;
+
+    memset(&w, 0, sizeof w);
+    sf_settings_default(&w.set);
+    pthread_mutex_init(&w.fail_lock, NULL);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case O_STYLES: styles_opt = optarg; break;
+        case O_STYLE: style_list = optarg; break;
+        case O_CACHE: cache_opt = optarg; break;
+        case O_JOBS: if (parse_u("--jobs", optarg, 1, 256, &jobs)) return SF_EXIT_USAGE; break;
+        case O_MAXSIDE:
+            if (parse_u("--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
+            w.set.max_side = (int)v;
+            break;
+        case O_MAXPIX:
+            if (parse_u("--max-pixels", optarg, 1, 1ULL << 40, &w.set.max_pixels)) return SF_EXIT_USAGE;
+            break;
+        case O_QUALITY:
+            if (parse_u("--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
+            w.set.quality = (int)v;
+            break;
+        case O_DEVICE:
+            if (sf_device_parse(optarg, &dev)) return usage("--device must be auto, cpu or cuda, not", optarg);
+            break;
+        case 'v': w.verbose = 1; break;
+        case 'h': fputs(warm_help, stdout); return SF_EXIT_OK;
+        default: return usage("bad option", NULL);
+        }
+    }
+    if (argc - optind != 1)
+        return usage("expected one SOURCE folder", NULL);
+    if (w.verbose)
+        sf_log_set_level(SF_LOG_INFO);
+    if (!realpath(argv[optind], root)) {
+        fprintf(stderr, "stylefs: warm: %s: %s\n", argv[optind], strerror(errno));
+        return SF_EXIT_FAIL;
+    }
+    w.root = root;
+
+    /* styles: all, or the --style list, each loaded and checked */
+    if (sf_styles_dir(styles_opt, styles_dir, sizeof styles_dir, why, sizeof why)) {
+        fprintf(stderr, "stylefs: warm: %s\n", why);
+        return SF_EXIT_FAIL;
+    }
+    if (style_list) {
+        char *dup = strdup(style_list), *save = NULL;
+        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+            char **nn = realloc(names, (nnames + 1) * sizeof *nn);
+            if (!nn || !(nn[nnames] = strdup(t))) { free(nn ? nn : names); names = NULL; break; }
+            names = nn;
+            nnames++;
+        }
+        free(dup);
+    } else if ((rc = sf_styles_list(styles_dir, &names, &nnames))) {
+        fprintf(stderr, "stylefs: warm: styles %s: %s\n", styles_dir, strerror(-rc));
+        return SF_EXIT_FAIL;
+    }
+    if (!nnames) {
+        fprintf(stderr, "stylefs: warm: no styles in %s\n", styles_dir);
+        goto out_names;
+    }
+    if (!(w.models = calloc(nnames, sizeof *w.models)))
+        goto out_names;
+    for (size_t i = 0; i < nnames; i++) {
+        rc = sf_model_load(styles_dir, names[i], &w.models[i], why, sizeof why);
+        if (rc) {
+            if (rc == -ENOENT)
+                fprintf(stderr, "stylefs: warm: unknown style '%s' in %s (see 'stylefs styles')\n", names[i],
+                        styles_dir);
+            else
+                fprintf(stderr, "stylefs: warm: style %s is damaged: %s\n", names[i], why);
+            status = style_list ? SF_EXIT_USAGE : SF_EXIT_FAIL;
+            goto out_models;
+        }
+        w.nmodels++;
+    }
+
+    /* the files */
+    g_walk = &w;
+    if (nftw(root, walk_cb, 64, FTW_PHYS)) {
+        fprintf(stderr, "stylefs: warm: walking %s: %s\n", root, strerror(errno));
+        goto out_files;
+    }
+    qsort(w.files, w.nfiles, sizeof *w.files, cmp_str);
+
+    if (sf_cli_cache_dir(cache_opt, cache_dir, sizeof cache_dir)) {
+        fprintf(stderr, "stylefs: warm: no cache folder: set --cache, XDG_CACHE_HOME or HOME\n");
+        goto out_files;
+    }
+    if ((rc = sf_cache_open(cache_dir, NULL, &w.cache, why, sizeof why))) {
+        fprintf(stderr, "stylefs: warm: %s\n", why);
+        goto out_files;
+    }
+    sf_pipeline_init(&w.pipe, dev, &w.set, w.cache);
+    w.pipe.cancel = &g_warm_stop;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    tty = isatty(STDERR_FILENO);
+    t0 = sf_monotonic();
+    if (!(th = calloc(jobs, sizeof *th)))
+        goto out_pipe;
+    for (nth = 0; nth < jobs; nth++)
+        if (pthread_create(&th[nth], NULL, worker, &w))
+            break;
+    if (!nth) {
+        fprintf(stderr, "stylefs: warm: cannot start a worker thread\n");
+        goto out_pipe;
+    }
+    while (atomic_load(&w.done) < w.nfiles * w.nmodels && !g_warm_stop) {
+        progress(&w, t0, tty, 0);
+        struct timespec ts = { 0, 200 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+    progress(&w, t0, tty, 1);
+
+    printf("%s%zu computed, %zu already cached, %zu failed (%zu files x %zu styles, %.1f s)\n",
+           g_warm_stop ? "interrupted: " : "", atomic_load(&w.computed), atomic_load(&w.cached),
+           atomic_load(&w.failed), w.nfiles, w.nmodels, sf_monotonic() - t0);
+    for (size_t i = 0; i < w.nfails; i++)
+        printf("failed: %s\n", w.fails[i]);
+    if (g_warm_stop)
+        printf("run the same command again to resume\n");
+    status = g_warm_stop ? 130 : w.nfails ? SF_EXIT_FAIL : SF_EXIT_OK;
+out_pipe:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    free(th);
+    sf_pipeline_close(&w.pipe);
+    sf_cache_close(w.cache);
+out_files:
+    for (size_t i = 0; i < w.nfiles; i++)
+        free(w.files[i]);
+    free(w.files);
+    for (size_t i = 0; i < w.nfails; i++)
+        free(w.fails[i]);
+    free(w.fails);
+out_models:
+    for (size_t i = 0; i < w.nmodels; i++)
+        sf_model_free(w.models[i]);
+    free(w.models);
+out_names:
+    sf_names_free(names, nnames);
+    pthread_mutex_destroy(&w.fail_lock);
+    return status;
+}

@@ -1,0 +1,95 @@
+#!/bin/sh
+# t_warm.sh: `stylefs warm`: computes every image x style once, resumes,
+# names failures, stops cleanly on SIGINT, shows a bar on a terminal and
+# lines otherwise, and what it stores is what a mount then serves as hits
+# (exact sizes before reading, bytes equal to `stylefs stylize`).
+W=$1
+. tests/lib.sh
+SRC=$W/src C=$W/cache
+mkdir -p "$SRC/sub dir"
+for i in 1 2 3; do $MK 64 48 "$SRC/p$i.jpg" --seed $i; done
+$MK 40 30 "$SRC/sub dir/q.png" --seed 9 --alpha
+$MK 30 20 "$SRC/r.ppm" --seed 8
+echo "not an image" >"$SRC/broken.jpg"
+echo "notes" >"$SRC/notes.txt"
+WS="--styles $STYLES --style udnie,wave --cache $C"
+
+$SF warm $WS "$SRC" >"$W/out" 2>"$W/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q '^10 computed, 0 already cached, 2 failed (6 files x 2 styles' "$W/out"; then
+    pass "warm: computes every image in every style, counts failures ($(head -1 "$W/out" | cut -c1-60))"
+else
+    fail "warm: computes every image in every style" "rc=$rc $(cat "$W/out" "$W/err")"
+fi
+grep -q '^failed: broken.jpg (udnie): not an image' "$W/out" && grep -q '^failed: broken.jpg (wave)' "$W/out" &&
+    pass "warm: names the failed files" || fail "warm: names the failed files" "$(cat "$W/out")"
+grep -q 'stylefs: warm: 12/12 done, .* images/s, ETA' "$W/err" &&
+    pass "warm: plain progress lines when not on a terminal" || fail "warm: plain progress lines" "$(cat "$W/err")"
+
+$SF warm $WS "$SRC" >"$W/out" 2>"$W/err"
+grep -q '^0 computed, 10 already cached, 2 failed' "$W/out" &&
+    pass "warm: a second run finds everything cached" || fail "warm: a second run finds everything cached" "$(cat "$W/out")"
+
+rm "$SRC/broken.jpg"
+if command -v script >/dev/null; then
+    script -qec "$SF warm $WS '$SRC'" /dev/null >"$W/tty" 2>&1
+    grep -q '\[#*\] 10/10  .* images/s  ETA' "$W/tty" && pass "warm: a progress bar on a terminal" ||
+        fail "warm: a progress bar on a terminal" "$(head -c 300 "$W/tty")"
+else
+    skip "warm: a progress bar on a terminal" "script(1) not installed"
+fi
+
+expect_status "warm: an unknown style is a usage error" 2 $SF warm --styles "$STYLES" --style nosuch --cache "$C" "$SRC"
+expect_err "warm: ... naming it" "unknown style 'nosuch'"
+expect_status "warm: --jobs 0 is a usage error" 2 $SF warm --styles "$STYLES" --jobs 0 "$SRC"
+expect_status "warm: a missing SOURCE fails" 1 $SF warm --styles "$STYLES" --cache "$C" "$W/nosuch"
+
+# a mount over the same cache serves warmed files as hits
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+    mkdir -p "$W/mnt"
+    $SF -f -o styles="$STYLES",cache="$C" "$SRC" "$W/mnt" 2>"$W/daemon.log" &
+    PID=$!
+    for i in $(seq 50); do [ -d "$W/mnt/styled" ] && break; sleep 0.1; done
+    sz=$(stat -c %s "$W/mnt/styled/wave/p2.jpg")
+    cat "$W/mnt/styled/wave/p2.jpg" >"$W/p2.jpg"
+    cat "$W/mnt/styled/udnie/sub dir/q.png" "$W/mnt/styled/udnie/r.ppm.png" >/dev/null
+    $SF stylize --styles "$STYLES" --no-cache wave "$SRC/p2.jpg" "$W/want.jpg" 2>/dev/null
+    if grep -q '^computes 0' "$W/mnt/.stats" && grep -q '^hits 3' "$W/mnt/.stats"; then
+        pass "warm: a mount over the same cache serves warmed files as hits (no computation)"
+    else
+        fail "warm: a mount serves warmed files as hits" "$(tr '\n' ' ' <"$W/mnt/.stats")"
+    fi
+    [ "$sz" = "$(stat -c %s "$W/p2.jpg")" ] && cmp -s "$W/p2.jpg" "$W/want.jpg" &&
+        pass "warm: exact size before reading, bytes equal to stylize" ||
+        fail "warm: exact size before reading, bytes equal to stylize" "stat $sz, read $(stat -c %s "$W/p2.jpg")"
+    fusermount3 -u "$W/mnt"
+    wait $PID
+else
+    skip "warm: a mount over the same cache serves warmed files as hits" "/dev/fuse unusable here"
+fi
+
+# SIGINT: stops, keeps what is done, exits 130; a rerun resumes
+mkdir -p "$W/big"
+for i in 1 2 3 4 5 6; do $MK 800 600 "$W/big/b$i.png" --seed $((20 + i)); done
+$SF warm -v --styles "$STYLES" --style udnie --cache "$W/c2" --max-side 0 --jobs 1 "$W/big" >"$W/out" 2>"$W/err" &
+WP=$!
+for i in $(seq 300); do grep -q 'computed$' "$W/err" 2>/dev/null && break; sleep 0.05; done
+kill -INT $WP
+wait $WP
+rc=$?
+if [ $rc -eq 130 ] && grep -q '^interrupted: [1-5] computed' "$W/out"; then
+    pass "warm: SIGINT stops cleanly with exit 130 ($(head -1 "$W/out" | cut -c1-50))"
+else
+    fail "warm: SIGINT stops cleanly with exit 130" "rc=$rc $(cat "$W/out")"
+fi
+n=$(sed -n 's/^interrupted: \([0-9]*\) computed.*/\1/p' "$W/out")
+$SF warm --styles "$STYLES" --style udnie --cache "$W/c2" --max-side 0 "$W/big" >"$W/out" 2>"$W/err"
+if grep -q "^$((6 - ${n:-0})) computed, ${n:-0} already cached, 0 failed" "$W/out"; then
+    pass "warm: running again resumes where it stopped"
+else
+    fail "warm: running again resumes where it stopped" "after $n: $(cat "$W/out")"
+fi
+if command -v mdb_stat >/dev/null; then
+    mdb_stat "$W/c2" >/dev/null 2>&1 && pass "warm: the cache checks clean after SIGINT" ||
+        fail "warm: the cache checks clean after SIGINT" "mdb_stat failed"
+fi
