@@ -8,6 +8,7 @@
 #define SF_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SF_VERSION "0.1.0"
 
@@ -27,5 +28,11 @@ int cmd_mount(int argc, char **argv);
  * default directory.  Returns 0 or -ENOENT (no $HOME). */
 int sf_cli_cache_dir(const char *opt, char *buf, size_t len);
 void sf_print_version(void);
+/* "stylefs: CMD: MSG ARG" and a pointer to --help; returns SF_EXIT_USAGE. */
+int sf_cli_usage(const char *cmd, const char *msg, const char *arg);
+/* Parse a whole number in lo..hi, or say "stylefs: [CMD: ]NAME must be a
+ * whole number from LO to HI" and return -1.  CMD may be NULL. */
+int sf_cli_parse_num(const char *cmd, const char *name, const char *val, uint64_t lo, uint64_t hi,
+                     uint64_t *out);
 
 #endif

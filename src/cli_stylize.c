@@ -42,19 +42,19 @@ static const char stylize_help[] =
     "  -v, --verbose     say which engine ran, hit or miss, and the time taken\n"
     "  -h, --help        this help\n";
 
-static int usage_err(const char *cmd, const char *msg, const char *arg)
+int sf_cli_usage(const char *cmd, const char *msg, const char *arg)
 {
     fprintf(stderr, "stylefs: %s: %s%s%s\nTry 'stylefs %s --help'.\n", cmd, msg,
             arg ? " " : "", arg ? arg : "", cmd);
     return SF_EXIT_USAGE;
 }
 
-static int parse_int_opt(const char *cmd, const char *name, const char *val, uint64_t lo,
-                         uint64_t hi, uint64_t *out)
+int sf_cli_parse_num(const char *cmd, const char *name, const char *val, uint64_t lo, uint64_t hi,
+                     uint64_t *out)
 {
     if (sf_parse_u64(val, lo, hi, out)) {
-        fprintf(stderr, "stylefs: %s: %s must be a whole number from %llu to %llu, not '%s'\n",
-                cmd, name, (unsigned long long)lo, (unsigned long long)hi, val);
+        fprintf(stderr, "stylefs: %s%s%s must be a whole number from %llu to %llu, not '%s'\n",
+                cmd ? cmd : "", cmd ? ": " : "", name, (unsigned long long)lo, (unsigned long long)hi, val);
         return -1;
     }
     return 0;
@@ -94,29 +94,29 @@ int cmd_stylize(int argc, char **argv)
         case O_CACHE: cache_opt = optarg; break;
         case O_NOCACHE: no_cache = 1; break;
         case O_QUALITY:
-            if (parse_int_opt("stylize", "--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
+            if (sf_cli_parse_num("stylize", "--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
             set.quality = (int)v;
             break;
         case O_MAXSIDE:
-            if (parse_int_opt("stylize", "--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
+            if (sf_cli_parse_num("stylize", "--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
             set.max_side = (int)v;
             break;
         case O_MAXPIX:
-            if (parse_int_opt("stylize", "--max-pixels", optarg, 1, 1ULL << 40, &v)) return SF_EXIT_USAGE;
+            if (sf_cli_parse_num("stylize", "--max-pixels", optarg, 1, 1ULL << 40, &v)) return SF_EXIT_USAGE;
             set.max_pixels = v;
             break;
         case O_FORMAT: format_opt = optarg; break;
         case O_DEVICE:
             if (sf_device_parse(optarg, &dev))
-                return usage_err("stylize", "--device must be auto, cpu or cuda, not", optarg);
+                return sf_cli_usage("stylize", "--device must be auto, cpu or cuda, not", optarg);
             break;
         case 'v': verbose = 1; break;
         case 'h': fputs(stylize_help, stdout); return SF_EXIT_OK;
-        default: return usage_err("stylize", "bad option", NULL);
+        default: return sf_cli_usage("stylize", "bad option", NULL);
         }
     }
     if (argc - optind != 3)
-        return usage_err("stylize", "expected STYLE INPUT OUTPUT", NULL);
+        return sf_cli_usage("stylize", "expected STYLE INPUT OUTPUT", NULL);
     style = argv[optind];
     in = argv[optind + 1];
     outp = argv[optind + 2];
@@ -128,9 +128,9 @@ int cmd_stylize(int argc, char **argv)
         snprintf(name, sizeof name, "x.%s", format_opt);
         fmt = sf_format_for_output(name);
         if (fmt == SF_FMT_UNKNOWN)
-            return usage_err("stylize", "--format must be jpg, png, bmp or tga, not", format_opt);
+            return sf_cli_usage("stylize", "--format must be jpg, png, bmp or tga, not", format_opt);
     } else if (!strcmp(outp, "-")) {
-        return usage_err("stylize", "writing to standard output needs --format", NULL);
+        return sf_cli_usage("stylize", "writing to standard output needs --format", NULL);
     } else if ((fmt = sf_format_for_output(outp)) == SF_FMT_UNKNOWN) {
         char ext[16];
         fprintf(stderr, "stylefs: stylize: %s: cannot write '.%s' files; use .jpg, .png, .bmp or .tga\n",
@@ -244,10 +244,10 @@ int cmd_styles(int argc, char **argv)
         else if (c == 'h')
             return fputs(styles_help, stdout), SF_EXIT_OK;
         else
-            return usage_err("styles", "bad option", NULL);
+            return sf_cli_usage("styles", "bad option", NULL);
     }
     if (optind != argc)
-        return usage_err("styles", "unexpected argument", argv[optind]);
+        return sf_cli_usage("styles", "unexpected argument", argv[optind]);
     if (sf_styles_dir(styles_opt, dir, sizeof dir, why, sizeof why)) {
         fprintf(stderr, "stylefs: styles: %s\n", why);
         return SF_EXIT_FAIL;

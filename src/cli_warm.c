@@ -237,22 +237,6 @@ static const char warm_help[] =
     "Ctrl-C stops cleanly; running warm again resumes.\n"
     "Exit status: 0 all done, 1 some files failed, 2 usage, 130 interrupted.\n";
 
-static int usage(const char *msg, const char *arg)
-{
-    fprintf(stderr, "stylefs: warm: %s%s%s\nTry 'stylefs warm --help'.\n", msg, arg ? " " : "", arg ? arg : "");
-    return SF_EXIT_USAGE;
-}
-
-static int parse_u(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
-{
-    if (sf_parse_u64(s, lo, hi, v)) {
-        fprintf(stderr, "stylefs: warm: %s must be a whole number from %llu to %llu, not '%s'\n", what,
-                (unsigned long long)lo, (unsigned long long)hi, s);
-        return -1;
-    }
-    return 0;
-}
-
 int cmd_warm(int argc, char **argv)
 {
     enum { O_STYLES = 256, O_STYLE, O_CACHE, O_JOBS, O_MAXSIDE, O_MAXPIX, O_QUALITY, O_DEVICE };
@@ -285,28 +269,29 @@ int cmd_warm(int argc, char **argv)
         case O_STYLES: styles_opt = optarg; break;
         case O_STYLE: style_list = optarg; break;
         case O_CACHE: cache_opt = optarg; break;
-        case O_JOBS: if (parse_u("--jobs", optarg, 1, 256, &jobs)) return SF_EXIT_USAGE; break;
+        case O_JOBS: if (sf_cli_parse_num("warm", "--jobs", optarg, 1, 256, &jobs)) return SF_EXIT_USAGE; break;
         case O_MAXSIDE:
-            if (parse_u("--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
+            if (sf_cli_parse_num("warm", "--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
             w.set.max_side = (int)v;
             break;
         case O_MAXPIX:
-            if (parse_u("--max-pixels", optarg, 1, 1ULL << 40, &w.set.max_pixels)) return SF_EXIT_USAGE;
+            if (sf_cli_parse_num("warm", "--max-pixels", optarg, 1, 1ULL << 40, &w.set.max_pixels)) return SF_EXIT_USAGE;
             break;
         case O_QUALITY:
-            if (parse_u("--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
+            if (sf_cli_parse_num("warm", "--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
             w.set.quality = (int)v;
             break;
         case O_DEVICE:
-            if (sf_device_parse(optarg, &dev)) return usage("--device must be auto, cpu or cuda, not", optarg);
+            if (sf_device_parse(optarg, &dev))
+                return sf_cli_usage("warm", "--device must be auto, cpu or cuda, not", optarg);
             break;
         case 'v': w.verbose = 1; break;
         case 'h': fputs(warm_help, stdout); return SF_EXIT_OK;
-        default: return usage("bad option", NULL);
+        default: return sf_cli_usage("warm", "bad option", NULL);
         }
     }
     if (argc - optind != 1)
-        return usage("expected one SOURCE folder", NULL);
+        return sf_cli_usage("warm", "expected one SOURCE folder", NULL);
     if (w.verbose)
         sf_log_set_level(SF_LOG_INFO);
     if (!realpath(argv[optind], root)) {

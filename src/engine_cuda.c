@@ -247,7 +247,6 @@ static void convert_weights(const struct sf_engine_impl *e, const struct sf_mode
             gb[e->gb_off[l] + b] = m->gamma[l][b];
             gb[e->gb_off[l] + kp + b] = m->beta[l][b];
         }
-        (void)kp;
     }
 }
 

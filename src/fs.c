@@ -738,16 +738,6 @@ static const char mount_help[] =
     "Counters: cat MOUNTPOINT/.stats\n"
     "FUSE options:\n";
 
-static int parse_num(const char *what, const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
-{
-    if (sf_parse_u64(s, lo, hi, v)) {
-        fprintf(stderr, "stylefs: %s must be a whole number from %llu to %llu, not '%s'\n", what,
-                (unsigned long long)lo, (unsigned long long)hi, s);
-        return -1;
-    }
-    return 0;
-}
-
 static const struct fuse_operations sf_ops;
 
 int cmd_mount(int argc, char **argv)
@@ -795,12 +785,12 @@ int cmd_mount(int argc, char **argv)
         sf_log_set_level(co.debug ? SF_LOG_DEBUG : SF_LOG_INFO);
     else
         sf_log_set_level(SF_LOG_WARN);
-    if ((o.max_side && parse_num("max_side", o.max_side, 0, 65535, &v)) ||
+    if ((o.max_side && sf_cli_parse_num(NULL, "max_side", o.max_side, 0, 65535, &v)) ||
         (o.max_side && ((fs->set.max_side = (int)v), 0)) ||
-        (o.max_pixels && parse_num("max_pixels", o.max_pixels, 1, 1ULL << 40, &fs->set.max_pixels)) ||
-        (o.quality && parse_num("quality", o.quality, 1, 100, &v)) ||
+        (o.max_pixels && sf_cli_parse_num(NULL, "max_pixels", o.max_pixels, 1, 1ULL << 40, &fs->set.max_pixels)) ||
+        (o.quality && sf_cli_parse_num(NULL, "quality", o.quality, 1, 100, &v)) ||
         (o.quality && ((fs->set.quality = (int)v), 0)) ||
-        (o.gpu_idle && parse_num("gpu_idle", o.gpu_idle, 1, 86400 * 365, &v)) ||
+        (o.gpu_idle && sf_cli_parse_num(NULL, "gpu_idle", o.gpu_idle, 1, 86400 * 365, &v)) ||
         (o.gpu_idle && ((fs->gpu_idle = (unsigned)v), 0))) {
         status = SF_EXIT_USAGE;
         goto out_args;
