@@ -58,6 +58,76 @@ static enum sf_format sniff(const uint8_t *d, size_t n)
     return SF_FMT_UNKNOWN;  /* TGA has no magic: stb decides */
 }
 
+
+/* Whether a JPEG segment header (FF, marker, 2-byte length that counts
+ * itself) lies whole at offset i. */
+static int jpeg_segment(const uint8_t *d, size_t n, size_t i, unsigned *marker, size_t *seg)
+{
+    if (i + 4 > n || d[i] != 0xFF)
+        return 0;
+    *marker = d[i + 1];
+    *seg = (size_t)d[i + 2] << 8 | d[i + 3];
+    return *seg >= 2 && i + 2 + *seg <= n;
+}
+
+/* Whether the JPEG's end-of-image marker is there: the first FF D9 after
+ * the first scan's header (entropy-coded data never holds FF D9).  A file
+ * cut short is refused before any pixel buffer is allocated. */
+static int jpeg_complete(const uint8_t *d, size_t n)
+{
+    size_t i = 2, seg;
+    unsigned m;
+    const uint8_t *p;
+
+    while (jpeg_segment(d, n, i, &m, &seg) && m != 0xDA)
+        i += 2 + seg;
+    for (p = d + (i < n ? i : n); (p = memchr(p, 0xFF, (size_t)(d + n - p))) && p + 1 < d + n; p++)
+        if (p[1] == 0xD9)
+            return 1;
+    return 0;
+}
+
+/* The EXIF orientation (1..8) of a JPEG, or 1 when it has none.  Walks the
+ * segments up to the first scan; every offset is bounds-checked, so a
+ * damaged APP1 only means "no orientation". */
+static int jpeg_orientation(const uint8_t *d, size_t n)
+{
+    size_t i = 2, seg;
+    unsigned marker;
+
+    for (; jpeg_segment(d, n, i, &marker, &seg) && marker != 0xDA; i += 2 + seg) {
+        const uint8_t *t = d + i + 10;                  /* the TIFF header */
+        size_t tn = seg - 8, ifd, cnt;
+        int le;
+
+        if (marker != 0xE1 || seg < 2 + 6 + 8 || memcmp(d + i + 4, "Exif\0\0", 6))
+            continue;
+        le = t[0] == 'I' && t[1] == 'I';
+#define RD16(p) (le ? (unsigned)(p)[0] | (unsigned)(p)[1] << 8 : (unsigned)(p)[0] << 8 | (unsigned)(p)[1])
+#define RD32(p) (le ? (size_t)(p)[0] | (size_t)(p)[1] << 8 | (size_t)(p)[2] << 16 | (size_t)(p)[3] << 24 \
+                    : (size_t)(p)[0] << 24 | (size_t)(p)[1] << 16 | (size_t)(p)[2] << 8 | (size_t)(p)[3])
+        if ((!le && !(t[0] == 'M' && t[1] == 'M')) || RD16(t + 2) != 42 || (ifd = RD32(t + 4)) > tn - 2)
+            return 1;
+        cnt = RD16(t + ifd);
+        for (size_t e = 0; e < cnt && ifd + 2 + 12 * (e + 1) <= tn; e++) {
+            const uint8_t *en = t + ifd + 2 + 12 * e;
+            if (RD16(en) == 0x0112 && RD16(en + 2) == 3) {      /* Orientation, SHORT */
+                unsigned o = RD16(en + 8);
+                return o >= 1 && o <= 8 ? (int)o : 1;
+            }
+        }
+        return 1;
+#undef RD16
+#undef RD32
+    }
+    return 1;
+}
+
+static uint32_t rd_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static int jpeg_header(const uint8_t *data, size_t len, int *w, int *h, int *cs)
 {
     tjhandle tj = tjInitDecompress();
@@ -85,6 +155,12 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
             snprintf(why, whylen, "corrupt JPEG header");
             return -EINVAL;
         }
+    } else if (f == SF_FMT_PNG && len >= 24 && !memcmp(data + 12, "IHDR", 4)) {
+        /* straight from IHDR: stb refuses sizes it cannot allocate with a
+         * vague message, and the caller's max_pixels check says it better */
+        uint32_t pw = rd_be32(data + 16), ph = rd_be32(data + 20);
+        *w = pw > INT32_MAX ? 0 : (int)pw;
+        *h = ph > INT32_MAX ? 0 : (int)ph;
     } else if (!stbi_info_from_memory(data, (int)(len > INT32_MAX ? INT32_MAX : len), w, h, &comp)) {
         if (f == SF_FMT_UNKNOWN)
             snprintf(why, whylen, "not an image in a format stylefs reads");
@@ -97,6 +173,11 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
     if (*w <= 0 || *h <= 0) {
         snprintf(why, whylen, "%s header gives no size", sf_format_name(f));
         return -EINVAL;
+    }
+    if (f == SF_FMT_JPEG && jpeg_orientation(data, len) >= 5) {
+        int t = *w;
+        *w = *h;
+        *h = t;
     }
     *fmt = f;
     return 0;
@@ -120,6 +201,11 @@ static int decode_jpeg(const uint8_t *data, size_t len, struct sf_image *img, ch
         return -ENOMEM;
     if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &sub, &cs)) {
         snprintf(why, whylen, "corrupt JPEG header");
+        rc = -EINVAL;
+        goto out;
+    }
+    if (!jpeg_complete(data, len)) {
+        snprintf(why, whylen, "JPEG: truncated (no end-of-image marker)");
         rc = -EINVAL;
         goto out;
     }
@@ -164,6 +250,134 @@ out:
     return rc;
 }
 
+static uint32_t rd_le(const uint8_t *p, int bytes)
+{
+    uint32_t v = 0;
+    while (bytes--)
+        v = v << 8 | p[bytes];
+    return v;
+}
+
+/* stb_image reads zeros past the end of its input, so a cut file decodes
+ * to a picture with a black or grey end.  This checks, from the headers,
+ * that the bytes the first image needs are all there.  Returns 1 when
+ * complete (or when the layout cannot be told cheaply), 0 when cut short. */
+static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int h)
+{
+    uint64_t need = 0, px = (uint64_t)w * (uint64_t)h;
+
+    if (f == SF_FMT_BMP && n >= 34) {
+        uint32_t off = rd_le(d + 10, 4), bpp = rd_le(d + 28, 2), comp = rd_le(d + 30, 4);
+        if (comp != 0 && comp != 3)
+            return 1;                               /* RLE: stb refuses it anyway */
+        need = off + ((uint64_t)w * bpp + 31) / 32 * 4 * (uint64_t)h;
+    } else if (f == SF_FMT_TGA && n >= 18) {
+        uint64_t bpp = (d[16] + 7) / 8, cmap = d[1] ? rd_le(d + 5, 2) * (uint64_t)((d[7] + 7) / 8) : 0;
+        const uint8_t *p = d + 18 + d[0] + cmap, *end = d + n;
+        if (d[2] < 8)                               /* raw */
+            need = 18 + d[0] + cmap + px * bpp;
+        else {                                      /* RLE packets */
+            uint64_t got = 0;
+            while (got < px) {
+                if (p >= end)
+                    return 0;
+                got += (uint64_t)(*p & 127) + 1;
+                p += 1 + (*p & 128 ? bpp : ((uint64_t)(*p & 127) + 1) * bpp);
+            }
+            return p <= end;
+        }
+    } else if (f == SF_FMT_PNM) {
+        /* P5/P6: magic, width, height, maxval, one whitespace, samples */
+        size_t i = 2;
+        uint64_t maxval = 0;
+        for (int field = 0; field < 3; field++) {
+            while (i < n && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r') || d[i] == '#'))
+                if (d[i++] == '#')
+                    while (i < n && d[i] != '\n')
+                        i++;
+            for (maxval = 0; i < n && d[i] >= '0' && d[i] <= '9' && maxval < 1u << 20; i++)
+                maxval = maxval * 10 + (uint64_t)(d[i] - '0');
+        }
+        need = i + 1 + px * (d[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+    } else if (f == SF_FMT_GIF && n >= 13) {
+        /* blocks up to the end of the first image's data sub-blocks */
+        size_t i = 13 + (d[10] & 0x80 ? 3u << ((d[10] & 7) + 1) : 0);
+        while (i < n && d[i] == 0x21) {             /* extensions */
+            i += 2;
+            while (i < n && d[i])
+                i += 1 + (size_t)d[i];
+            i++;
+        }
+        if (i >= n || d[i] != 0x2C || i + 10 > n)
+            return i < n;                           /* stb reports what it finds */
+        i += 10 + (d[i + 9] & 0x80 ? 3u << ((d[i + 9] & 7) + 1) : 0) + 1;
+        while (i < n && d[i])
+            i += 1 + (size_t)d[i];
+        return i < n;
+    } else if (f == SF_FMT_PSD && n >= 26) {
+        uint64_t ch = (uint64_t)d[12] << 8 | d[13], depth = (uint64_t)d[22] << 8 | d[23];
+        size_t i = 26;
+        for (int sec = 0; sec < 3 && i + 4 <= n; sec++)
+            i += 4 + rd_be32(d + i);
+        if (i + 2 > n)
+            return 0;
+        if (d[i + 1] == 0)                          /* raw planes */
+            need = i + 2 + px * ch * (depth / 8);
+        else {                                      /* RLE: a byte count per row per channel */
+            need = i + 2 + 2 * (uint64_t)h * ch;
+            for (uint64_t r = 0; r < (uint64_t)h * ch && i + 2 + 2 * r + 2 <= n; r++)
+                need += (uint64_t)d[i + 2 + 2 * r] << 8 | d[i + 3 + 2 * r];
+        }
+    }
+    return need <= n;
+}
+
+/* Turn a stored image into the way viewers show it, for EXIF orientation
+ * o: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
+ * 7 transverse, 8 rotate 90 counter-clockwise.  For 5..8 width and height
+ * swap.  Shown pixel (x, y) takes stored pixel (sx, sy) below.
+ * Returns 0 or -ENOMEM (img unchanged). */
+static int orient(struct sf_image *img, int o)
+{
+    int w = img->w, h = img->h, swap = o >= 5, dw = swap ? h : w, dh = swap ? w : h;
+    uint8_t *rgb, *alpha = NULL;
+
+    if (o <= 1 || o > 8)
+        return 0;
+    rgb = malloc((size_t)w * h * 3);
+    if (img->alpha)
+        alpha = malloc((size_t)w * h);
+    if (!rgb || (img->alpha && !alpha)) {
+        free(rgb);
+        free(alpha);
+        return -ENOMEM;
+    }
+    for (int y = 0; y < dh; y++)
+        for (int x = 0; x < dw; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x; sy = y; break;
+            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+            case 4: sx = x; sy = h - 1 - y; break;
+            case 5: sx = y; sy = x; break;
+            case 6: sx = y; sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+            default: sx = w - 1 - y; sy = x; break;     /* 8 */
+            }
+            size_t s = (size_t)sy * w + sx, dpx = (size_t)y * dw + x;
+            memcpy(rgb + 3 * dpx, img->rgb + 3 * s, 3);
+            if (alpha)
+                alpha[dpx] = img->alpha[s];
+        }
+    free(img->rgb);
+    free(img->alpha);
+    img->rgb = rgb;
+    img->alpha = alpha;
+    img->w = dw;
+    img->h = dh;
+    return 0;
+}
+
 static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct sf_image *img,
                       char *why, size_t whylen)
 {
@@ -173,6 +387,10 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
 
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
         snprintf(why, whylen, "corrupt %s header", sf_format_name(f));
+        return -EINVAL;
+    }
+    if (!stb_complete(f, data, len, w, h)) {
+        snprintf(why, whylen, "%s: truncated (the file ends before the image data does)", sf_format_name(f));
         return -EINVAL;
     }
     want = (comp == 2 || comp == 4) ? 4 : 3;
@@ -190,16 +408,24 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
         img->rgb = px;
         return 0;
     }
+    if (f == SF_FMT_GIF) {
+        /* stb gives GIFs 4 channels always; keep alpha only if one is used */
+        size_t i = 0;
+        while (i < n && px[4 * i + 3] == 255)
+            i++;
+        want = i == n ? 3 : 4;
+    }
     img->rgb = malloc(n * 3);
-    img->alpha = malloc(n);
-    if (!img->rgb || !img->alpha) {
+    img->alpha = want == 4 ? malloc(n) : NULL;
+    if (!img->rgb || (want == 4 && !img->alpha)) {
         stbi_image_free(px);
         sf_image_free(img);
         return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         memcpy(img->rgb + 3 * i, px + 4 * i, 3);
-        img->alpha[i] = px[4 * i + 3];
+        if (img->alpha)
+            img->alpha[i] = px[4 * i + 3];
     }
     stbi_image_free(px);
     return 0;
@@ -224,9 +450,14 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
                  w, h, (double)w * h / 1e6, (double)max_pixels / 1e6);
         return -EFBIG;
     }
-    if (f == SF_FMT_JPEG)
-        return decode_jpeg(data, len, img, why, whylen);
-    return decode_stb(data, len, f, img, why, whylen);
+    if (f != SF_FMT_JPEG)
+        return decode_stb(data, len, f, img, why, whylen);
+    rc = decode_jpeg(data, len, img, why, whylen);
+    if (!rc && (rc = orient(img, jpeg_orientation(data, len)))) {
+        snprintf(why, whylen, "out of memory");
+        sf_image_free(img);
+    }
+    return rc;
 }
 
 int sf_image_fit(struct sf_image *img, int max_side)

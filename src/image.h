@@ -7,7 +7,8 @@
  *
  * An sf_image is 8-bit RGB plus an optional alpha plane: grayscale becomes
  * RGB, and alpha is kept aside so that the RGB can be stylized and the
- * source alpha put back.  All functions return 0 or -errno and, where given,
+ * source alpha put back.  JPEGs are turned the way their EXIF orientation
+ * says.  All functions return 0 or -errno and, where given,
  * write a one-line reason into `why`. */
 #ifndef SF_IMAGE_H
 #define SF_IMAGE_H
@@ -33,13 +34,15 @@ enum sf_format sf_format_for_output(const char *path);
 /* Whether a format can be written (JPEG, PNG, BMP, TGA). */
 int sf_format_writable(enum sf_format f);
 
-/* Identify the format and read the size from the header alone.
+/* Identify the format and read the size from the header alone (as shown:
+ * a JPEG's EXIF orientation 5..8 swaps width and height).
  * Returns 0 or -EINVAL (not an image stylefs reads; why says so). */
 int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w, int *h,
                    char *why, size_t whylen);
 
 /* Decode.  Refuses images of more than max_pixels pixels from the header,
- * before decoding anything.  Returns 0, -EINVAL (corrupt, truncated or
+ * before decoding anything.  A JPEG's EXIF orientation (2..8) is applied,
+ * so the image is the way viewers show it.  Returns 0, -EINVAL (corrupt, truncated or
  * unsupported), -EFBIG (too many pixels), -ENOMEM. */
 int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
                     struct sf_image *img, char *why, size_t whylen);

@@ -25,7 +25,7 @@
 
 /* Bump when the engine's output or the encoders' bytes change: it is part
  * of every cache key, so old entries stop matching. */
-#define SF_FORMAT_VERSION 2
+#define SF_FORMAT_VERSION 3
 
 #define SF_DEFAULT_MAX_SIDE 1024
 #define SF_DEFAULT_MAX_PIXELS 50000000ULL
