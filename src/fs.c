@@ -16,6 +16,16 @@
  * init() (after FUSE daemonizes).  Requests run on libfuse's worker threads;
  * a stylization blocks only its own reader.
  *
+ * Links: symlinks within SOURCE are followed.  A symlink to a directory
+ * that is one of its own ancestors (by real path) gives ELOOP, so the tree
+ * stays finite; a loop of links gives the kernel's ELOOP.  Links that leave
+ * SOURCE are followed on a private mount (only its owner sees it, who can
+ * read those files anyway) and never served when the mount is confined:
+ * with allow_other, or with -o confine.  Then every source path is opened
+ * with openat2(RESOLVE_BENEATH); an absolute link is accepted only when its
+ * real path lies inside SOURCE.  Such links are left out of listings and
+ * give EACCES.
+ *
  * Sizes: getattr never stylizes.  When a stylized copy is in the cache,
  * found through a stat-keyed alias (cache.h), getattr reports its exact
  * size; otherwise the source's size stands in.  open() stylizes (or reads
@@ -24,10 +34,19 @@
  * open() invalidates them when the estimate was wrong.  No direct_io: the page cache
  * and mmap work as on any file, and the size never changes under a reader.
  *
+ * One size per file while it is open: the kernel keeps one size per path
+ * (per inode) and cuts page-cache reads at it.  So while a styled file is
+ * open anywhere, every open of that path shares the same bytes and every
+ * getattr reports their length, even if the source changed meanwhile;
+ * the next open after the last close sees the change.  Otherwise a stat
+ * of a replaced source (or an uncached file's estimate) would cut another
+ * reader's image short.
+ *
  * Locks (never nested):
  *   jobs_lock  the list of computations in flight (one per cache key);
  *              each job's cond waits on it.
  *   fail_lock  the table of remembered failures.
+ *   open_lock  the table of open styled files (path -> bytes).
  * Counters are atomics. */
 #include "cli.h"
 #include "log.h"
@@ -47,7 +66,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -71,6 +92,16 @@ struct job {
     pthread_cond_t cond;
 };
 
+/* A styled file open somewhere: its path in the mount and the bytes every
+ * open of that path shares. */
+struct openf {
+    struct openf *next;
+    struct blob *b;             /* the table's own reference */
+    unsigned opens;
+    char path[];
+};
+#define OPEN_BUCKETS 256
+
 struct fail {
     uint8_t id[16];             /* stat identity + style + settings */
     uint64_t when;
@@ -85,6 +116,7 @@ struct sf_fs {
     char cache_dir[PATH_MAX];
     struct sf_settings set;
     enum sf_device device;
+    int confine;                /* serve nothing outside SOURCE (allow_other, confine) */
     unsigned gpu_idle;          /* seconds before an idle engine is released */
     uint64_t cache_max;         /* 0 = no limit */
     struct sf_model **models;
@@ -96,6 +128,8 @@ struct sf_fs {
     struct job *jobs;
     pthread_mutex_t fail_lock;  /* protects fails */
     struct fail fails[FAIL_SLOTS];
+    pthread_mutex_t open_lock;  /* protects open_files and every openf */
+    struct openf *open_files[OPEN_BUCKETS];
     atomic_ullong hits, misses, computes, joins, errors, evict_tick;
 };
 
@@ -116,6 +150,87 @@ static struct sf_fs *FS(void)
     return fuse_get_context()->private_data;
 }
 
+/* ---- the source tree ----------------------------------------------------- */
+
+/* Whether real path p is SOURCE or inside it. */
+static int inside_source(const struct sf_fs *fs, const char *p)
+{
+    size_t n = strlen(fs->source);
+    return !strncmp(p, fs->source, n) && (p[n] == '/' || !p[n] || n == 1);
+}
+
+static int openat2_fd(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* Open rel (relative to SOURCE) with flags, following the link policy
+ * (see Links above).  Returns an fd, or -errno: -EACCES for a path that
+ * leaves a confined SOURCE. */
+static int src_open(const struct sf_fs *fs, const char *rel, int flags)
+{
+    char full[PATH_MAX], real[PATH_MAX];
+    int fd;
+
+    if (!fs->confine) {
+        fd = openat(fs->source_fd, rel, flags | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+    }
+    fd = openat2_fd(fs->source_fd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    if (fd >= 0 || (errno != EXDEV && errno != ENOSYS))
+        return fd >= 0 ? fd : -errno;
+    /* An absolute link (or a kernel without openat2): take its real path,
+     * accept it only inside SOURCE, and open that path with no link in it,
+     * so a link swapped in meanwhile fails instead of leading out. */
+    if (snprintf(full, sizeof full, "%s/%s", fs->source, rel) >= (int)sizeof full)
+        return -ENAMETOOLONG;
+    if (!realpath(full, real))
+        return -errno;
+    if (!inside_source(fs, real))
+        return -EACCES;
+    fd = openat2_fd(AT_FDCWD, real, flags, RESOLVE_NO_SYMLINKS);
+    if (fd < 0 && errno == ENOSYS)
+        fd = open(real, flags | O_CLOEXEC | O_NOFOLLOW);
+    return fd < 0 ? -errno : fd;
+}
+
+/* stat() of rel under the link policy.  0 or -errno. */
+static int src_stat(const struct sf_fs *fs, const char *rel, struct stat *st)
+{
+    int fd, rc;
+
+    if (!fs->confine)
+        return fstatat(fs->source_fd, rel, st, 0) ? -errno : 0;
+    if ((fd = src_open(fs, rel, O_PATH)) < 0)
+        return fd;
+    rc = fstat(fd, st) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+/* Whether directory rel, reached through a link, is one of its own
+ * ancestors: then following it would make the tree endless.  Costs
+ * nothing when no link is on the path. */
+static int dir_loops(const struct sf_fs *fs, const char *rel)
+{
+    char full[PATH_MAX], real[PATH_MAX], anc[PATH_MAX];
+    size_t n;
+
+    if (snprintf(full, sizeof full, "%s/%s", fs->source, rel) >= (int)sizeof full || !realpath(full, real))
+        return 0;
+    if (!strcmp(full, real))
+        return 0;
+    for (n = strlen(full); n > strlen(fs->source); n--) {
+        if (full[n] != '/')
+            continue;
+        full[n] = '\0';
+        if (realpath(full, anc) && !strcmp(anc, real))
+            return 1;
+    }
+    return !strcmp(fs->source, real);
+}
+
 /* ---- blobs and names ------------------------------------------------------ */
 
 static struct blob *blob_new(const uint8_t *data, size_t len)
@@ -133,6 +248,86 @@ static void blob_put(struct blob *b)
 {
     if (b && atomic_fetch_sub(&b->refs, 1) == 1)
         free(b);
+}
+
+/* ---- open styled files ------------------------------------------------------ */
+
+/* The bucket of path in the open table. */
+static struct openf **open_slot(struct sf_fs *fs, const char *path)
+{
+    return &fs->open_files[XXH3_64bits(path, strlen(path)) % OPEN_BUCKETS];
+}
+
+/* The open entry for path, or NULL.  Called with open_lock held. */
+static struct openf *open_find(struct sf_fs *fs, const char *path)
+{
+    struct openf *e = *open_slot(fs, path);
+    while (e && strcmp(e->path, path))
+        e = e->next;
+    return e;
+}
+
+/* Register one more open of path with bytes *b (the caller's reference).
+ * If the path is already open, the caller's reference is traded for one
+ * to the bytes already served (one size per file).  Returns 0 or -ENOMEM
+ * (then *b is untouched and still the caller's). */
+static int open_add(struct sf_fs *fs, const char *path, struct blob **b)
+{
+    struct openf *e;
+    size_t len = strlen(path);
+    int rc = 0;
+
+    pthread_mutex_lock(&fs->open_lock);
+    if ((e = open_find(fs, path))) {
+        blob_put(*b);
+        *b = e->b;
+        atomic_fetch_add(&e->b->refs, 1);
+        e->opens++;
+    } else if ((e = malloc(sizeof *e + len + 1))) {
+        memcpy(e->path, path, len + 1);
+        e->b = *b;
+        atomic_fetch_add(&e->b->refs, 1);
+        e->opens = 1;
+        e->next = *open_slot(fs, path);
+        *open_slot(fs, path) = e;
+    } else {
+        rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&fs->open_lock);
+    return rc;
+}
+
+/* The shared bytes of path if it is open (a new reference), else NULL. */
+static struct blob *open_get(struct sf_fs *fs, const char *path)
+{
+    struct openf *e;
+    struct blob *b = NULL;
+
+    pthread_mutex_lock(&fs->open_lock);
+    if ((e = open_find(fs, path))) {
+        b = e->b;
+        atomic_fetch_add(&b->refs, 1);
+    }
+    pthread_mutex_unlock(&fs->open_lock);
+    return b;
+}
+
+/* One open of path with bytes b is closed. */
+static void open_drop(struct sf_fs *fs, const char *path, struct blob *b)
+{
+    struct openf **pp, *e;
+
+    pthread_mutex_lock(&fs->open_lock);
+    for (pp = open_slot(fs, path); (e = *pp); pp = &e->next)
+        if (e->b == b && !strcmp(e->path, path)) {
+            if (--e->opens == 0) {
+                *pp = e->next;
+                blob_put(e->b);
+                free(e);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&fs->open_lock);
 }
 
 /* What a path under the mount is. */
@@ -156,6 +351,7 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
 {
     const char *p, *slash;
     size_t len;
+    int rc;
 
     memset(n, 0, sizeof *n);
     if (!strcmp(path, "/"))
@@ -178,29 +374,29 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
     }
     if (snprintf(n->rel, sizeof n->rel, "%s", slash + 1) >= (int)sizeof n->rel)
         return -ENAMETOOLONG;
-    if (fstatat(fs->source_fd, n->rel, st, 0) == 0) {
+    if ((rc = src_stat(fs, n->rel, st)) == 0) {
         if (S_ISDIR(st->st_mode))
-            return n->kind = N_DIR, 0;
+            return dir_loops(fs, n->rel) ? -ELOOP : (n->kind = N_DIR, 0);
         if (S_ISREG(st->st_mode) && sf_source_kind(n->rel) == 1) {
             n->kind = N_FILE;
             n->fmt = sf_format_for_output(n->rel);
             return 0;
         }
-    } else if (errno != ENOENT) {
-        return -errno;
+    } else if (rc != -ENOENT) {
+        return rc;
     }
     /* NAME.gif.png -> NAME.gif */
     len = strlen(n->rel);
     if (len > 4 && !strcasecmp(n->rel + len - 4, ".png")) {
         n->rel[len - 4] = '\0';
-        if (sf_source_kind(n->rel) == 2 && fstatat(fs->source_fd, n->rel, st, 0) == 0 &&
+        if (sf_source_kind(n->rel) == 2 && (rc = src_stat(fs, n->rel, st)) == 0 &&
             S_ISREG(st->st_mode)) {
             n->kind = N_FILE;
             n->fmt = SF_FMT_PNG;
             return 0;
         }
-        if (errno == EACCES || errno == ELOOP)
-            return -errno;
+        if (rc == -EACCES || rc == -ELOOP)
+            return rc;
     }
     return -ENOENT;
 }
@@ -344,12 +540,12 @@ static int produce(struct sf_fs *fs, const struct node *n, struct blob **out)
 {
     uint8_t id[16], key[16], h[16], *src = NULL, *bytes;
     size_t len, blen;
-    struct stat st;
-    int fd, rc;
+    struct stat st, after;
+    int fd, rc, tries = 0;
 
-    fd = openat(fs->source_fd, n->rel, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if ((fd = src_open(fs, n->rel, O_RDONLY)) < 0)
+        return fd;
+again:
     if (fstat(fd, &st)) {
         rc = -errno;
         goto out_close;
@@ -363,6 +559,20 @@ static int produce(struct sf_fs *fs, const struct node *n, struct blob **out)
             sf_err("%s/%s: larger than %llu bytes", fs->source, n->rel, (unsigned long long)SF_MAX_SOURCE_BYTES);
             rc = -EIO;
         }
+        goto out_close;
+    }
+    /* A source written in place while it was read gives bytes that are
+     * neither the old file nor the new: read again, up to three times.
+     * (One replaced by rename is the old file, whole, through this fd.) */
+    if (fstat(fd, &after) == 0 && (after.st_size != st.st_size ||
+        after.st_mtim.tv_sec != st.st_mtim.tv_sec || after.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+        after.st_ctim.tv_sec != st.st_ctim.tv_sec || after.st_ctim.tv_nsec != st.st_ctim.tv_nsec)) {
+        free(src);
+        src = NULL;
+        if (++tries < 3 && lseek(fd, 0, SEEK_SET) == 0)
+            goto again;
+        sf_err("%s/%s: changed while being read; try again", fs->source, n->rel);
+        rc = -EIO;
         goto out_close;
     }
     sf_hash_bytes(src, len, h);
@@ -418,6 +628,7 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->nullpath_ok = 0;
     pthread_mutex_init(&fs->jobs_lock, NULL);
     pthread_mutex_init(&fs->fail_lock, NULL);
+    pthread_mutex_init(&fs->open_lock, NULL);
     if (sf_cache_open(fs->cache_dir, NULL, &fs->cache, why, sizeof why)) {
         sf_err("%s; serving without a cache", why);
         fs->cache = NULL;
@@ -425,7 +636,8 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
     fs->pipe.idle_s = fs->gpu_idle;
     fs->pipe.cancel = &g_stop;
-    sf_info("mounted %s: %zu styles, cache %s", fs->source, fs->nmodels, fs->cache_dir);
+    sf_info("mounted %s: %zu styles, cache %s%s", fs->source, fs->nmodels, fs->cache_dir,
+            fs->confine ? ", confined to SOURCE" : "");
     return fs;
 }
 
@@ -454,21 +666,28 @@ static void fill_dir_stat(struct stat *st, const struct stat *src)
     }
 }
 
-/* Attributes of a styled file from its source's stat: exact size when the
- * cache has it (through the alias), else the source's size. */
+/* Attributes of the styled file at mount path `path` from its source's
+ * stat: while it is open, the length of the bytes it is read with; else
+ * the exact size when the cache has it (through the alias); else the
+ * source's size. */
 static void file_stat(struct sf_fs *fs, const struct node *n, const struct stat *src,
-                      struct stat *st)
+                      const char *path, struct stat *st)
 {
     uint8_t id[16], key[16];
     struct sf_entry_meta m;
+    struct blob *b;
 
     *st = *src;
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
     stat_id(fs, n, src, id);
-    if (fs->cache && sf_cache_alias_get(fs->cache, id, key) == 0 &&
-        sf_cache_peek(fs->cache, key, &m) == 0)
+    if ((b = open_get(fs, path))) {
+        st->st_size = (off_t)b->len;
+        blob_put(b);
+    } else if (fs->cache && sf_cache_alias_get(fs->cache, id, key) == 0 &&
+               sf_cache_peek(fs->cache, key, &m) == 0) {
         st->st_size = (off_t)m.data_len;        /* exact */
+    }
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
@@ -513,7 +732,7 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
         return 0;
     }
     case N_FILE:
-        file_stat(fs, &n, &src, st);
+        file_stat(fs, &n, &src, path, st);
         return 0;
     }
     return -ENOENT;
@@ -544,9 +763,8 @@ static int sf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     }
     if (n.kind != N_STYLE && n.kind != N_DIR)
         return -ENOTDIR;
-    fd = openat(fs->source_fd, n.rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if ((fd = src_open(fs, n.rel, O_RDONLY | O_DIRECTORY)) < 0)
+        return fd;
     if (!(d = fdopendir(fd))) {
         rc = -errno;
         close(fd);
@@ -559,21 +777,20 @@ static int sf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
             continue;
         isdir = de->d_type == DT_DIR;
         if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
-            if (fstatat(dirfd(d), de->d_name, &st, 0))
+            /* links follow the policy: inside SOURCE, no loops */
+            char rel[PATH_MAX];
+            if (snprintf(rel, sizeof rel, "%s/%s", n.rel, de->d_name) >= (int)sizeof rel ||
+                src_stat(fs, rel, &st))
                 continue;
             isdir = S_ISDIR(st.st_mode);
-            if (!isdir && !S_ISREG(st.st_mode))
+            if ((!isdir && !S_ISREG(st.st_mode)) || (isdir && de->d_type == DT_LNK && dir_loops(fs, rel)))
                 continue;
         } else if (!isdir && de->d_type != DT_REG) {
             continue;
         }
-        if (isdir) {
-            fill(buf, de->d_name, NULL, 0, 0);
+        if (!isdir && !(kind = sf_source_kind(de->d_name)))
             continue;
-        }
-        if (!(kind = sf_source_kind(de->d_name)))
-            continue;
-        snprintf(name, sizeof name, "%s%s", de->d_name, kind == 2 ? ".png" : "");
+        snprintf(name, sizeof name, "%s%s", de->d_name, !isdir && kind == 2 ? ".png" : "");
         fill(buf, name, NULL, 0, 0);
     }
     closedir(d);
@@ -603,9 +820,13 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
     }
     if (n.kind != N_FILE)
         return -EISDIR;
-    if ((rc = produce(fs, &n, &b)))
+    if (!(b = open_get(fs, path)) && (rc = produce(fs, &n, &b)))
         return rc;
-    fi->fh = (uintptr_t)b;
+    if ((rc = open_add(fs, path, &b))) {
+        blob_put(b);
+        return rc;
+    }
+    fi->fh = (uintptr_t)b;              /* this open's reference */
     fi->keep_cache = 0;
     if ((off_t)b->len != st.st_size)    /* the kernel may hold the estimate */
         fuse_invalidate_path(fuse_get_context()->fuse, path);
@@ -628,7 +849,11 @@ static int sf_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 static int sf_release(const char *path, struct fuse_file_info *fi)
 {
-    blob_put((struct blob *)(uintptr_t)fi->fh);
+    struct blob *b = (struct blob *)(uintptr_t)fi->fh;
+
+    if (path)                           /* (.stats snapshots are not in the table) */
+        open_drop(FS(), path, b);
+    blob_put(b);
     return 0;
 }
 
@@ -681,11 +906,11 @@ static int sf_removexattr(const char *p, const char *n) { return sf_erofs(); }
 
 struct mount_opts {
     char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
-    char *source;
-    int help, version, verbose;
+    char *source, *mountpoint;
+    int help, version, verbose, confine, nonempty, allow_other;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE };
+enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_ALLOW_OTHER };
 
 #define MOPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
 /* One table for -o options and --flags alike. */
@@ -698,6 +923,9 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
     MOPT("device=%s", device),         MOPT("--device=%s", device),
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
+    { "confine", offsetof(struct mount_opts, confine), 1 },
+    { "nonempty", offsetof(struct mount_opts, nonempty), 1 },
+    FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
     FUSE_OPT_KEY("-h", KEY_HELP),      FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),   FUSE_OPT_KEY("--version", KEY_VERSION),
     FUSE_OPT_KEY("-v", KEY_VERBOSE),   FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
@@ -714,10 +942,13 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
             o->source = strdup(arg);
             return 0;       /* SOURCE is ours; MOUNTPOINT goes to libfuse */
         }
+        if (!o->mountpoint)
+            o->mountpoint = strdup(arg);    /* checked before libfuse sees it */
         return 1;
     case KEY_HELP: o->help = 1; return 0;
     case KEY_VERSION: o->version = 1; return 0;
     case KEY_VERBOSE: o->verbose = 1; return 0;
+    case KEY_ALLOW_OTHER: o->allow_other = 1; return 1;     /* libfuse's too */
     }
     return 1;
 }
@@ -734,11 +965,42 @@ static const char mount_help[] =
     "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
     "  device=DEV        auto, cpu or cuda (auto)\n"
     "  gpu_idle=SECS     release the engine (GPU context and memory) after SECS idle (30)\n"
+    "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
+    "  nonempty          mount over a directory that is not empty\n"
     "  -v, --verbose     log each stylization\n"
     "Counters: cat MOUNTPOINT/.stats\n"
     "FUSE options:\n";
 
 static const struct fuse_operations sf_ops;
+
+/* The mountpoint must be an empty directory (unless nonempty): mounting
+ * over files hides them, which is rarely meant.  0, or 1 after saying why. */
+static int check_mountpoint(const char *mp, int nonempty)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int empty = 1;
+
+    if (stat(mp, &st)) {
+        fprintf(stderr, "stylefs: mountpoint %s: %s%s\n", mp, strerror(errno),
+                errno == ENOTCONN ? " (a stale mount: fusermount3 -u it first)" : "");
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "stylefs: mountpoint %s: %s\n", mp, strerror(ENOTDIR));
+        return 1;
+    }
+    if (nonempty || !(d = opendir(mp)))
+        return 0;
+    while (empty && (de = readdir(d)))
+        empty = de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]));
+    closedir(d);
+    if (!empty)
+        fprintf(stderr, "stylefs: mountpoint %s is not empty; mounting would hide its files "
+                        "(-o nonempty mounts anyway)\n", mp);
+    return !empty;
+}
 
 int cmd_mount(int argc, char **argv)
 {
@@ -775,6 +1037,8 @@ int cmd_mount(int argc, char **argv)
         status = SF_EXIT_OK;
         goto out_args;
     }
+    if (o.mountpoint && check_mountpoint(o.mountpoint, o.nonempty))
+        goto out_args;
     if (fuse_parse_cmdline(&args, &co) || !o.source || !co.mountpoint) {
         fprintf(stderr, "stylefs: usage: stylefs [options] SOURCE MOUNTPOINT\n"
                         "Try 'stylefs --help' or 'stylefs -h' for the mount's options.\n");
@@ -805,6 +1069,7 @@ int cmd_mount(int argc, char **argv)
         status = SF_EXIT_USAGE;
         goto out_args;
     }
+    fs->confine = o.confine || o.allow_other;
     if (sf_engine_probe(fs->device, why, sizeof why)) {
         fprintf(stderr, "stylefs: %s\n", why);
         goto out_args;
@@ -898,6 +1163,7 @@ out_args:
     free(co.mountpoint);
     fuse_opt_free_args(&args);
     free(o.source);
+    free(o.mountpoint);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
     free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
     free(fs);

@@ -24,3 +24,28 @@ expect_err() {
     if grep -q -- "$2" "$W/err"; then pass "$1"
     else fail "$1" "stderr lacks '$2': $(head -c 300 "$W/err")"; fi
 }
+
+# mount_it [OPTS...]: mounts $SRC on $MNT in the foreground (log: $LOG,
+# pid: $PID) with $STYLES and $CACHE; unmount_it waits for the daemon.
+mount_it() {
+    ${WRAP:-} ./stylefs -f -o styles="$STYLES",cache="$CACHE" "$@" "$SRC" "$MNT" 2>>"$LOG" &
+    PID=$!
+    for i in $(seq 50); do
+        [ -d "$MNT/styled" ] && return 0
+        kill -0 $PID 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+unmount_it() {
+    fusermount3 -u "$MNT" 2>/dev/null
+    for i in $(seq 100); do kill -0 $PID 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+counter() { sed -n "s/^$1 //p" "$MNT/.stats"; }
+# fuse_usable: whether FUSE mounts can work here at all
+fuse_usable() { [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; }
+# rss_kb PID FIELD: VmRSS or VmHWM of a process, in kB
+rss_kb() { sed -n "s/^$2: *\([0-9]*\) kB/\1/p" /proc/$1/status; }
+# ms: a clock in milliseconds, for figures (never asserted)
+ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -22,22 +22,6 @@ echo "not an image" >"$SRC/broken.jpg"
 echo "notes" >"$SRC/notes.txt"
 for i in 1 2 3 4 5 6 7 8; do $MK 32 32 "$SRC/sub/many$i.png" --seed $((10 + i)); done
 
-mount_it() {
-    ./stylefs -f -o styles="$STYLES",cache="$CACHE" "$@" "$SRC" "$MNT" 2>>"$LOG" &
-    PID=$!
-    for i in $(seq 50); do
-        [ -d "$MNT/styled" ] && return 0
-        kill -0 $PID 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-unmount_it() {
-    fusermount3 -u "$MNT" 2>/dev/null
-    for i in $(seq 100); do kill -0 $PID 2>/dev/null || return 0; sleep 0.1; done
-    return 1
-}
-counter() { sed -n "s/^$1 //p" "$MNT/.stats"; }
 
 if ! mount_it; then
     if grep -qiE "fuse: device not found|/dev/fuse|Operation not permitted" "$LOG"; then
