@@ -71,7 +71,8 @@ MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
             $(BUILD)/examples/gallery
 
-.PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit gallery
+.PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit gallery \
+        fuzz stress
 
 all: config stylefs $(if $(HAVE_CUDA),stylefs-cuda.so)
 
@@ -154,6 +155,28 @@ test: all $(TEST_BIN)
 bench: all $(TEST_BIN)
 	@SHARED=$(SHARED) sh tests/bench.sh
 
+# The fault and load tests alone, with a three-minute load phase.
+stress: all $(TEST_BIN)
+	@mkdir -p $(BUILD)/stress && rm -rf $(BUILD)/stress/*
+	@SHARED=$(SHARED) STRESS_SECONDS=$${STRESS_SECONDS:-180} sh tests/t_faults.sh $(CURDIR)/$(BUILD)/stress
+
+# libFuzzer over the decode-and-guard path (tests/fuzz_decode.c), built
+# with clang, ASan and UBSan; seeded with the hardening tests' inputs at
+# small sizes; runs FUZZ_SECONDS (300).  Not part of `make test`.
+FUZZ_DIR  := $(BUILD)/fuzz
+FUZZ_SRC  := tests/fuzz_decode.c src/image.c src/util.c src/stb_impl.c
+FUZZ_SECONDS ?= 300
+$(FUZZ_DIR)/fuzz_decode: $(FUZZ_SRC) src/image.h
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc \
+	  $(shell $(PKG_CONFIG) --cflags $(PKGS)) -o $@ $(FUZZ_SRC) $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
+fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
+	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus $(FUZZ_DIR)/findings
+	@sh tests/fuzz_seeds.sh $(BUILD)/tests/mkimg $(FUZZ_DIR)/seeds
+	$(FUZZ_DIR)/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ_DIR)/findings/ -print_final_stats=1 $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+
 # Everything tests/gpu.sh needs on a GPU machine that has none of our
 # Debian libraries: the binaries, their shared libraries, one style and
 # the sample photos, in .devkit/ (git-ignored; carried by the device tool).
@@ -170,7 +193,7 @@ devkit: all $(TEST_BIN)
 
 # ---- dependencies -----------------------------------------------------------
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
-               libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev lmdb-utils
+               libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev lmdb-utils time
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_DEPS); \

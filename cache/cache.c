@@ -424,6 +424,7 @@ static int list_entries(struct sf_cache *c, struct lru_item **items, size_t *cou
     MDB_val k, v;
     struct lru_item *it = NULL;
     size_t n = 0, cap = 0;
+    MDB_cursor_op op;
     int rc = txn_begin(c, MDB_RDONLY, &txn);
 
     if (rc)
@@ -433,7 +434,8 @@ static int list_entries(struct sf_cache *c, struct lru_item **items, size_t *cou
         rc = sf_mdb_errno(rc);
         goto out_txn;
     }
-    while ((rc = mdb_cursor_get(cur, &k, &v, n ? MDB_NEXT : MDB_FIRST)) == MDB_SUCCESS) {
+    /* (the cursor op follows the cursor, not n: aliases are skipped) */
+    for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &k, &v, op)) == MDB_SUCCESS; op = MDB_NEXT) {
         struct sf_entry_meta m;
         if (k.mv_size != SF_CACHE_KEY_LEN)
             continue;
@@ -615,6 +617,40 @@ static int drop_dangling_aliases(struct sf_cache *c)
     if (rc == MDB_NOTFOUND)
         rc = 0;
     return txn_end(c, txn, rc);    /* a write txn's cursors end with it */
+}
+
+int sf_cache_verify(struct sf_cache *c, uint64_t *checked, uint64_t *damaged)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, first = 1;
+
+    *checked = *damaged = 0;
+    rc = txn_begin(c, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(txn, c->dbi, &cur);
+    if (rc)
+        goto out_txn;
+    while ((rc = mdb_cursor_get(cur, &k, &v, first ? MDB_FIRST : MDB_NEXT)) == MDB_SUCCESS) {
+        struct sf_entry_meta m;
+        first = 0;
+        if (k.mv_size != SF_CACHE_KEY_LEN)
+            continue;   /* an alias */
+        ++*checked;
+        if (parse_header(&v, &m) ||
+            XXH3_64bits((uint8_t *)v.mv_data + SF_CACHE_HDR_LEN, m.data_len) !=
+                get_u64((uint8_t *)v.mv_data + 48))
+            ++*damaged;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(cur);
+out_txn:
+    mdb_txn_abort(txn);
+    txn_done(c);
+    return sf_mdb_errno(rc);
 }
 
 int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st)

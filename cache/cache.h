@@ -119,6 +119,9 @@ int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
 int sf_cache_alias_get(struct sf_cache *c, const uint8_t alias[16], uint8_t key[SF_CACHE_KEY_LEN]);
 int sf_cache_alias_put(struct sf_cache *c, const uint8_t alias[16], const uint8_t key[SF_CACHE_KEY_LEN]);
 int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st);
+/* Read every entry and check its header and checksum.  Returns 0 (with
+ * the counts) or -EIO (the environment itself is damaged). */
+int sf_cache_verify(struct sf_cache *c, uint64_t *checked, uint64_t *damaged);
 /* Remove entries per o (oldest read first for max_size). */
 int sf_cache_prune(struct sf_cache *c, const struct sf_prune_opts *o,
                    struct sf_prune_result *r);

@@ -41,25 +41,31 @@ static int open_existing(const char *cmd, const char *opt, char *dir, size_t dir
 }
 
 static const char stats_help[] =
-    "usage: stylefs stats [--cache DIR]\n"
+    "usage: stylefs stats [--cache DIR] [--verify]\n"
     "Print the cache's entries and bytes, its oldest and newest reads and\n"
-    "the size of its file on disk.\n";
+    "the size of its file on disk.\n"
+    "  --verify   also read every entry and check its checksum; exit 1 if any\n"
+    "             is damaged (a damaged entry is never served: it is dropped)\n";
 
 int cmd_stats(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "cache", required_argument, 0, 'c' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "cache", required_argument, 0, 'c' }, { "help", no_argument, 0, 'h' },
+        { "verify", no_argument, 0, 'v' }, { 0, 0, 0, 0 },
     };
     const char *cache_opt = NULL;
     char dir[PATH_MAX], a[64], b[64];
     struct sf_cache *c;
     struct sf_cache_stats st;
-    int opt, rc;
+    uint64_t checked = 0, damaged = 0;
+    int opt, rc, verify = 0;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (opt == 'c')
             cache_opt = optarg;
+        else if (opt == 'v')
+            verify = 1;
         else if (opt == 'h')
             return fputs(stats_help, stdout), SF_EXIT_OK;
         else
@@ -70,6 +76,8 @@ int cmd_stats(int argc, char **argv)
     if (open_existing("stats", cache_opt, dir, sizeof dir, &c))
         return SF_EXIT_FAIL;
     rc = sf_cache_stats(c, &st);
+    if (!rc && verify)
+        rc = sf_cache_verify(c, &checked, &damaged);
     sf_cache_close(c);
     if (rc) {
         fprintf(stderr, "stylefs: stats: %s: %s\n", dir, strerror(-rc));
@@ -84,7 +92,10 @@ int cmd_stats(int argc, char **argv)
            sf_fmt_size(st.file_alloc, a, sizeof a));
     printf("map:          %s used of %s\n", sf_fmt_size(st.map_used, a, sizeof a),
            sf_fmt_size(st.map_size, b, sizeof b));
-    return SF_EXIT_OK;
+    if (verify)
+        printf("verified:     %llu entries, %llu damaged\n", (unsigned long long)checked,
+               (unsigned long long)damaged);
+    return damaged ? SF_EXIT_FAIL : SF_EXIT_OK;
 }
 
 static const char prune_help[] =

@@ -130,7 +130,7 @@ struct sf_fs {
     struct fail fails[FAIL_SLOTS];
     pthread_mutex_t open_lock;  /* protects open_files and every openf */
     struct openf *open_files[OPEN_BUCKETS];
-    atomic_ullong hits, misses, computes, joins, errors, evict_tick;
+    atomic_ullong hits, misses, computes, joins, errors;
 };
 
 /* Set by SIGTERM, SIGINT and SIGHUP: running stylizations stop at the next
@@ -591,7 +591,7 @@ again:
         } else if (rc == -ENODEV || rc == -ENOMEM || rc == -ECANCELED) {
             rc = rc == -ENOMEM ? -ENOMEM : -EIO;
         }
-        if (!rc && fs->cache_max && (atomic_fetch_add(&fs->evict_tick, 1) % 8) == 0)
+        if (!rc && fs->cache_max)       /* after every store: a computation costs far more */
             enforce_cache_max(fs);
     }
     if (!rc && fs->cache)

@@ -135,6 +135,9 @@ static int jpeg_header(const uint8_t *data, size_t len, int *w, int *h, int *cs)
 
     if (!tj)
         return -ENOMEM;
+    /* A tables-only stream "succeeds" without a size (found by make
+     * fuzz): start from 0 so that it is refused as having none. */
+    *w = *h = 0;
     rc = tjDecompressHeader3(tj, data, (unsigned long)len, w, h, &sub, cs);
     tjDestroy(tj);
     return rc ? -EINVAL : 0;
@@ -190,16 +193,18 @@ void sf_image_free(struct sf_image *img)
     img->rgb = img->alpha = NULL;
 }
 
-static int decode_jpeg(const uint8_t *data, size_t len, struct sf_image *img, char *why, size_t whylen)
+/* Decode a JPEG whose header probe read as pw x ph (as stored). */
+static int decode_jpeg(const uint8_t *data, size_t len, int pw, int ph, struct sf_image *img,
+                       char *why, size_t whylen)
 {
     tjhandle tj = tjInitDecompress();
-    int w, h, sub, cs, rc = 0, pf;
+    int w = 0, h = 0, sub, cs, rc = 0, pf;
     size_t n;
     uint8_t *buf = NULL;
 
     if (!tj)
         return -ENOMEM;
-    if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &sub, &cs)) {
+    if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &sub, &cs) || w != pw || h != ph) {
         snprintf(why, whylen, "corrupt JPEG header");
         rc = -EINVAL;
         goto out;
@@ -258,6 +263,23 @@ static uint32_t rd_le(const uint8_t *p, int bytes)
     return v;
 }
 
+/* Where a P5/P6 file's samples start, and its maxval: magic, width,
+ * height, maxval (with # comments between), then one whitespace. */
+static size_t pnm_data(const uint8_t *d, size_t n, uint64_t *maxval)
+{
+    size_t i = 2;
+
+    for (int field = 0; field < 3; field++) {
+        while (i < n && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r') || d[i] == '#'))
+            if (d[i++] == '#')
+                while (i < n && d[i] != '\n')
+                    i++;
+        for (*maxval = 0; i < n && d[i] >= '0' && d[i] <= '9' && *maxval < 1u << 20; i++)
+            *maxval = *maxval * 10 + (uint64_t)(d[i] - '0');
+    }
+    return i + 1;
+}
+
 /* stb_image reads zeros past the end of its input, so a cut file decodes
  * to a picture with a black or grey end.  This checks, from the headers,
  * that the bytes the first image needs are all there.  Returns 1 when
@@ -287,18 +309,9 @@ static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int
             return p <= end;
         }
     } else if (f == SF_FMT_PNM) {
-        /* P5/P6: magic, width, height, maxval, one whitespace, samples */
-        size_t i = 2;
-        uint64_t maxval = 0;
-        for (int field = 0; field < 3; field++) {
-            while (i < n && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r') || d[i] == '#'))
-                if (d[i++] == '#')
-                    while (i < n && d[i] != '\n')
-                        i++;
-            for (maxval = 0; i < n && d[i] >= '0' && d[i] <= '9' && maxval < 1u << 20; i++)
-                maxval = maxval * 10 + (uint64_t)(d[i] - '0');
-        }
-        need = i + 1 + px * (d[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+        uint64_t maxval;
+        size_t start = pnm_data(d, n, &maxval);
+        need = start + px * (d[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
     } else if (f == SF_FMT_GIF && n >= 13) {
         /* blocks up to the end of the first image's data sub-blocks */
         size_t i = 13 + (d[10] & 0x80 ? 3u << ((d[10] & 7) + 1) : 0);
@@ -389,6 +402,16 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
         snprintf(why, whylen, "corrupt %s header", sf_format_name(f));
         return -EINVAL;
     }
+    if (f == SF_FMT_PNM) {
+        /* stb 2.27 overruns its buffer converting 16-bit PNM (make fuzz) */
+        uint64_t maxval;
+        pnm_data(data, len, &maxval);
+        if (maxval > 255) {
+            snprintf(why, whylen, "PNM: 16-bit samples (maxval %llu) are not supported",
+                     (unsigned long long)maxval);
+            return -EINVAL;
+        }
+    }
     if (!stb_complete(f, data, len, w, h)) {
         snprintf(why, whylen, "%s: truncated (the file ends before the image data does)", sf_format_name(f));
         return -EINVAL;
@@ -435,7 +458,7 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
                     struct sf_image *img, char *why, size_t whylen)
 {
     enum sf_format f;
-    int w, h, rc;
+    int w = 0, h = 0, rc, o;
 
     memset(img, 0, sizeof *img);
     if (len > INT32_MAX) {
@@ -452,8 +475,9 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
     }
     if (f != SF_FMT_JPEG)
         return decode_stb(data, len, f, img, why, whylen);
-    rc = decode_jpeg(data, len, img, why, whylen);
-    if (!rc && (rc = orient(img, jpeg_orientation(data, len)))) {
+    o = jpeg_orientation(data, len);
+    rc = decode_jpeg(data, len, o >= 5 ? h : w, o >= 5 ? w : h, img, why, whylen);
+    if (!rc && (rc = orient(img, o))) {
         snprintf(why, whylen, "out of memory");
         sf_image_free(img);
     }

@@ -46,6 +46,6 @@ counter() { sed -n "s/^$1 //p" "$MNT/.stats"; }
 # fuse_usable: whether FUSE mounts can work here at all
 fuse_usable() { [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; }
 # rss_kb PID FIELD: VmRSS or VmHWM of a process, in kB
-rss_kb() { sed -n "s/^$2: *\([0-9]*\) kB/\1/p" /proc/$1/status; }
+rss_kb() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" /proc/$1/status; }
 # ms: a clock in milliseconds, for figures (never asserted)
 ms() { echo $(($(date +%s%N) / 1000000)); }

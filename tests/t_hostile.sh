@@ -100,7 +100,7 @@ for f in $BAD; do
     fi
 done
 hwm1=$(rss_kb $PID VmHWM)
-[ $((hwm1 - hwm0)) -lt 102400 ] && pass "mount: all bad inputs together raised the daemon's peak RSS by $((hwm1 - hwm0)) kB" ||
+[ -n "$hwm0" ] && [ -n "$hwm1" ] && [ $((hwm1 - hwm0)) -lt 102400 ] && pass "mount: all bad inputs together raised the daemon's peak RSS by $((hwm1 - hwm0)) kB" ||
     fail "mount: bad inputs stay under 100 MB" "peak RSS $hwm0 -> $hwm1 kB"
 echo "figure: bad inputs through the mount: slowest ${worst_ms} ms, peak RSS +$((hwm1 - hwm0)) kB"
 for f in $GOOD; do

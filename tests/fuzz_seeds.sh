@@ -1,0 +1,13 @@
+#!/bin/sh
+# fuzz_seeds.sh MKIMG DIR: small seeds for `make fuzz`, one of each input
+# the hardening tests use (tests/t_hostile.sh), at fuzzing sizes.
+MK=$1 D=$2
+$MK 24 16 "$D/rgb.jpg"; $MK 24 16 "$D/rgb.png"; $MK 24 16 "$D/rgba.png" --alpha
+$MK 24 16 "$D/gray.png" --gray; $MK 24 16 "$D/graya.png" --gray --alpha; $MK 24 16 "$D/d16.png" --depth16
+$MK 24 16 "$D/pal.png" --palette; $MK 24 16 "$D/anim.gif"; $MK 24 16 "$D/cmyk.jpg" --cmyk
+$MK 24 16 "$D/in.bmp"; $MK 24 16 "$D/in.tga"; $MK 24 16 "$D/in.ppm"; $MK 24 16 "$D/in.pgm" --gray
+for o in 2 5 6 8; do $MK 24 16 "$D/exif$o.jpg" --exif $o; done
+$MK 1 1 "$D/1x1.png"; $MK 1 40 "$D/1x40.png"; $MK 40 1 "$D/40x1.jpg"
+$MK 65535 65535 "$D/claim.png" --claim; $MK 3000 3000 "$D/bomb.png" --bomb
+for f in rgb.jpg rgb.png in.tga; do s=$(wc -c <"$D/$f"); head -c $((s / 2)) "$D/$f" >"$D/cut-$f"; done
+: >"$D/empty"; echo "not an image" >"$D/text.jpg"
