@@ -89,7 +89,7 @@ hwm0=$(rss_kb $PID VmRSS)
 end=$(($(date +%s) + ${STRESS_SECONDS:-40}))
 (while [ "$(date +%s)" -lt $end ]; do $SF prune --cache "$CACHE" --max-size 1G >/dev/null 2>>"$W/prune.err"; done) &
 pr=$!
-(while kill -0 $pr 2>/dev/null; do rss_kb $PID VmRSS; sleep 4; done >"$W/rss.log") &
+(while kill -0 $pr 2>/dev/null; do rss_kb $PID VmRSS; sleep 4; done >"$W/memory.log") &
 rl=$!
 rs=""
 for r in $(seq 64); do
@@ -103,7 +103,7 @@ for r in $(seq 64); do
 done
 wait $rs $pr $rl
 rss1=$(rss_kb $PID VmRSS)
-samples=$(tr '\n' ' ' <"$W/rss.log")
+samples=$(tr '\n' ' ' <"$W/memory.log")
 reads=$(cat "$W"/r*.log | wc -l)
 errs=$(cat "$W"/r*.log | grep -c ERROR)
 keys=$(cat "$W"/r*.log | cut -d' ' -f1 | sort -u | wc -l)
