@@ -288,7 +288,16 @@ static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int
 {
     uint64_t need = 0, px = (uint64_t)w * (uint64_t)h;
 
-    if (f == SF_FMT_BMP && n >= 34) {
+    if (f == SF_FMT_PNG) {                          /* every chunk whole, up to IEND */
+        size_t i = 8;
+        while (i + 8 <= n && memcmp(d + i + 4, "IEND", 4)) {
+            uint32_t clen = rd_be32(d + i);
+            if (n < i + 12 || clen > n - i - 12)
+                return 0;
+            i += 12 + (size_t)clen;
+        }
+        return i + 8 <= n;
+    } else if (f == SF_FMT_BMP && n >= 34) {
         uint32_t off = rd_le(d + 10, 4), bpp = rd_le(d + 28, 2), comp = rd_le(d + 30, 4);
         if (comp != 0 && comp != 3)
             return 1;                               /* RLE: stb refuses it anyway */

@@ -1,6 +1,7 @@
 /* stb_impl.c: the one translation unit that compiles the stb_image,
  * stb_image_write and stb_image_resize implementations from Debian's libstb
- * headers, with the options stylefs wants (no HDR, no file I/O, no stdio).
+ * headers, with the options stylefs wants (no JPEG, no HDR, no file I/O,
+ * no stdio).
  *
  * PNG output is compressed by zlib at level SF_PNG_ZLIB_LEVEL (3) instead of
  * stb's own deflate: on a styled 1 MP image stb's default took about 350
@@ -29,6 +30,10 @@ static unsigned char *sf_zlib_compress(unsigned char *data, int len, int *out_le
 #define STBIW_ZLIB_COMPRESS sf_zlib_compress
 
 #define STB_IMAGE_IMPLEMENTATION
+/* JPEG is libjpeg-turbo's alone: stb 2.27's JPEG reader, reached through
+ * stbi_info on bytes that only look like JPEG (FF fill before the SOI),
+ * writes past a Huffman table (found by make fuzz). */
+#define STBI_NO_JPEG
 #define STBI_NO_HDR
 #define STBI_NO_LINEAR
 #define STBI_NO_PIC
