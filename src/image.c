@@ -128,6 +128,28 @@ static uint32_t rd_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* A P5/P6 header: magic, width, height, maxval (with # comments between),
+ * then one whitespace.  Returns where the samples start, with the three
+ * numbers in v[], or 0 when a number is missing or has more than 7 digits
+ * (stb's own parser overflows an int on long ones: make fuzz). */
+static size_t pnm_header(const uint8_t *d, size_t n, uint32_t v[3])
+{
+    size_t i = 2;
+
+    for (int field = 0; field < 3; field++) {
+        int digits = 0;
+        while (i < n && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r') || d[i] == '#'))
+            if (d[i++] == '#')
+                while (i < n && d[i] != '\n')
+                    i++;
+        for (v[field] = 0; i < n && d[i] >= '0' && d[i] <= '9'; i++, digits++)
+            v[field] = v[field] * 10 + (uint32_t)(d[i] - '0');
+        if (!digits || digits > 7)
+            return 0;
+    }
+    return i + 1;
+}
+
 static int jpeg_header(const uint8_t *data, size_t len, int *w, int *h, int *cs)
 {
     tjhandle tj = tjInitDecompress();
@@ -147,6 +169,7 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
                    char *why, size_t whylen)
 {
     enum sf_format f = sniff(data, len);
+    uint32_t pnm[3];
     int comp, cs;
 
     if (len == 0) {
@@ -164,6 +187,9 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
         uint32_t pw = rd_be32(data + 16), ph = rd_be32(data + 20);
         *w = pw > INT32_MAX ? 0 : (int)pw;
         *h = ph > INT32_MAX ? 0 : (int)ph;
+    } else if (f == SF_FMT_PNM && !pnm_header(data, len, pnm)) {
+        snprintf(why, whylen, "corrupt PNM header");
+        return -EINVAL;
     } else if (!stbi_info_from_memory(data, (int)(len > INT32_MAX ? INT32_MAX : len), w, h, &comp)) {
         if (f == SF_FMT_UNKNOWN)
             snprintf(why, whylen, "not an image in a format stylefs reads");
@@ -263,23 +289,6 @@ static uint32_t rd_le(const uint8_t *p, int bytes)
     return v;
 }
 
-/* Where a P5/P6 file's samples start, and its maxval: magic, width,
- * height, maxval (with # comments between), then one whitespace. */
-static size_t pnm_data(const uint8_t *d, size_t n, uint64_t *maxval)
-{
-    size_t i = 2;
-
-    for (int field = 0; field < 3; field++) {
-        while (i < n && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r') || d[i] == '#'))
-            if (d[i++] == '#')
-                while (i < n && d[i] != '\n')
-                    i++;
-        for (*maxval = 0; i < n && d[i] >= '0' && d[i] <= '9' && *maxval < 1u << 20; i++)
-            *maxval = *maxval * 10 + (uint64_t)(d[i] - '0');
-    }
-    return i + 1;
-}
-
 /* stb_image reads zeros past the end of its input, so a cut file decodes
  * to a picture with a black or grey end.  This checks, from the headers,
  * that the bytes the first image needs are all there.  Returns 1 when
@@ -318,9 +327,9 @@ static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int
             return p <= end;
         }
     } else if (f == SF_FMT_PNM) {
-        uint64_t maxval;
-        size_t start = pnm_data(d, n, &maxval);
-        need = start + px * (d[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+        uint32_t v[3];
+        size_t start = pnm_header(d, n, v);
+        need = start + px * (d[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
     } else if (f == SF_FMT_GIF && n >= 13) {
         /* blocks up to the end of the first image's data sub-blocks */
         size_t i = 13 + (d[10] & 0x80 ? 3u << ((d[10] & 7) + 1) : 0);
@@ -413,11 +422,9 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
     }
     if (f == SF_FMT_PNM) {
         /* stb 2.27 overruns its buffer converting 16-bit PNM (make fuzz) */
-        uint64_t maxval;
-        pnm_data(data, len, &maxval);
-        if (maxval > 255) {
-            snprintf(why, whylen, "PNM: 16-bit samples (maxval %llu) are not supported",
-                     (unsigned long long)maxval);
+        uint32_t v[3];
+        if (pnm_header(data, len, v) && v[2] > 255) {
+            snprintf(why, whylen, "PNM: 16-bit samples (maxval %u) are not supported", v[2]);
             return -EINVAL;
         }
     }
