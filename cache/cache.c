@@ -415,56 +415,74 @@ static int cmp_lru(const void *a, const void *b)
     return memcmp(x->key, y->key, SF_CACHE_KEY_LEN);
 }
 
-/* All entries, least recently read first. Damaged headers sort first with
- * last_read 0 so that they are the first to go. */
-static int list_entries(struct sf_cache *c, struct lru_item **items, size_t *count)
+/* Call fn(key, value, ctx) for every entry (aliases skipped) in one read
+ * transaction; fn returns 0 to go on, or a positive errno or MDB code to
+ * stop with.  Returns 0 or -errno. */
+static int each_entry(struct sf_cache *c, int (*fn)(const MDB_val *k, const MDB_val *v, void *ctx),
+                      void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    struct lru_item *it = NULL;
-    size_t n = 0, cap = 0;
     MDB_cursor_op op;
     int rc = txn_begin(c, MDB_RDONLY, &txn);
 
     if (rc)
         return rc;
     rc = mdb_cursor_open(txn, c->dbi, &cur);
-    if (rc) {
-        rc = sf_mdb_errno(rc);
+    if (rc)
         goto out_txn;
-    }
-    /* (the cursor op follows the cursor, not n: aliases are skipped) */
-    for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &k, &v, op)) == MDB_SUCCESS; op = MDB_NEXT) {
-        struct sf_entry_meta m;
-        if (k.mv_size != SF_CACHE_KEY_LEN)
-            continue;
-        if (n == cap) {
-            struct lru_item *ni = realloc(it, (cap = cap ? cap * 2 : 256) * sizeof *it);
-            if (!ni) {
-                rc = ENOMEM;
-                break;
-            }
-            it = ni;
-        }
-        memcpy(it[n].key, k.mv_data, SF_CACHE_KEY_LEN);
-        it[n].last_read = parse_header(&v, &m) ? 0 : m.last_read;
-        it[n].size = v.mv_size;
-        n++;
-    }
-    rc = rc == MDB_NOTFOUND ? 0 : sf_mdb_errno(rc);
+    /* (the cursor op follows the cursor: aliases are skipped) */
+    for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &k, &v, op)) == MDB_SUCCESS; op = MDB_NEXT)
+        if (k.mv_size == SF_CACHE_KEY_LEN && (rc = fn(&k, &v, ctx)))
+            break;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
     mdb_cursor_close(cur);
 out_txn:
     mdb_txn_abort(txn);
     txn_done(c);
+    return sf_mdb_errno(rc);
+}
+
+struct lru_list {
+    struct lru_item *it;
+    size_t n, cap;
+};
+
+static int lru_add(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+    struct lru_list *l = ctx;
+    struct sf_entry_meta m;
+
+    if (l->n == l->cap) {
+        struct lru_item *ni = realloc(l->it, (l->cap = l->cap ? l->cap * 2 : 256) * sizeof *ni);
+        if (!ni)
+            return ENOMEM;
+        l->it = ni;
+    }
+    memcpy(l->it[l->n].key, k->mv_data, SF_CACHE_KEY_LEN);
+    l->it[l->n].last_read = parse_header(v, &m) ? 0 : m.last_read;
+    l->it[l->n].size = v->mv_size;
+    l->n++;
+    return 0;
+}
+
+/* All entries, least recently read first. Damaged headers sort first with
+ * last_read 0 so that they are the first to go. */
+static int list_entries(struct sf_cache *c, struct lru_item **items, size_t *count)
+{
+    struct lru_list l = { 0 };
+    int rc = each_entry(c, lru_add, &l);
+
     if (rc) {
-        free(it);
+        free(l.it);
         return rc;
     }
-    if (n)
-        qsort(it, n, sizeof *it, cmp_lru);
-    *items = it;
-    *count = n;
+    if (l.n)
+        qsort(l.it, l.n, sizeof *l.it, cmp_lru);
+    *items = l.it;
+    *count = l.n;
     return 0;
 }
 
@@ -619,88 +637,73 @@ static int drop_dangling_aliases(struct sf_cache *c)
     return txn_end(c, txn, rc);    /* a write txn's cursors end with it */
 }
 
+/* each_entry's step for sf_cache_verify: counts[0] checked, [1] damaged. */
+static int verify_one(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+    uint64_t *counts = ctx;
+    struct sf_entry_meta m;
+
+    (void)k;
+    counts[0]++;
+    if (parse_header(v, &m) ||
+        XXH3_64bits((const uint8_t *)v->mv_data + SF_CACHE_HDR_LEN, m.data_len) !=
+            get_u64((const uint8_t *)v->mv_data + 48))
+        counts[1]++;
+    return 0;
+}
+
 int sf_cache_verify(struct sf_cache *c, uint64_t *checked, uint64_t *damaged)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc, first = 1;
+    uint64_t counts[2] = { 0, 0 };
+    int rc = each_entry(c, verify_one, counts);
 
-    *checked = *damaged = 0;
-    rc = txn_begin(c, MDB_RDONLY, &txn);
-    if (rc)
-        return rc;
-    rc = mdb_cursor_open(txn, c->dbi, &cur);
-    if (rc)
-        goto out_txn;
-    while ((rc = mdb_cursor_get(cur, &k, &v, first ? MDB_FIRST : MDB_NEXT)) == MDB_SUCCESS) {
-        struct sf_entry_meta m;
-        first = 0;
-        if (k.mv_size != SF_CACHE_KEY_LEN)
-            continue;   /* an alias */
-        ++*checked;
-        if (parse_header(&v, &m) ||
-            XXH3_64bits((uint8_t *)v.mv_data + SF_CACHE_HDR_LEN, m.data_len) !=
-                get_u64((uint8_t *)v.mv_data + 48))
-            ++*damaged;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    mdb_cursor_close(cur);
-out_txn:
-    mdb_txn_abort(txn);
-    txn_done(c);
-    return sf_mdb_errno(rc);
+    *checked = counts[0];
+    *damaged = counts[1];
+    return rc;
+}
+
+/* each_entry's step for sf_cache_stats. */
+static int stats_one(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+    struct sf_cache_stats *st = ctx;
+    struct sf_entry_meta m;
+
+    (void)k;
+    st->entries++;
+    st->bytes += v->mv_size;
+    if (parse_header(v, &m))
+        return 0;
+    if (!st->oldest_read || m.last_read < st->oldest_read)
+        st->oldest_read = m.last_read;
+    if (m.last_read > st->newest_read)
+        st->newest_read = m.last_read;
+    return 0;
 }
 
 int sf_cache_stats(struct sf_cache *c, struct sf_cache_stats *st)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
     MDB_envinfo info;
     MDB_stat ms;
     char path[PATH_MAX + 16];
     struct stat fst;
-    int rc, first = 1;
+    int rc;
 
     memset(st, 0, sizeof *st);
-    rc = txn_begin(c, MDB_RDONLY, &txn);
+    rc = each_entry(c, stats_one, st);
     if (rc)
         return rc;
-    rc = mdb_cursor_open(txn, c->dbi, &cur);
-    if (rc)
-        goto out_txn;
-    while ((rc = mdb_cursor_get(cur, &k, &v, first ? MDB_FIRST : MDB_NEXT)) == MDB_SUCCESS) {
-        struct sf_entry_meta m;
-        first = 0;
-        if (k.mv_size != SF_CACHE_KEY_LEN)
-            continue;   /* an alias */
-        st->entries++;
-        st->bytes += v.mv_size;
-        if (parse_header(&v, &m))
-            continue;
-        if (!st->oldest_read || m.last_read < st->oldest_read)
-            st->oldest_read = m.last_read;
-        if (m.last_read > st->newest_read)
-            st->newest_read = m.last_read;
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    mdb_cursor_close(cur);
+    pthread_rwlock_rdlock(&c->rw);
     mdb_env_info(c->env, &info);
     mdb_env_stat(c->env, &ms);
+    pthread_rwlock_unlock(&c->rw);
     st->map_size = info.me_mapsize;
     st->map_used = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-out_txn:
-    mdb_txn_abort(txn);
-    txn_done(c);
     snprintf(path, sizeof path, "%s/data.mdb", c->dir);
     if (stat(path, &fst) == 0) {
         st->file_size = (uint64_t)fst.st_size;
         st->file_alloc = (uint64_t)fst.st_blocks * 512;
     }
-    return sf_mdb_errno(rc);
+    return 0;
 }
 
 int sf_cache_prune(struct sf_cache *c, const struct sf_prune_opts *o, struct sf_prune_result *r)

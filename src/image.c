@@ -363,6 +363,30 @@ static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int
     return need <= n;
 }
 
+/* The planes of a w x h image: RGB, and alpha when with_alpha (else NULL).
+ * Returns 0, or -ENOMEM with nothing allocated. */
+static int planes_alloc(int w, int h, int with_alpha, uint8_t **rgb, uint8_t **alpha)
+{
+    *rgb = malloc((size_t)w * h * 3);
+    *alpha = with_alpha ? malloc((size_t)w * h) : NULL;
+    if (*rgb && (!with_alpha || *alpha))
+        return 0;
+    free(*rgb);
+    free(*alpha);
+    return -ENOMEM;
+}
+
+/* Put new w x h planes into img, freeing the old ones. */
+static void planes_replace(struct sf_image *img, uint8_t *rgb, uint8_t *alpha, int w, int h)
+{
+    free(img->rgb);
+    free(img->alpha);
+    img->rgb = rgb;
+    img->alpha = alpha;
+    img->w = w;
+    img->h = h;
+}
+
 /* Turn a stored image into the way viewers show it, for EXIF orientation
  * o: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
  * 7 transverse, 8 rotate 90 counter-clockwise.  For 5..8 width and height
@@ -371,18 +395,12 @@ static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int
 static int orient(struct sf_image *img, int o)
 {
     int w = img->w, h = img->h, swap = o >= 5, dw = swap ? h : w, dh = swap ? w : h;
-    uint8_t *rgb, *alpha = NULL;
+    uint8_t *rgb, *alpha;
 
     if (o <= 1 || o > 8)
         return 0;
-    rgb = malloc((size_t)w * h * 3);
-    if (img->alpha)
-        alpha = malloc((size_t)w * h);
-    if (!rgb || (img->alpha && !alpha)) {
-        free(rgb);
-        free(alpha);
+    if (planes_alloc(w, h, img->alpha != NULL, &rgb, &alpha))
         return -ENOMEM;
-    }
     for (int y = 0; y < dh; y++)
         for (int x = 0; x < dw; x++) {
             int sx, sy;
@@ -400,12 +418,7 @@ static int orient(struct sf_image *img, int o)
             if (alpha)
                 alpha[dpx] = img->alpha[s];
         }
-    free(img->rgb);
-    free(img->alpha);
-    img->rgb = rgb;
-    img->alpha = alpha;
-    img->w = dw;
-    img->h = dh;
+    planes_replace(img, rgb, alpha, dw, dh);
     return 0;
 }
 
@@ -511,14 +524,8 @@ int sf_image_fit(struct sf_image *img, int max_side)
     nh = (int)((double)img->h * max_side / side + 0.5);
     if (nw < 1) nw = 1;
     if (nh < 1) nh = 1;
-    rgb = malloc((size_t)nw * nh * 3);
-    if (img->alpha)
-        alpha = malloc((size_t)nw * nh);
-    if (!rgb || (img->alpha && !alpha)) {
-        free(rgb);
-        free(alpha);
+    if (planes_alloc(nw, nh, img->alpha != NULL, &rgb, &alpha))
         return -ENOMEM;
-    }
     /* sRGB-aware, Mitchell filter when shrinking (stb's default). */
     if (!stbir_resize_uint8_srgb(img->rgb, img->w, img->h, 0, rgb, nw, nh, 0, 3,
                                  STBIR_ALPHA_CHANNEL_NONE, 0) ||
@@ -527,12 +534,7 @@ int sf_image_fit(struct sf_image *img, int max_side)
         free(alpha);
         return -ENOMEM;
     }
-    free(img->rgb);
-    free(img->alpha);
-    img->rgb = rgb;
-    img->alpha = alpha;
-    img->w = nw;
-    img->h = nh;
+    planes_replace(img, rgb, alpha, nw, nh);
     return 0;
 }
 

@@ -83,25 +83,30 @@ fi
 rm -rf "$SRC"/* "$CACHE"
 for i in $(seq 200); do echo "$i"; done | while read -r i; do $MK 40 32 "$SRC/f$i.png" --seed $((400 + i)); done
 STY="udnie wave scream"
+# load_phase MAX_SIZE SECONDS READERS LOGPREFIX: READERS loops of random
+# reads (20 at a time) of the keys until SECONDS pass, each logging
+# "key md5" or "key ERROR", while prune --max-size MAX_SIZE loops; the
+# daemon's RSS is sampled every 4 s into memory.log.
+load_phase() {
+    end=$(($(date +%s) + $2))
+    (while [ "$(date +%s)" -lt $end ]; do $SF prune --cache "$CACHE" --max-size $1 >/dev/null 2>>"$W/prune.err"; done) &
+    pr=$!
+    (while kill -0 $pr 2>/dev/null; do rss_kb $PID VmRSS; sleep 4; done >"$W/memory.log") &
+    rs="$pr $!"
+    for r in $(seq $3); do
+        (while [ "$(date +%s)" -lt $end ]; do
+             for k in $(shuf -n 20 "$W/keys"); do
+                 if s=$(md5sum <"$MNT/styled/$k" 2>/dev/null); then echo "$k ${s%% *}"; else echo "$k ERROR"; fi
+             done
+         done >"$W/$4$r.log") &
+        rs="$rs $!"
+    done
+    wait $rs
+}
 for s in $STY; do for i in $(seq 200); do echo "$s/f$i.png"; done; done >"$W/keys"
 mount_it
 hwm0=$(rss_kb $PID VmRSS)
-end=$(($(date +%s) + ${STRESS_SECONDS:-40}))
-(while [ "$(date +%s)" -lt $end ]; do $SF prune --cache "$CACHE" --max-size 1G >/dev/null 2>>"$W/prune.err"; done) &
-pr=$!
-(while kill -0 $pr 2>/dev/null; do rss_kb $PID VmRSS; sleep 4; done >"$W/memory.log") &
-rl=$!
-rs=""
-for r in $(seq 64); do
-    (n=0
-     while [ "$(date +%s)" -lt $end ]; do
-         for k in $(shuf -n 20 "$W/keys"); do
-             if s=$(md5sum <"$MNT/styled/$k" 2>/dev/null); then echo "$k ${s%% *}"; else echo "$k ERROR"; fi
-         done
-     done >"$W/r$r.log") &
-    rs="$rs $!"
-done
-wait $rs $pr $rl
+load_phase 1G "${STRESS_SECONDS:-40}" 64 r
 rss1=$(rss_kb $PID VmRSS)
 samples=$(tr '\n' ' ' <"$W/memory.log")
 reads=$(cat "$W"/r*.log | wc -l)
@@ -118,19 +123,7 @@ echo "figure: load: $reads reads by 64 readers in ${STRESS_SECONDS:-40} s, $keys
 [ ! -s "$W/prune.err" ] && pass "load: prune ran alongside without an error" || fail "load: prune ran alongside" "$(head -3 "$W/prune.err")"
 
 # evicting while reading: a small max-size makes reads miss again and recompute
-end=$(($(date +%s) + 10))
-(while [ "$(date +%s)" -lt $end ]; do $SF prune --cache "$CACHE" --max-size 100K >/dev/null 2>>"$W/prune.err"; done) &
-pr=$!
-rs=""
-for r in $(seq 16); do
-    (while [ "$(date +%s)" -lt $end ]; do
-         for k in $(shuf -n 10 "$W/keys"); do
-             if s=$(md5sum <"$MNT/styled/$k" 2>/dev/null); then echo "$k ${s%% *}"; else echo "$k ERROR"; fi
-         done
-     done >"$W/e$r.log") &
-    rs="$rs $!"
-done
-wait $rs $pr
+load_phase 100K 10 16 e
 wrong=$(cat "$W"/r*.log | awk 'FNR == NR { if ($2 != "ERROR") want[$1] = $2; next }
     $2 != "ERROR" && ($1 in want) && want[$1] != $2 { n++ } END { print n + 0 }' - "$W"/e*.log)
 errs=$(cat "$W"/e*.log | grep -c ERROR)
