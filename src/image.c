@@ -187,9 +187,13 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
         uint32_t pw = rd_be32(data + 16), ph = rd_be32(data + 20);
         *w = pw > INT32_MAX ? 0 : (int)pw;
         *h = ph > INT32_MAX ? 0 : (int)ph;
-    } else if (f == SF_FMT_PNM && !pnm_header(data, len, pnm)) {
-        snprintf(why, whylen, "corrupt PNM header");
-        return -EINVAL;
+    } else if (f == SF_FMT_PNM) {
+        if (!pnm_header(data, len, pnm) || !pnm[2] || pnm[2] > 65535) {
+            snprintf(why, whylen, "corrupt PNM header");
+            return -EINVAL;
+        }
+        *w = (int)pnm[0];
+        *h = (int)pnm[1];
     } else if (!stbi_info_from_memory(data, (int)(len > INT32_MAX ? INT32_MAX : len), w, h, &comp)) {
         if (f == SF_FMT_UNKNOWN)
             snprintf(why, whylen, "not an image in a format stylefs reads");
@@ -326,10 +330,6 @@ static int stb_complete(enum sf_format f, const uint8_t *d, size_t n, int w, int
             }
             return p <= end;
         }
-    } else if (f == SF_FMT_PNM) {
-        uint32_t v[3];
-        size_t start = pnm_header(d, n, v);
-        need = start + px * (d[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
     } else if (f == SF_FMT_GIF && n >= 13) {
         /* blocks up to the end of the first image's data sub-blocks */
         size_t i = 13 + (d[10] & 0x80 ? 3u << ((d[10] & 7) + 1) : 0);
@@ -422,6 +422,39 @@ static int orient(struct sf_image *img, int o)
     return 0;
 }
 
+/* Binary PNM (P5 gray, P6 RGB), 8 or 16 bits per sample, scaled from
+ * maxval to 0..255.  Our own: stb 2.27 ignores maxval, and overruns its
+ * buffer on 16-bit files (make fuzz). */
+static int decode_pnm(const uint8_t *data, size_t len, struct sf_image *img, char *why, size_t whylen)
+{
+    uint32_t v[3];
+    size_t start = pnm_header(data, len, v), n = (size_t)v[0] * v[1];
+    int ch = data[1] == '6' ? 3 : 1, bytes = v[2] > 255 ? 2 : 1;
+    const uint8_t *p = data + start;
+
+    if (!start || !v[2] || v[2] > 65535) {
+        snprintf(why, whylen, "corrupt PNM header");
+        return -EINVAL;
+    }
+    if (start > len || (len - start) / ((size_t)ch * bytes) < n) {
+        snprintf(why, whylen, "PNM: truncated (the file ends before the image data does)");
+        return -EINVAL;
+    }
+    if (planes_alloc((int)v[0], (int)v[1], 0, &img->rgb, &img->alpha))
+        return -ENOMEM;
+    img->w = (int)v[0];
+    img->h = (int)v[1];
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) {
+            size_t k = (i * ch + (ch == 3 ? c : 0)) * bytes;
+            uint32_t smp = bytes == 2 ? (uint32_t)p[k] << 8 | p[k + 1] : p[k];
+            if (smp > v[2])
+                smp = v[2];
+            img->rgb[3 * i + c] = (uint8_t)((smp * 255u + v[2] / 2) / v[2]);
+        }
+    return 0;
+}
+
 static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct sf_image *img,
                       char *why, size_t whylen)
 {
@@ -432,14 +465,6 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
         snprintf(why, whylen, "corrupt %s header", sf_format_name(f));
         return -EINVAL;
-    }
-    if (f == SF_FMT_PNM) {
-        /* stb 2.27 overruns its buffer converting 16-bit PNM (make fuzz) */
-        uint32_t v[3];
-        if (pnm_header(data, len, v) && v[2] > 255) {
-            snprintf(why, whylen, "PNM: 16-bit samples (maxval %u) are not supported", v[2]);
-            return -EINVAL;
-        }
     }
     if (!stb_complete(f, data, len, w, h)) {
         snprintf(why, whylen, "%s: truncated (the file ends before the image data does)", sf_format_name(f));
@@ -502,6 +527,8 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
                  w, h, (double)w * h / 1e6, (double)max_pixels / 1e6);
         return -EFBIG;
     }
+    if (f == SF_FMT_PNM)
+        return decode_pnm(data, len, img, why, whylen);
     if (f != SF_FMT_JPEG)
         return decode_stb(data, len, f, img, why, whylen);
     o = jpeg_orientation(data, len);

@@ -1,8 +1,9 @@
 /* image.h: decoding, resizing and encoding the images stylefs serves.
  *
  * Decoding: libjpeg-turbo for JPEG (measured faster than stb_image, and it
- * handles CMYK), stb_image for PNG (8 and 16 bit), BMP, GIF (first frame),
- * TGA, PSD and PNM.  The format is found from the bytes, never the name.
+ * handles CMYK), our own reader for binary PNM (8 and 16 bit, maxval
+ * scaled), stb_image for PNG (8 and 16 bit), BMP, GIF (first frame), TGA
+ * and PSD.  The format is found from the bytes, never the name.
  * Encoding: libjpeg-turbo for JPEG, stb_image_write for PNG, BMP and TGA.
  *
  * An sf_image is 8-bit RGB plus an optional alpha plane: grayscale becomes

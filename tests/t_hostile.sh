@@ -34,7 +34,11 @@ $MK 64 48 "$I/anim.gif"; $MK 64 48 "$I/d16.png" --depth16; $MK 64 48 "$I/gray.pn
 $MK 64 48 "$I/graya.png" --gray --alpha; $MK 64 48 "$I/rgba.png" --alpha; $MK 1 1 "$I/1x1.png"
 $MK 1 300 "$I/1x300.png"; $MK 300 1 "$I/300x1.jpg"
 for o in 1 2 3 4 5 6 7 8; do $MK 64 48 "$I/exif$o.jpg" --exif $o; done
-GOOD="cmyk.jpg palette.png anim.gif d16.png gray.png graya.png rgba.png 1x1.png 1x300.png 300x1.jpg
+# a 16-bit PGM with the same picture as an 8-bit one (each sample v as v*257)
+$MK 64 48 "$I/gray8.pgm" --gray
+{ printf 'P5\n64 48\n65535\n'; tail -c 3072 "$I/gray8.pgm" | od -An -v -tu1 |
+  LC_ALL=C awk '{ for (i = 1; i <= NF; i++) printf "%c%c", $i, $i }'; } >"$I/gray16.pgm"
+GOOD="gray8.pgm gray16.pgm cmyk.jpg palette.png anim.gif d16.png gray.png graya.png rgba.png 1x1.png 1x300.png 300x1.jpg
 exif1.jpg exif2.jpg exif3.jpg exif4.jpg exif5.jpg exif6.jpg exif7.jpg exif8.jpg"
 
 # the mount's name for a source: formats stylefs cannot write gain .png
@@ -68,6 +72,9 @@ done
 # the right picture, not only a picture
 r=$($CMP "$I/ref.png" "$I/cmyk.jpg" --psnr 30) && pass "CMYK JPEG decodes to the right colours ($r)" ||
     fail "CMYK JPEG decodes to the right colours" "$r"
+cmp -s "$W/want-gray8.pgm.png" "$W/want-gray16.pgm.png" &&
+    pass "16-bit PGM: the same image as its 8-bit twin (maxval scaled)" ||
+    fail "16-bit PGM: the same image as its 8-bit twin" "outputs differ"
 cmp -s "$W/want-palette.png" "$W/want-anim.gif.png" &&
     pass "animated GIF: the first frame is styled (same bytes as the same pixels in a PNG)" ||
     fail "animated GIF: the first frame is styled" "differs from the palette PNG of frame 1"
