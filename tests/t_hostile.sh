@@ -216,8 +216,11 @@ mount_it || { fail "mount for large trees" "$(tail -3 "$LOG")"; exit 0; }
 ls -f "$U/many" >/dev/null                      # first listing: the kernel's caches warm
 t0=$(ms); a=$(ls -f "$SRC/many" | wc -l); t1=$(ms); b=$(ls -f "$U/many" | wc -l); t2=$(ms)
 t3=$(ms); ls -l "$SRC/many" >/dev/null; t4=$(ms); ls -l "$U/many" >/dev/null; t5=$(ms)
-[ "$a" = "$b" ] && pass "large: a 10,000-image directory lists whole ($((b - 2)) names)" ||
-    fail "large: a 10,000-image directory lists whole" "$a vs $b"
+dups=$(ls -f "$U/many" | sort | uniq -d | wc -l)
+bad=$(ls -l "$U/many" | awk 'NR > 1 && $1 != "-r--r--r--"' | wc -l)
+[ "$a" = "$b" ] && [ "$dups" = 0 ] && [ "$bad" = 0 ] &&
+    pass "large: a 10,000-image directory lists whole ($((b - 2)) names, none twice, every entry -r--r--r--)" ||
+    fail "large: a 10,000-image directory lists whole" "$a vs $b names, $dups twice, $bad with other modes"
 echo "figure: listing 10,000 names: ls -f source $((t1 - t0)) ms, mount $((t2 - t1)) ms; ls -l source $((t4 - t3)) ms, mount $((t5 - t4)) ms"
 dm=$U/deep${d#"$SRC/deep"}
 $SF stylize --styles "$STYLES" --no-cache udnie "$d/bottom.png" "$W/bottom.png" 2>/dev/null
