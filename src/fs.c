@@ -16,6 +16,10 @@
  * init() (after FUSE daemonizes).  Requests run on libfuse's worker threads;
  * a stylization blocks only its own reader.
  *
+ * Directories: opendir opens the source directory and keeps it until
+ * releasedir; readdir hands out its telldir cookies as offsets and, for
+ * readdirplus, each entry's attributes (the same as getattr's).
+ *
  * Links: symlinks within SOURCE are followed.  A symlink to a directory
  * that is one of its own ancestors (by real path) gives ELOOP, so the tree
  * stays finite; a loop of links gives the kernel's ELOOP.  Links that leave
@@ -760,6 +764,39 @@ static int entry_stat(struct sf_fs *fs, const struct node *dir, const char *dirp
     return 0;
 }
 
+/* Whether entry de of source directory n shows in the styled
+ * tree: 0 no, 1 yes (a directory or an image), 2 for "." and "..".  Its
+ * name there goes to name (NAME.gif -> NAME.gif.png); when *have_st, *st
+ * is its stat (taken for links, which follow the policy: inside SOURCE,
+ * no loops). */
+static int listed_as(struct sf_fs *fs, const struct node *n, const struct dirent *de,
+                     char name[NAME_MAX + 8], struct stat *st, int *have_st)
+{
+    const char *s = de->d_name;
+    int kind = 0, isdir = de->d_type == DT_DIR;
+
+    *have_st = 0;
+    if (s[0] == '.' && (!s[1] || (s[1] == '.' && !s[2]))) {
+        snprintf(name, NAME_MAX + 8, "%s", s);
+        return 2;
+    }
+    if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
+        char rel[PATH_MAX];
+        if (snprintf(rel, sizeof rel, "%s/%s", n->rel, s) >= (int)sizeof rel || src_stat(fs, rel, st))
+            return 0;
+        *have_st = 1;
+        isdir = S_ISDIR(st->st_mode);
+        if ((!isdir && !S_ISREG(st->st_mode)) || (isdir && de->d_type == DT_LNK && dir_loops(fs, rel)))
+            return 0;
+    } else if (!isdir && de->d_type != DT_REG) {
+        return 0;
+    }
+    if (!isdir && !(kind = sf_source_kind(s)))
+        return 0;
+    snprintf(name, NAME_MAX + 8, "%s%s", s, kind == 2 ? ".png" : "");
+    return 1;
+}
+
 /* Listings use offsets (the source directory's own telldir cookies) and,
  * when the kernel asks for readdirplus, carry each entry's attributes, so
  * that the kernel needs no LOOKUP per name afterwards: ls -l on a
@@ -797,27 +834,10 @@ static int sf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
         off ? seekdir(d, off) : rewinddir(d);
     while ((de = readdir(d))) {
         char name[NAME_MAX + 8];
-        int kind = 0, isdir;
-        int dots = de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]));
-        isdir = dots || de->d_type == DT_DIR;
-        int have_st = 0;
-        if (!dots && (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK)) {
-            /* links follow the policy: inside SOURCE, no loops */
-            char rel[PATH_MAX];
-            if (snprintf(rel, sizeof rel, "%s/%s", n.rel, de->d_name) >= (int)sizeof rel ||
-                src_stat(fs, rel, &st))
-                continue;
-            have_st = 1;
-            isdir = S_ISDIR(st.st_mode);
-            if ((!isdir && !S_ISREG(st.st_mode)) || (isdir && de->d_type == DT_LNK && dir_loops(fs, rel)))
-                continue;
-        } else if (!isdir && de->d_type != DT_REG) {
+        int have_st, how = listed_as(fs, &n, de, name, &st, &have_st);
+        if (!how)
             continue;
-        }
-        if (!isdir && !(kind = sf_source_kind(de->d_name)))
-            continue;
-        snprintf(name, sizeof name, "%s%s", de->d_name, kind == 2 ? ".png" : "");
-        if (dots || !plus) {
+        if (how == 2 || !plus) {                /* "." and "..": libfuse's own */
             if (fill(buf, name, NULL, telldir(d), 0))
                 break;
             continue;
