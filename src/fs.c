@@ -123,6 +123,7 @@ struct sf_fs {
     int confine;                /* serve nothing outside SOURCE (allow_other, confine) */
     unsigned gpu_idle;          /* seconds before an idle engine is released */
     uint64_t cache_max;         /* 0 = no limit */
+    atomic_ullong cache_est;    /* cache bytes as enforce_cache_max last counted, plus adds */
     struct sf_model **models;
     size_t nmodels;
     /* opened in init() */
@@ -214,13 +215,19 @@ static int src_stat(const struct sf_fs *fs, const char *rel, struct stat *st)
 }
 
 /* Whether directory rel, reached through a link, is one of its own
- * ancestors: then following it would make the tree endless.  Costs
- * nothing when no link is on the path. */
+ * ancestors: then following it would make the tree endless.  One
+ * openat2 when no link is on the path (the usual case: this runs on
+ * every directory's getattr); the real-path walk only when one is. */
 static int dir_loops(const struct sf_fs *fs, const char *rel)
 {
     char full[PATH_MAX], real[PATH_MAX], anc[PATH_MAX];
     size_t n;
+    int fd = openat2_fd(fs->source_fd, rel, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
 
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
     if (snprintf(full, sizeof full, "%s/%s", fs->source, rel) >= (int)sizeof full || !realpath(full, real))
         return 0;
     if (!strcmp(full, real))
@@ -526,17 +533,28 @@ static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t ke
     return rc;
 }
 
-static void enforce_cache_max(struct sf_fs *fs)
+/* After a miss that added about `added` bytes: keep the cache within
+ * cache_max.  The entries are counted (a walk of the whole cache) only when
+ * the running estimate, the last count plus what misses added since, goes
+ * over the limit; stores by other processes are seen at the next count. */
+static void enforce_cache_max(struct sf_fs *fs, uint64_t added)
 {
     struct sf_prune_opts po = { 0 };
     struct sf_prune_result r;
     struct sf_cache_stats st;
 
-    if (!fs->cache_max || !fs->cache || sf_cache_stats(fs->cache, &st) || st.bytes <= fs->cache_max)
+    if (!fs->cache || atomic_fetch_add(&fs->cache_est, added) + added <= fs->cache_max ||
+        sf_cache_stats(fs->cache, &st))
+        return;
+    atomic_store(&fs->cache_est, st.bytes);
+    if (st.bytes <= fs->cache_max)
         return;
     po.max_size = fs->cache_max;
-    if (sf_cache_prune(fs->cache, &po, &r) == 0 && r.removed)
-        sf_info("cache_max: evicted %llu entries", (unsigned long long)r.removed);
+    if (sf_cache_prune(fs->cache, &po, &r) == 0) {
+        atomic_store(&fs->cache_est, r.kept_bytes);
+        if (r.removed)
+            sf_info("cache_max: evicted %llu entries", (unsigned long long)r.removed);
+    }
 }
 
 /* The finished bytes of a styled file.  0 or -errno. */
@@ -595,8 +613,8 @@ again:
         } else if (rc == -ENODEV || rc == -ENOMEM || rc == -ECANCELED) {
             rc = rc == -ENOMEM ? -ENOMEM : -EIO;
         }
-        if (!rc && fs->cache_max)       /* after every store: a computation costs far more */
-            enforce_cache_max(fs);
+        if (!rc && fs->cache_max)
+            enforce_cache_max(fs, (*out)->len + SF_CACHE_HDR_LEN);
     }
     if (!rc && fs->cache)
         sf_cache_alias_put(fs->cache, id, key);
@@ -1099,6 +1117,7 @@ int cmd_mount(int argc, char **argv)
         return SF_EXIT_FAIL;
     fs->source_fd = -1;
     fs->gpu_idle = 30;
+    atomic_init(&fs->cache_est, UINT64_MAX / 2);    /* count at the first miss */
     sf_settings_default(&fs->set);
     if (fuse_opt_parse(&args, &o, mount_opt_spec, opt_proc)) {
         status = SF_EXIT_USAGE;

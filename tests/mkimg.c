@@ -25,23 +25,6 @@
 
 unsigned char *stbi_zlib_compress(unsigned char *data, int data_len, int *out_len, int quality);
 
-static uint32_t crc_table[256];
-
-static uint32_t crc32_buf(uint32_t crc, const uint8_t *p, size_t n)
-{
-    if (!crc_table[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            crc_table[i] = c;
-        }
-    crc = ~crc;
-    while (n--)
-        crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
-    return ~crc;
-}
-
 static void be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -55,7 +38,9 @@ static void chunk(FILE *f, const char *type, const uint8_t *d, uint32_t n)
     memcpy(h + 4, type, 4);
     fwrite(h, 1, 8, f);
     fwrite(d, 1, n, f);
-    crc = crc32_buf(crc32_buf(0, (const uint8_t *)type, 4), d, n);
+    crc = (uint32_t)crc32(0, (const Bytef *)type, 4);
+    if (n)                  /* (zlib restarts the crc when given NULL) */
+        crc = (uint32_t)crc32(crc, d, n);
     be32(h, crc);
     fwrite(h, 1, 4, f);
 }
@@ -294,11 +279,12 @@ static int write_jpeg_cmyk(const char *path, int w, int h, const uint8_t *rgb, i
 static int write_png16(const char *path, int w, int h, int comp, const uint16_t *px)
 {
     size_t row = (size_t)w * comp * 2 + 1;
-    uint8_t *raw = malloc(row * h), ihdr[13];
+    uint8_t *raw = malloc(row * h), *z;
     int zlen;
-    uint8_t *z;
-    FILE *f;
+    FILE *f = png_start(path, w, h, 16, comp == 1 ? 0 : comp == 2 ? 4 : comp == 3 ? 2 : 6);
 
+    if (!f || !raw)
+        return 1;
     for (int y = 0; y < h; y++) {
         raw[y * row] = 0;
         for (int i = 0; i < w * comp; i++) {
@@ -308,16 +294,6 @@ static int write_png16(const char *path, int w, int h, int comp, const uint16_t 
         }
     }
     z = stbi_zlib_compress(raw, (int)(row * h), &zlen, 6);
-    be32(ihdr, (uint32_t)w);
-    be32(ihdr + 4, (uint32_t)h);
-    ihdr[8] = 16;
-    ihdr[9] = comp == 1 ? 0 : comp == 2 ? 4 : comp == 3 ? 2 : 6;
-    ihdr[10] = ihdr[11] = ihdr[12] = 0;
-    f = fopen(path, "wb");
-    if (!f)
-        return 1;
-    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
-    chunk(f, "IHDR", ihdr, 13);
     chunk(f, "IDAT", z, (uint32_t)zlen);
     chunk(f, "IEND", NULL, 0);
     free(raw);
