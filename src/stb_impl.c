@@ -3,10 +3,9 @@
  * headers, with the options stylefs wants (no JPEG, no HDR, no file I/O,
  * no stdio).
  *
- * PNG output is compressed by zlib at level SF_PNG_ZLIB_LEVEL (3) instead of
- * stb's own deflate: on a styled 1 MP image stb's default took about 350
- * ms, zlib at level 3 about a quarter of that, with smaller files.  The
- * filters stb chooses per row stay as they are. */
+ * stylefs writes PNG with its own writer (image.c, libdeflate); stb's PNG
+ * writer is left to tests/mkimg, with zlib at level SF_PNG_ZLIB_LEVEL (3)
+ * behind it instead of stb's own, much slower, deflate. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>

@@ -199,6 +199,30 @@ static void t_codec_roundtrip(void)
             free(enc);
             sf_image_free(&img);
         }
+    /* PNG at a size that takes the parallel filter path, with flat,
+     * gradient and noisy regions so that every filter type gets chosen */
+    for (int alpha = 0; alpha < 2; alpha++) {
+        int w = 701, h = 503;
+        struct sf_image img = { w, h, malloc((size_t)w * h * 3), alpha ? malloc((size_t)w * h) : NULL }, back;
+        uint8_t *enc;
+        size_t len;
+        uint32_t r = 12345;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w * 3; x++) {
+                r = r * 1103515245u + 12345u;
+                img.rgb[(size_t)y * w * 3 + x] = (uint8_t)(y < 100 ? 7 : y < 250 ? x / 3 + y : y < 400 ? (x * y) >> 6 : r >> 24);
+            }
+        for (int i = 0; alpha && i < w * h; i++)
+            img.alpha[i] = (uint8_t)(i % 251);
+        EXPECT(sf_image_encode(&img, SF_FMT_PNG, 90, &enc, &len, why, sizeof why) == 0, "%s", why);
+        EXPECT(sf_image_decode(enc, len, 1u << 20, &back, why, sizeof why) == 0, "%s", why);
+        EXPECT(back.w == w && back.h == h && !memcmp(back.rgb, img.rgb, (size_t)w * h * 3),
+               "701x503 PNG rgb not lossless");
+        EXPECT(!alpha || (back.alpha && !memcmp(back.alpha, img.alpha, (size_t)w * h)), "701x503 PNG lost alpha");
+        free(enc);
+        sf_image_free(&back);
+        sf_image_free(&img);
+    }
     {
         struct sf_image back;
         EXPECT(sf_image_decode((const uint8_t *)"hello", 5, 1000, &back, why, sizeof why) == -EINVAL,
