@@ -192,8 +192,8 @@ int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t
     pthread_cond_init(&e->wake, &ca);
     pthread_condattr_destroy(&ca);
     if (e->ops == &sf_engine_cpu)
-        sf_info("engine: cpu (%s%s)", dev == SF_DEVICE_AUTO ? "auto: " : "asked for",
-                dev == SF_DEVICE_AUTO ? reason : "");
+        sf_info("engine: cpu (%s%s); %s", dev == SF_DEVICE_AUTO ? "auto: " : "asked for",
+                dev == SF_DEVICE_AUTO ? reason : "", desc);
     else
         sf_info("engine: cuda (%s%s)", dev == SF_DEVICE_AUTO ? "auto: " : "", desc);
     *out = e;

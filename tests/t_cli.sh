@@ -8,12 +8,16 @@ G=tests/golden
 S="--styles $STYLES"
 
 # --- the engine against the ONNX Runtime oracle -------------------------------
+# as it runs by default, then all in float32 (on CPUs with AVX512_BF16 the
+# default runs layers 13-14 in bf16; elsewhere both runs are float32)
+for bf in 1 0; do
+label=; [ $bf = 0 ] && label=" (STYLEFS_CPU_BF16=0)"
 for s in udnie wave scream; do
     for sz in 64x64 37x29; do
-        name="oracle: $s at $sz matches ONNX Runtime"
+        name="oracle: $s at $sz matches ONNX Runtime$label"
         # multiples of 4: the oracle's own guarantee (99.9% within 1);
         # other sizes: the same bar, crop included
-        if $SF stylize $S --no-cache --max-side 0 $s $G/in_$sz.ppm "$W/o.png" 2>"$W/err" &&
+        if STYLEFS_CPU_BF16=$bf $SF stylize $S --no-cache --max-side 0 $s $G/in_$sz.ppm "$W/o.png" 2>"$W/err" &&
             r=$($CMP $G/${s}_$sz.ppm "$W/o.png" --within1 0.999 --psnr 45); then
             pass "$name ($r)"
         else
@@ -21,6 +25,16 @@ for s in udnie wave scream; do
         fi
     done
 done
+done
+# the log says which precision ran, and it follows the CPU
+if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then want="layers 13-14 in bf16"; else want="all float32 (no AVX512_BF16)"; fi
+if $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err" && grep -q "engine: cpu.*$want" "$W/err" &&
+    STYLEFS_CPU_BF16=0 $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err2" &&
+    grep -q "engine: cpu.*all float32" "$W/err2"; then
+    pass "engine: the log names the CPU precision ($want; float32 with STYLEFS_CPU_BF16=0)"
+else
+    fail "engine: the log names the CPU precision" "wanted '$want': $(cat "$W/err" "$W/err2")"
+fi
 
 # --- codecs --------------------------------------------------------------------
 $MK 40 30 "$W/rgb.png"; $MK 40 30 "$W/rgba.png" --alpha; $MK 40 30 "$W/gray.png" --gray
