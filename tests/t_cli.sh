@@ -9,11 +9,12 @@ S="--styles $STYLES"
 
 # --- the engine against the ONNX Runtime oracle -------------------------------
 # as it runs by default, then all in float32 (on CPUs with AVX512_BF16 the
-# default runs layers 13-14 in bf16; elsewhere both runs are float32)
+# default runs layers 13-14 in bf16 from 128x128 up; elsewhere both runs
+# are float32)
 for bf in 1 0; do
 label=; [ $bf = 0 ] && label=" (STYLEFS_CPU_BF16=0)"
 for s in udnie wave scream; do
-    for sz in 64x64 37x29; do
+    for sz in 64x64 37x29 128x128; do
         name="oracle: $s at $sz matches ONNX Runtime$label"
         # multiples of 4: the oracle's own guarantee (99.9% within 1);
         # other sizes: the same bar, crop included
