@@ -117,12 +117,14 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
 {
     struct sf_image img, styled;
     struct sf_engine *e;
+    double t0 = sf_monotonic(), t1, t2;
     int rc;
 
     rc = sf_image_decode(src, len, p->set.max_pixels, &img, why, whylen);
     if (rc)
         return rc;
     rc = sf_image_fit(&img, p->set.max_side);
+    t1 = sf_monotonic();
     if (rc) {
         snprintf(why, whylen, "out of memory resizing");
         goto out_img;
@@ -140,11 +142,16 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
         goto out_img;
     }
     rc = sf_engine_run(e, m, img.rgb, img.w, img.h, styled.rgb, p->cancel);
+    t2 = sf_monotonic();
     if (rc) {
         snprintf(why, whylen, "%s engine failed: %s", e->ops->name, strerror(-rc));
         goto out_styled;
     }
     rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
+    if (!rc)
+        sf_info("%dx%d: decode %.0f ms, network (%s) %.0f ms, %s encode %.0f ms", img.w, img.h,
+                (t1 - t0) * 1e3, e->ops->name, (t2 - t1) * 1e3, sf_format_name(out_fmt),
+                (sf_monotonic() - t2) * 1e3);
     if (!rc && ow)
         *ow = styled.w;
     if (!rc && oh)
