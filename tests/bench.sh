@@ -8,8 +8,9 @@
 #   rss_MB   that process's peak RSS
 #   ort_s    ONNX Runtime's network alone (median of 3, ../shared/anchors)
 #   ratio    ort_s / whole_s (the goal is >= 2.5)
-# the 1 MP row again with STYLEFS_CPU_BF16=0 (all float32), where the CPU
-# would otherwise run layers 13-15 in bf16, then a per-layer breakdown at 1 MP, 1- versus 2-thread scaling, and a
+# the 1 MP row again with a JPEG in and out, and with STYLEFS_CPU_BF16=0
+# (all float32, where the CPU would otherwise run layers 13-15 in bf16),
+# then a per-layer breakdown at 1 MP, 1- versus 2-thread scaling, and a
 # 12 MP photo with --max-side 0 (time and peak RSS).
 set -eu
 B=build/bench
@@ -39,6 +40,19 @@ for sz in 256 1024 2048; do
         'BEGIN { printf "%-10s %8.3f %8.3f %8.0f %8.3f %7.2f\n", s, n / 1000, b, m / 1024, o / 1000, o / 1000 / b }'
     [ $sz = 1024 ] && ort1024=$ort
 done
+# a 1 MP JPEG in and out (the format a photo usually has): decode and encode
+# through libjpeg-turbo instead of PPM in and PNG out
+build/tests/mkimg 1024 1024 "$B/in1024.jpg"
+best= rss=
+for r in 1 2 3; do
+    /usr/bin/time -f '%e %M' -o "$B/time" ./stylefs stylize $ST --no-cache --max-side 0 udnie \
+        "$B/in1024.jpg" "$B/out1024.jpg" 2>/dev/null
+    t=$(cut -d' ' -f1 "$B/time") m=$(cut -d' ' -f2 "$B/time")
+    best=$(echo "$t ${best:-$t}" | awk '{print ($1<$2)?$1:$2}')
+    rss=$(echo "$m ${rss:-0}" | awk '{print ($1>$2)?$1:$2}')
+done
+awk -v b="$best" -v m="$rss" -v o="$ort1024" \
+    'BEGIN { printf "%-10s %8s %8.3f %8.0f %8.3f %7.2f  (JPEG in and out)\n", "1024x1024", "", b, m / 1024, o / 1000, o / 1000 / b }'
 # the same 1 MP row in float32 throughout
 net=$(STYLEFS_CPU_BF16=0 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3 | sed 's/.*median_ms=\([0-9.]*\).*/\1/')
 best= rss=
