@@ -29,6 +29,7 @@ done
 done
 # the log says which precision ran, and it follows the CPU
 if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then want="layers 13-15 in bf16"; else want="all float32 (no AVX512_BF16)"; fi
+if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then want="layer 0 in int16 (AVX512_VNNI), $want"; fi
 if $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err" && grep -q "engine: cpu.*$want" "$W/err" &&
     STYLEFS_CPU_BF16=0 $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err2" &&
     grep -q "engine: cpu.*all float32" "$W/err2"; then
