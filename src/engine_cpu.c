@@ -84,7 +84,8 @@ struct sf_engine_impl {
     uint32_t wout16[16 * 9 * 9 * 3]; /* the same as bf16 channel pairs, [ci/2][ky][kx][co] */
     int32_t w0i[3 * 9 * 5 * 32];   /* layer 0 as int16 tap pairs, [ci][ky][kx/2][co] (conv0_vnni) */
     float w0s[32];              /* and the scale back to float per output channel */
-    int32_t *P;                 /* conv0_vnni's input, [3][h0 + 8][P_pw] int16 pairs */
+    int32_t *P;                 /* conv0_vnni's input, [3][h0 + 8][P_pw] int16 pairs;
+                                 * in M's space when it fits (M is dead until layer 1) */
     int l0vnni_ok;              /* CPU has AVX512_VNNI, not STYLEFS_CPU_BF16=0 */
     float na[32], nb[32];       /* layer 14's norm, y = na * x + nb, applied by outconv */
     dnnl_primitive_t to_blocked, from_blocked;
@@ -141,14 +142,15 @@ static void plan_free(struct sf_engine_impl *e)
     if (e->mX) dnnl_memory_destroy(e->mX);
     e->to_blocked = e->from_blocked = NULL;
     e->mT = e->mX = e->mT16 = NULL;
+    if (e->P != (int32_t *)e->M)   /* else it lives in M, inside B's block */
+        free(e->P);
+    e->P = NULL;
     free(e->B); free(e->X); free(e->T); free(e->U);   /* I, M, O live inside B's block */
     free(e->scratch_res);
     e->scratch_res = NULL;
     free(e->scratch);
     free(e->band);
     e->band = NULL;
-    free(e->P);
-    e->P = NULL;
     e->I = e->B = e->M = e->X = e->T = e->U = e->O = NULL;
     e->scratch = NULL;
     e->h = e->w = 0;
@@ -755,8 +757,10 @@ static int plan_build(struct sf_engine_impl *e, int h0, int w0)
     snprintf(e->L[15].impl, sizeof e->L[15].impl, "stylefs outconv");
     e->nthreads = omp_get_max_threads();
     e->band = alloc_f(outconv_band_floats(w4) * (size_t)e->nthreads);
-    if (e->l0vnni_ok)
-        e->P = (int32_t *)alloc_f(3 * ((size_t)h0 + 8) * p_pw(w0));
+    if (e->l0vnni_ok) {     /* in M, dead until layer 1, where it fits */
+        size_t pn = 3 * ((size_t)h0 + 8) * p_pw(w0);
+        e->P = pn <= half * 64 ? (int32_t *)e->M : (int32_t *)alloc_f(pn);
+    }
     if (!e->band || (e->l0vnni_ok && !e->P)) {
         rc = -ENOMEM;
         goto out_free;
