@@ -758,6 +758,7 @@ static int plan_build(struct sf_engine_impl *e, int h0, int w0)
     e->nthreads = omp_get_max_threads();
     e->band = alloc_f(outconv_band_floats(w4) * (size_t)e->nthreads);
     if (e->l0vnni_ok) {     /* in M, dead until layer 1, where it fits */
+        snprintf(e->L[0].impl, sizeof e->L[0].impl, "stylefs conv0_vnni (int16)");
         size_t pn = 3 * ((size_t)h0 + 8) * p_pw(w0);
         e->P = pn <= half * 64 ? (int32_t *)e->M : (int32_t *)alloc_f(pn);
     }
