@@ -250,6 +250,21 @@ static inline __attribute__((always_inline)) void transpose16(v16 *t)
         P##20 += a0 * w2_; P##21 += a1 * w2_; P##22 += a2 * w2_; P##23 += a3 * w2_;      \
     } while (0)
 
+/* Store output rows y, y+1 from x0 (up to OUT_VX pixels, fewer at the
+ * right edge) from acc[row][channel][vector], interleaving the channels. */
+static inline __attribute__((always_inline)) void oc_store(v16 acc[2][3][4], float *out, int w4, int y,
+                                                           int x0)
+{
+    int n = w4 - x0 < OUT_VX ? w4 - x0 : OUT_VX;
+
+    for (int k = 0; k < 2; k++) {
+        float *o = out + ((size_t)(y + k) * w4 + x0) * 3;
+        for (int i = 0; i < n; i++)
+            for (int co = 0; co < 3; co++)
+                o[i * 3 + co] = acc[k][co][i / 16][i % 16];
+    }
+}
+
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void outconv_rows(const float *in, int h4, int w4, const float *na, const float *nb,
                          const float *wt, float *out, float *band, int y0, int y1)
@@ -321,13 +336,7 @@ static void outconv_rows(const float *in, int h4, int w4, const float *na, const
             }
             v16 acc[2][3][4] = { { { p00, p01, p02, p03 }, { p10, p11, p12, p13 }, { p20, p21, p22, p23 } },
                                  { { q00, q01, q02, q03 }, { q10, q11, q12, q13 }, { q20, q21, q22, q23 } } };
-            int n = w4 - x0 < OUT_VX ? w4 - x0 : OUT_VX;
-            for (int k = 0; k < 2; k++) {
-                float *o = out + ((size_t)(y + k) * w4 + x0) * 3;
-                for (int i = 0; i < n; i++)
-                    for (int co = 0; co < 3; co++)
-                        o[i * 3 + co] = acc[k][co][i / 16][i % 16];
-            }
+            oc_store(acc, out, w4, y, x0);
         }
     }
 }
@@ -351,6 +360,8 @@ static void outconv_rows_bf16(const float *in, int h4, int w4, const float *na, 
 {
     size_t pw = outconv_pw(w4), rows = (size_t)(y1 - y0) + 8, cstride = rows * pw;
     uint32_t *band = (uint32_t *)bandf;         /* one bf16 pair per 32 bits */
+    __m512 ga0 = _mm512_loadu_ps(na), ga1 = _mm512_loadu_ps(na + 16);
+    __m512 gb0 = _mm512_loadu_ps(nb), gb1 = _mm512_loadu_ps(nb + 16), zero = _mm512_setzero_ps();
 
     for (size_t r = 0; r < rows; r++) {
         int y = y0 - 4 + (int)r, x;
@@ -365,8 +376,6 @@ static void outconv_rows_bf16(const float *in, int h4, int w4, const float *na, 
             memset(d0 + cp * cstride, 0, OUT_LPAD * sizeof *d0);
             memset(d0 + cp * cstride + OUT_LPAD + w4, 0, (pw - OUT_LPAD - (size_t)w4) * sizeof *d0);
         }
-        __m512 ga0 = _mm512_loadu_ps(na), ga1 = _mm512_loadu_ps(na + 16);
-        __m512 gb0 = _mm512_loadu_ps(nb), gb1 = _mm512_loadu_ps(nb + 16), zero = _mm512_setzero_ps();
         for (x = 0; x + 16 <= w4; x += 16) {
             v16 t[16];
 #pragma GCC unroll 16
@@ -437,13 +446,7 @@ static void outconv_rows_bf16(const float *in, int h4, int w4, const float *na, 
                 { { (v16)q00, (v16)q01, (v16)q02, (v16)q03 }, { (v16)q10, (v16)q11, (v16)q12, (v16)q13 },
                   { (v16)q20, (v16)q21, (v16)q22, (v16)q23 } }
             };
-            int n = w4 - x0 < OUT_VX ? w4 - x0 : OUT_VX;
-            for (int k = 0; k < 2; k++) {
-                float *o = out + ((size_t)(y + k) * w4 + x0) * 3;
-                for (int i = 0; i < n; i++)
-                    for (int co = 0; co < 3; co++)
-                        o[i * 3 + co] = acc[k][co][i / 16][i % 16];
-            }
+            oc_store(acc, out, w4, y, x0);
         }
     }
 }
@@ -935,10 +938,7 @@ static void norm_relu_bf16(const float *x, size_t hw, const float *gamma, const 
 #pragma omp simd
         for (int ch = 0; ch < 64; ch++) {
             float y = x[p * 64 + ch] * a[ch] + b[ch];
-            uint32_t u;
-            y = y > 0 ? y : 0;
-            memcpy(&u, &y, sizeof u);
-            out[p * 64 + ch] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+            out[p * 64 + ch] = bf16_bits(y > 0 ? y : 0);
         }
     }
 }
