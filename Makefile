@@ -63,12 +63,22 @@ $(shell mkdir -p $(BUILD))
 $(file > $(BUILD)/.flags,$(FLAGS_NOW))
 endif
 
+# The CPU engine (cpu/): each instruction set's kernels in a file of their
+# own, built with that file's flags (cpu/cpu.h says how one is chosen).
+ARCH      := $(shell $(CC) -dumpmachine 2>/dev/null | cut -d- -f1)
+CPU_C     := cpu/engine.c cpu/plan.c cpu/features.c cpu/kern_ref.c
+ifeq ($(ARCH),x86_64)
+CPU_C     += cpu/kern_avx2.c cpu/kern_avx512.c cpu/kern_avx512_vnni.c cpu/kern_avx512_bf16.c
+else ifeq ($(ARCH),aarch64)
+CPU_C     += cpu/kern_neon.c
+endif
+AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
-           src/style.c src/net.c src/image.c src/engine.c src/engine_cpu.c src/pipeline.c \
-           src/stb_impl.c src/fs.c cache/cache.c
+           src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
+           src/stb_impl.c src/fs.c cache/cache.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
-TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
+TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
             $(BUILD)/examples/gallery
 
 .PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit gallery \
@@ -86,8 +96,12 @@ stylefs: $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/src/stb_impl.o: CFLAGS += -Wno-unused-but-set-variable -Wno-shadow
-# the engine's hand-vectorized loops want fused multiply-adds
-$(BUILD)/src/engine_cpu.o: CFLAGS += -ffp-contract=fast
+$(BUILD)/cpu/%.o: CFLAGS += -Icpu -ffp-contract=fast
+$(BUILD)/tests/kernels.o: CFLAGS += -Icpu
+$(BUILD)/cpu/kern_avx2.o: CFLAGS += -mavx2 -mfma
+$(BUILD)/cpu/kern_avx512.o: CFLAGS += $(AVX512)
+$(BUILD)/cpu/kern_avx512_vnni.o: CFLAGS += $(AVX512) -mavx512vnni
+$(BUILD)/cpu/kern_avx512_bf16.o: CFLAGS += $(AVX512) -mavx512bf16
 
 $(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(@D)

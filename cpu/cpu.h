@@ -1,0 +1,169 @@
+/* cpu.h: the CPU engine's insides: instruction-set levels, feature
+ * detection and the kernel dispatch table.
+ *
+ * The CPU engine (cpu/engine.c) runs oneDNN for the 3x3 convolutions
+ * (cpu/plan.c) and kernels of our own for the rest: layer 0 (9x9, 3->32),
+ * layer 15 (9x9, 32->3), the instance norms and the tanh output.  Each of
+ * those kernels exists once in portable C (kern_ref.c: the oracle, and the
+ * fallback) and again per instruction set, one file each, built with that
+ * file's own compiler flags:
+ *
+ *   kern_avx2.c         x86-64 AVX2 + FMA
+ *   kern_avx512.c       x86-64 AVX-512 (F, BW, DQ, VL)
+ *   kern_avx512_vnni.c  layer 0 in int16 sums (AVX512_VNNI)
+ *   kern_avx512_bf16.c  layer 15 in bf16 (AVX512_BF16)
+ *   kern_neon.c         aarch64 Advanced SIMD
+ *
+ * sf_cpu_kernels_fill() fills one table, once per engine, from the
+ * portable kernels up: each file overwrites the slots it provides, in the
+ * order above, if the CPU has its instructions and the level cap
+ * (STYLEFS_CPU_ISA) allows them.  No ifunc or target_clones: the table is
+ * what runs, and a test can build the table of any level the machine
+ * supports and compare each slot with the portable one.
+ *
+ * Conventions shared by every kernel:
+ * - A tensor of C channels, h x w pixels, is stored in channel blocks of
+ *   cb: [C/cb][h][w][cb] floats.  cb = C is NHWC; cb = 8 and 16 are
+ *   oneDNN's nChw8c and nChw16c.  Kernels take cb in {8, 16, C}.
+ * - Kernels are single-threaded and work on a range of rows (or pixels)
+ *   given by the caller; the engine splits the work over its threads.
+ * - Kernels allocate nothing and cannot fail. */
+#ifndef SF_CPU_H
+#define SF_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum sf_cpu_level {
+    SF_CPU_GENERIC = 0, /* portable C only */
+    SF_CPU_NEON,        /* aarch64 Advanced SIMD */
+    SF_CPU_AVX2,        /* x86-64 AVX2 + FMA */
+    SF_CPU_AVX512,      /* x86-64 AVX-512 F/BW/DQ/VL */
+};
+
+struct sf_cpu_features {
+    enum sf_cpu_level best;     /* the best level this CPU runs */
+    enum sf_cpu_level level;    /* the level in use: best, capped by STYLEFS_CPU_ISA */
+    int avx512_vnni, avx512_bf16;   /* extras, 0 when level < AVX512 */
+    int capped;                 /* STYLEFS_CPU_ISA lowered the level */
+};
+
+/* The level's name: "generic", "neon", "avx2", "avx512". */
+const char *sf_cpu_level_name(enum sf_cpu_level l);
+/* Parse a level name.  Returns 0 or -EINVAL. */
+int sf_cpu_level_parse(const char *s, enum sf_cpu_level *out);
+/* Whether this CPU can run level l. */
+int sf_cpu_level_supported(enum sf_cpu_level l);
+/* Detect the CPU (cpuid and XGETBV on x86-64, getauxval(AT_HWCAP) on
+ * aarch64) and apply the cap in $STYLEFS_CPU_ISA.  Returns 0, or -EINVAL
+ * when STYLEFS_CPU_ISA names no level or one this CPU cannot run (why
+ * says which). */
+int sf_cpu_detect(struct sf_cpu_features *f, char *why, size_t whylen);
+/* The levels this CPU runs, best first, as "avx2 generic". */
+void sf_cpu_levels_str(char *buf, size_t len);
+
+/* Layer 0's input, prepared: kernel-specific (a zero-bordered float copy,
+ * or int16 pixel pairs); conv0_buf_bytes() says its size. */
+typedef size_t (*sf_conv0_buf_fn)(int h, int w);
+/* Prepare rows r0..r1 of the buffer (h + 8 rows in all) from rgb
+ * [h][w][3]. */
+typedef void (*sf_conv0_prep_fn)(const uint8_t *rgb, int h, int w, void *buf, int r0, int r1);
+/* Layer 0's weights from the stored [ky][kx][ci][co] into wq (conv0_wbytes). */
+typedef void (*sf_conv0_weights_fn)(const float *w, void *wq);
+/* Output rows y0..y1 of layer 0: out [32/cb][h][w][cb]. */
+typedef void (*sf_conv0_rows_fn)(const void *buf, int h, int w, const void *wq, float *out, int cb, int y0,
+                                 int y1);
+
+/* The engine gives layer 15's kernels at most this many rows a call. */
+#define SF_OC_ROWS 16
+/* Layer 15's per-thread band, in floats, for a row of w4 pixels. */
+typedef size_t (*sf_oc_band_fn)(int w4);
+/* Layer 15's weights from the stored [ky][kx][ci][co] into wt (oc_wbytes). */
+typedef void (*sf_oc_weights_fn)(const float *w, void *wt);
+/* Output rows y0..y1 (y0 even; y1 even or h4) of layer 15: in is layer
+ * 14's output [32/cb][h4][w4][cb] before its norm; each input value x is
+ * used as max(na[c] * x + nb[c], 0) (that norm and ReLU), zero outside the
+ * image.  out [h4][w4][3]. */
+typedef void (*sf_oc_rows_fn)(const float *in, int h4, int w4, int cb, const float *na, const float *nb,
+                              const void *wt, float *out, float *band, int y0, int y1);
+
+/* Instance norm statistics of one channel group ([hw][cb], cb channels),
+ * pixels p0..p1: sum[c] += sum of (x - shift[c]), sq[c] += its square. */
+typedef void (*sf_norm_sums_fn)(const float *x, int cb, size_t p0, size_t p1, const float *shift, double *sum,
+                                double *sq);
+/* Apply y = a[c] * x + b[c] to one group's pixels p0..p1: then ReLU
+ * (relu), or res += y (res not NULL; x unchanged), or x = y. */
+typedef void (*sf_norm_apply_fn)(float *x, int cb, size_t p0, size_t p1, const float *a, const float *b,
+                                 int relu, float *res);
+/* The same with ReLU into bf16 (NHWC, cb = 64): out = bf16(max(y, 0)). */
+typedef void (*sf_norm_bf16_fn)(const float *x, size_t p0, size_t p1, const float *a, const float *b,
+                                uint16_t *out);
+/* The output stage, rows y0..y1: out[y][x][c] = 8-bit of
+ * tanh(a[c] * O[y][x][c] + b[c]) * 150 + 127.5, O [.][w4][3]. */
+typedef void (*sf_output_fn)(const float *O, int w4, int w, const float *a, const float *b, uint8_t *out,
+                             int y0, int y1);
+
+struct sf_cpu_kernels {
+    enum sf_cpu_level level;
+    const char *conv0_name;
+    sf_conv0_buf_fn conv0_buf_bytes;
+    sf_conv0_prep_fn conv0_prep;
+    size_t conv0_wbytes;
+    sf_conv0_weights_fn conv0_weights;
+    sf_conv0_rows_fn conv0_rows;
+    int conv0_int16;            /* int16 sums (reduced precision weights) */
+
+    const char *oc_name;
+    sf_oc_band_fn oc_band;
+    size_t oc_wbytes;
+    sf_oc_weights_fn oc_weights;
+    sf_oc_rows_fn oc_rows;
+    /* layer 15 in bf16 (NULL unless AVX512_BF16): used in bf16 plans */
+    const char *oc16_name;
+    sf_oc_band_fn oc16_band;
+    size_t oc16_wbytes;
+    sf_oc_weights_fn oc16_weights;
+    sf_oc_rows_fn oc16_rows;
+
+    const char *norm_name;
+    sf_norm_sums_fn norm_sums;
+    sf_norm_apply_fn norm_apply;
+    sf_norm_bf16_fn norm_bf16;
+    const char *output_name;
+    sf_output_fn output;
+};
+
+/* Fill k for level `level` (at most f->level) with the features in f:
+ * the portable kernels, then each instruction set's that applies.
+ * `lowp` allows the reduced-precision extras (int16 layer 0, bf16 layer
+ * 15); without it they stay float32. */
+void sf_cpu_kernels_fill(struct sf_cpu_kernels *k, const struct sf_cpu_features *f, enum sf_cpu_level level,
+                         int lowp);
+
+/* Each file's part of the table (in kern_*.c). */
+void sf_kern_ref(struct sf_cpu_kernels *k);
+void sf_kern_avx2(struct sf_cpu_kernels *k);
+void sf_kern_avx512(struct sf_cpu_kernels *k);
+void sf_kern_avx512_vnni(struct sf_cpu_kernels *k);
+void sf_kern_avx512_bf16(struct sf_cpu_kernels *k);
+void sf_kern_neon(struct sf_cpu_kernels *k);
+
+/* Shared by the portable kernels and the ISA files. */
+size_t sf_conv0_fbuf_bytes(int h, int w);  /* the zero-bordered float input */
+void sf_conv0_fbuf_prep(const uint8_t *rgb, int h, int w, void *buf, int r0, int r1);
+size_t sf_conv0_fbuf_pw(int w);            /* its row length, in pixels */
+void sf_conv0_fweights(const float *w, void *wq);   /* copy, [ky][kx][ci][co] */
+void sf_oc_fweights(const float *w, void *wt);      /* -> [ci][ky][kx][co] */
+/* Index of channel c of pixel p in a tensor of hw pixels in blocks of cb. */
+static inline size_t sf_at(int cb, size_t hw, size_t p, int c)
+{
+    return (size_t)(c / cb) * hw * cb + p * cb + (size_t)(c % cb);
+}
+/* bfloat16 bits of f, rounded to nearest even. */
+static inline uint16_t sf_bf16_bits(float f)
+{
+    union { float f; uint32_t u; } v = { f };
+    return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1)) >> 16);
+}
+
+#endif

@@ -1,0 +1,150 @@
+/* engine_impl.h: the CPU engine's state, shared by cpu/engine.c (ops,
+ * buffers, steps, forward pass) and cpu/plan.c (the oneDNN primitives).
+ *
+ * DESIGN: an engine keeps one *plan* for the last image shape it ran: a
+ * layout configuration, the oneDNN primitives and their memory objects,
+ * every activation buffer, one shared scratchpad, and the list of steps
+ * the forward pass runs.  A new shape rebuilds the plan (the only
+ * allocation); forward() is a loop over the steps and allocates nothing.
+ * Weights live in the read-only sf_model in their stored layout and are
+ * reordered into the plan's layouts when the model differs from the last
+ * one run.  Callers are serialized by sf_engine.lock (src/engine.h), so
+ * nothing here has a lock of its own.
+ *
+ * Layouts.  A plan's configuration (struct plan_cfg) gives each tensor's
+ * channel block (cpu.h): NHWC, or oneDNN's nChw8c / nChw16c.  The plan
+ * tries the configurations in order and takes the first in which oneDNN
+ * has a vector implementation of every layer: it reads each primitive's
+ * implementation string and refuses "ref".  On AVX-512, NHWC edges with
+ * the residual stage in Winograd on nChw16c; on AVX2 (no Winograd in
+ * oneDNN 2.6, and ref:any for NHWC <-> blocked mixes) nChw8c throughout.
+ *
+ * Shapes, for an input of h0 x w0 (SAME padding, see network.md):
+ *   h1 = ceil(h0/2), h2 = ceil(h1/2), h3 = 2*h2, h4 = 2*h3 >= h0
+ *   B [h4][w4][32]    layer 0 out (h0 x w0 of it); later layer 14 out
+ *   M [h3][w3][64]    layer 1 out (h1 x w1); later layer 13 out
+ *                     (layer 0's prepared input and layer 15's output O
+ *                     [h4][w4][3] live in M while it is dead)
+ *   X [h2][w2][128]   the residual stream
+ *   T, U [h2][w2][128] inside a residual block (and, in the NHWC
+ *                     configuration, layer 2's output before it is
+ *                     reordered into X, and layer 13's input)
+ * With bf16 (AVX512_BF16, NHWC configuration only), layer 13 reads T as
+ * bf16 and layer 14 reads T as [h3][w3][64] bf16: the same bytes. */
+#ifndef SF_CPU_ENGINE_IMPL_H
+#define SF_CPU_ENGINE_IMPL_H
+
+#include <dnnl.h>
+
+#include "cpu.h"
+#include "style.h"
+
+/* One layout configuration.  cb_* are the channel blocks of the 32-, 64-
+ * and 128-channel tensors (cb = C: NHWC); cb_res is the residual stream's.
+ * With cb_128 != cb_res, layer 2's output is reordered into the residual
+ * layout and back before layer 13. */
+struct plan_cfg {
+    const char *name;
+    int cb_32, cb_64, cb_128, cb_res;
+    int winograd;               /* residual convolutions in Winograd */
+};
+
+/* A oneDNN convolution or transposed convolution of layer i. */
+struct dnn_layer {
+    dnnl_primitive_t prim;      /* forward inference */
+    dnnl_primitive_t wreorder;  /* stored weights -> prim's layout */
+    dnnl_memory_t src, dst;     /* views of the activation buffers */
+    dnnl_memory_t wuser;        /* stored layout; handle set per model */
+    dnnl_memory_t wprim;        /* prim's layout, in wbuf */
+    dnnl_memory_t scratch;      /* view of the shared scratchpad */
+    void *wbuf;
+};
+
+enum step_op {
+    OP_CONV0,       /* our layer 0: prepare the input, then the rows */
+    OP_DNNL,        /* a oneDNN layer */
+    OP_REORDER,     /* a oneDNN reorder (layouts) */
+    OP_NORM,        /* instance norm of a layer's output: ReLU, residual add or plain */
+    OP_NORM_STATS,  /* layer 14's norm, statistics only (outconv applies it) */
+    OP_NORM_BF16,   /* layer 13's norm and ReLU into bf16 (bf16 plans) */
+    OP_OUTCONV,     /* our layer 15 */
+    OP_OUTPUT,      /* layer 15's norm, tanh, 8 bits, crop */
+};
+
+struct step {
+    enum step_op op;
+    int layer;                  /* the network layer it belongs to */
+    float *x;                   /* OP_NORM*: the tensor */
+    size_t hw;                  /* its pixels */
+    int c, cb;                  /* its channels, channel block */
+    int relu;
+    float *res;                 /* OP_NORM: add into this (residual) */
+    dnnl_primitive_t reorder;   /* OP_REORDER */
+    dnnl_memory_t from, to;
+};
+
+#define MAX_STEPS 48
+
+struct sf_engine_impl {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    struct sf_cpu_features feat;
+    struct sf_cpu_kernels k;    /* this engine's kernels, chosen once at open */
+    int profile;                /* STYLEFS_PROFILE=1: log per-layer times */
+    int winograd;               /* STYLEFS_CPU_WINOGRAD=0 turns it off */
+    int lowp;                   /* int16 / bf16 allowed (not STYLEFS_CPU_BF16=0) */
+    int cfg_hint;               /* configuration that planned last time */
+
+    /* the plan (h = 0: none) */
+    int h, w;
+    const struct plan_cfg *cfg;
+    int bf16;                   /* this plan runs layers 13-15 in bf16 */
+    struct dnn_layer L[SF_LAYERS];
+    char impl[SF_LAYERS][72];   /* what each layer runs */
+    double flops[SF_LAYERS];
+    float *B, *M, *X, *T, *U, *O;
+    void *c0buf;                /* layer 0's prepared input (in M when it fits) */
+    float *band;                /* layer 15's per-thread bands */
+    size_t band_floats;         /* per thread */
+    int nthreads;
+    dnnl_primitive_t to_res, from_res;  /* 128-channel layout changes */
+    dnnl_memory_t mT, mX;       /* to_res's views of T and X */
+    dnnl_memory_t mXr, mTr;     /* from_res's views of X and T (T maybe bf16) */
+    void *scratch;              /* scratchpad of layers 0-2, 13, 14 */
+    void *scratch_res;          /* of layers 3..12 when B's block is too small */
+    struct step steps[MAX_STEPS];
+    int nsteps;
+
+    /* weights of our kernels (sizes from k), and the model they hold */
+    void *w0q, *wout, *wout16;
+    float na[32], nb[32];       /* layer 14's norm, applied by outconv */
+    const float *wmodel;        /* NULL: no model's weights loaded */
+    uint8_t wdigest[16];
+};
+
+/* plan.c */
+extern const struct plan_cfg sf_plan_cfgs[];
+extern const int sf_plan_ncfgs;
+/* Build the primitives of layer i (conv or transposed conv): input
+ * [hin][win][cin] in src with channel block cb_in, output into dst with
+ * cb_out; bf16 source and weights when bf16.  Sets *hout, *wout and raises
+ * *scratch_need to its scratchpad.  Writes what runs into e->impl[i].
+ * Returns 0, -ENOTSUP (oneDNN has only a reference implementation, or no
+ * Winograd when asked for, and allow_ref is 0), -ENOMEM, -EINVAL, -EIO. */
+int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win, int cb_in, float *dst,
+                  int cb_out, int winograd, int bf16, int allow_ref, int *hout, int *wout,
+                  size_t *scratch_need);
+/* A reorder of [1][c][h][w] between channel blocks (dt_to: bf16 or f32). */
+int sf_plan_reorder(struct sf_engine_impl *e, int c, int h, int w, int cb_from, float *from, int cb_to,
+                    int to_bf16, float *to, dnnl_primitive_t *r, dnnl_memory_t *mfrom, dnnl_memory_t *mto);
+/* Free every oneDNN object of the plan. */
+void sf_plan_free_dnnl(struct sf_engine_impl *e);
+/* Run a layer's primitive, or a reorder, and wait.  Returns 0 or -errno. */
+int sf_plan_exec_layer(struct sf_engine_impl *e, int i);
+int sf_plan_exec_reorder(struct sf_engine_impl *e, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to);
+/* Reorder the stored weights of the model into every layer's layout. */
+int sf_plan_load_weights(struct sf_engine_impl *e, const struct sf_model *m);
+/* The one place that turns oneDNN statuses into -errno. */
+int sf_dnnl_errno(dnnl_status_t s);
+
+#endif

@@ -1,0 +1,280 @@
+/* kernels.c: every CPU kernel against the portable one (cpu/kern_ref.c),
+ * on random data, at every instruction-set level this machine runs.
+ *
+ * usage: kernels [LEVEL...]     (default: every level the CPU supports)
+ * Prints "PASS name" or "FAIL name: why" per slot and level, "SKIP" for
+ * levels the CPU cannot run, and exits 1 if anything failed.  The
+ * reduced-precision kernels (int16 layer 0, bf16 layer 15) are compared
+ * with a tolerance that fits their rounding; float32 kernels with one that
+ * fits a different order of summation. */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+static uint32_t rng = 12345;
+static float frand(void)     /* -1 .. 1 */
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* Largest |a - b| relative to the largest |b|; 0 when both are zero. */
+static double rel_err(const float *a, const float *b, size_t n, size_t *at)
+{
+    double mx = 0, d = 0;
+    *at = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = fabs(b[i]) > mx ? fabs(b[i]) : mx;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i] - b[i]) > d) {
+            d = fabs(a[i] - b[i]);
+            *at = i;
+        }
+    return mx > 0 ? d / mx : d;
+}
+
+static void report(const char *what, const char *level, const char *impl, double err, double tol, size_t at,
+                   const char *shape)
+{
+    if (err <= tol && err == err) {
+        printf("PASS kernels: %s at %s (%s) matches the portable kernel (rel err %.2g)\n", what, level, impl, err);
+    } else {
+        printf("FAIL kernels: %s at %s (%s): rel err %.3g > %.2g at element %zu (%s)\n", what, level, impl, err, tol,
+               at, shape);
+        failures++;
+    }
+}
+
+static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
+{
+    static const int sz[][2] = { { 1, 1 }, { 7, 5 }, { 37, 29 }, { 64, 3 }, { 13, 40 } };
+    static const int cbs[] = { 8, 16, 32 };
+    double worst = 0, tol = k->conv0_int16 ? 2e-3 : 2e-5;
+    size_t wat = 0;
+    char shape[64] = "";
+    float w[9 * 9 * 3 * 32];
+
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+        w[i] = frand() * 0.1f;
+    void *wk = malloc(k->conv0_wbytes), *wr = malloc(r->conv0_wbytes);
+    k->conv0_weights(w, wk);
+    r->conv0_weights(w, wr);
+    for (size_t s = 0; s < sizeof sz / sizeof *sz; s++)
+        for (size_t c = 0; c < 3; c++) {
+            int h = sz[s][0], wd = sz[s][1], cb = cbs[c];
+            size_t n = (size_t)h * wd;
+            uint8_t *rgb = malloc(n * 3);
+            float *ok = calloc(n * 32, sizeof(float)), *got = calloc(n * 32, sizeof(float));
+            void *bk = malloc(k->conv0_buf_bytes(h, wd)), *br = malloc(r->conv0_buf_bytes(h, wd));
+            for (size_t i = 0; i < n * 3; i++)
+                rgb[i] = (uint8_t)(frand() * 127.5f + 127.5f);
+            k->conv0_prep(rgb, h, wd, bk, 0, h + 8);
+            r->conv0_prep(rgb, h, wd, br, 0, h + 8);
+            for (int y = 0; y < h; y += 3)      /* in row ranges, as the engine calls it */
+                k->conv0_rows(bk, h, wd, wk, got, cb, y, y + 3 < h ? y + 3 : h);
+            r->conv0_rows(br, h, wd, wr, ok, cb, 0, h);
+            size_t at;
+            double e = rel_err(got, ok, n * 32, &at);
+            if (e > worst || e != e) {
+                worst = e;
+                wat = at;
+                snprintf(shape, sizeof shape, "%dx%d, cb %d", wd, h, cb);
+            }
+            free(rgb); free(ok); free(got); free(bk); free(br);
+        }
+    report("layer 0 (conv0)", lv, k->conv0_name, worst, tol, wat, shape);
+    free(wk);
+    free(wr);
+}
+
+static void test_outconv(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv, int bf16)
+{
+    static const int sz[][2] = { { 4, 4 }, { 8, 12 }, { 20, 36 }, { 36, 132 }, { 4, 68 } };
+    static const int cbs[] = { 8, 16, 32 };
+    double worst = 0, tol = bf16 ? 2e-2 : 2e-5;
+    size_t wat = 0;
+    char shape[64] = "";
+    float w[9 * 9 * 32 * 3], na[32], nb[32];
+    sf_oc_weights_fn wfn = bf16 ? k->oc16_weights : k->oc_weights;
+    sf_oc_rows_fn rows = bf16 ? k->oc16_rows : k->oc_rows;
+    sf_oc_band_fn bandf = bf16 ? k->oc16_band : k->oc_band;
+
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+        w[i] = frand() * 0.05f;
+    for (int c = 0; c < 32; c++) {
+        na[c] = 0.5f + frand() * 0.4f;
+        nb[c] = frand() * 0.3f;
+    }
+    void *wk = malloc(bf16 ? k->oc16_wbytes : k->oc_wbytes), *wr = malloc(r->oc_wbytes);
+    wfn(w, wk);
+    r->oc_weights(w, wr);
+    for (size_t s = 0; s < sizeof sz / sizeof *sz; s++)
+        for (size_t c = 0; c < 3; c++) {
+            int h4 = sz[s][0], w4 = sz[s][1], cb = cbs[c];
+            size_t n = (size_t)h4 * w4;
+            float *in = malloc(n * 32 * sizeof(float));
+            float *ok = calloc(n * 3, sizeof(float)), *got = calloc(n * 3, sizeof(float));
+            size_t bn = bandf(w4);
+            float *band = malloc((bn ? bn : 1) * sizeof(float));
+            for (size_t i = 0; i < n * 32; i++)
+                in[i] = frand() * 2.0f;
+            for (int y = 0; y < h4; y += SF_OC_ROWS)
+                rows(in, h4, w4, cb, na, nb, wk, got, band, y, y + SF_OC_ROWS < h4 ? y + SF_OC_ROWS : h4);
+            r->oc_rows(in, h4, w4, cb, na, nb, wr, ok, NULL, 0, h4);
+            size_t at;
+            double e = rel_err(got, ok, n * 3, &at);
+            if (e > worst || e != e) {
+                worst = e;
+                wat = at;
+                snprintf(shape, sizeof shape, "%dx%d, cb %d", w4, h4, cb);
+            }
+            free(in); free(ok); free(got); free(band);
+        }
+    report(bf16 ? "layer 15 (outconv, bf16)" : "layer 15 (outconv)", lv, bf16 ? k->oc16_name : k->oc_name, worst,
+           tol, wat, shape);
+    free(wk);
+    free(wr);
+}
+
+static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
+{
+    static const int cbs[] = { 3, 8, 16, 32, 64, 128 };
+    double worst = 0;
+    size_t wat = 0, hw = 1000;
+    char shape[64] = "";
+
+    for (size_t c = 0; c < sizeof cbs / sizeof *cbs; c++) {
+        int cb = cbs[c];
+        float *x = malloc(hw * cb * sizeof(float)), a[128], b[128], shift[128];
+        float *xk = malloc(hw * cb * sizeof(float)), *xr = malloc(hw * cb * sizeof(float));
+        float *rk = malloc(hw * cb * sizeof(float)), *rr = malloc(hw * cb * sizeof(float));
+        double sk[128] = { 0 }, qk[128] = { 0 }, sr[128] = { 0 }, qr[128] = { 0 };
+        for (size_t i = 0; i < hw * cb; i++)
+            x[i] = frand() * 3.0f + 1.0f;
+        for (int ch = 0; ch < cb; ch++) {
+            a[ch] = frand();
+            b[ch] = frand();
+            shift[ch] = x[ch];
+        }
+        k->norm_sums(x, cb, 7, hw, shift, sk, qk);
+        r->norm_sums(x, cb, 7, hw, shift, sr, qr);
+        float fk[256], fr[256];
+        for (int ch = 0; ch < cb; ch++) {
+            fk[ch] = (float)sk[ch]; fk[128 + ch] = (float)qk[ch];
+            fr[ch] = (float)sr[ch]; fr[128 + ch] = (float)qr[ch];
+        }
+        size_t at;
+        double e = fmax(rel_err(fk, fr, (size_t)cb, &at), rel_err(fk + 128, fr + 128, (size_t)cb, &at));
+        for (int mode = 0; mode < 3; mode++) {     /* plain, ReLU, residual */
+            memcpy(xk, x, hw * cb * sizeof(float));
+            memcpy(xr, x, hw * cb * sizeof(float));
+            for (size_t i = 0; i < hw * cb; i++)
+                rk[i] = rr[i] = (float)i * 1e-3f;
+            k->norm_apply(xk, cb, 3, hw, a, b, mode == 1, mode == 2 ? rk : NULL);
+            r->norm_apply(xr, cb, 3, hw, a, b, mode == 1, mode == 2 ? rr : NULL);
+            e = fmax(e, rel_err(xk, xr, hw * cb, &at));
+            e = fmax(e, rel_err(rk, rr, hw * cb, &at));
+        }
+        if (e > worst || e != e) {
+            worst = e;
+            wat = at;
+            snprintf(shape, sizeof shape, "cb %d", cb);
+        }
+        free(x); free(xk); free(xr); free(rk); free(rr);
+    }
+    report("instance norm (sums, apply, ReLU, residual)", lv, k->norm_name, worst, 1e-5, wat, shape);
+
+    /* bf16 norm and the output stage: exact (same arithmetic, other vector width) */
+    {
+        float x[64 * 50], a[64], b[64];
+        uint16_t ok[64 * 50], got[64 * 50];
+        for (int i = 0; i < 64 * 50; i++)
+            x[i] = frand() * 4;
+        for (int i = 0; i < 64; i++) {
+            a[i] = frand();
+            b[i] = frand();
+        }
+        k->norm_bf16(x, 0, 50, a, b, got);
+        r->norm_bf16(x, 0, 50, a, b, ok);
+        int bad = memcmp(got, ok, sizeof ok) != 0;
+
+        int h = 9, w = 23, w4 = 24;
+        float O[9 * 24 * 3], oa[3] = { 0.7f, -1.1f, 0.3f }, ob[3] = { 0.1f, 0.2f, -0.4f };
+        uint8_t ok8[9 * 23 * 3], got8[9 * 23 * 3];
+        for (int i = 0; i < 9 * 24 * 3; i++)
+            O[i] = frand() * 3;
+        k->output(O, w4, w, oa, ob, got8, 0, h);
+        r->output(O, w4, w, oa, ob, ok8, 0, h);
+        int maxd = 0;
+        for (int i = 0; i < h * w * 3; i++)
+            maxd = abs(got8[i] - ok8[i]) > maxd ? abs(got8[i] - ok8[i]) : maxd;
+        if (!bad && maxd <= 1) {
+            printf("PASS kernels: bf16 norm and output stage at %s (%s) match the portable kernels\n", lv,
+                   k->output_name);
+        } else {
+            printf("FAIL kernels: bf16 norm and output stage at %s: bf16 %s, output max diff %d\n", lv,
+                   bad ? "differs" : "same", maxd);
+            failures++;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const enum sf_cpu_level all[] = { SF_CPU_GENERIC, SF_CPU_NEON, SF_CPU_AVX2, SF_CPU_AVX512 };
+    struct sf_cpu_features f;
+    struct sf_cpu_kernels ref, k;
+    char why[256];
+
+    unsetenv("STYLEFS_CPU_ISA");        /* the features of the machine itself */
+    if (sf_cpu_detect(&f, why, sizeof why)) {
+        printf("FAIL kernels: cpu detection: %s\n", why);
+        return 1;
+    }
+    sf_cpu_kernels_fill(&ref, &f, SF_CPU_GENERIC, 0);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        enum sf_cpu_level lv = all[i];
+        const char *name = sf_cpu_level_name(lv);
+        int asked = argc < 2;
+        for (int a = 1; a < argc; a++)
+            asked |= !strcmp(argv[a], name);
+        if (!asked)
+            continue;
+        if (!sf_cpu_level_supported(lv)) {
+            if (argc >= 2 || lv != SF_CPU_NEON)
+                printf("SKIP kernels at %s: this CPU cannot run it\n", name);
+            continue;
+        }
+        for (int lowp = 0; lowp <= 1; lowp++) {
+            sf_cpu_kernels_fill(&k, &f, lv, lowp);
+            if (k.level != lv) {
+                printf("FAIL kernels: the table for %s came out as %s\n", name, sf_cpu_level_name(k.level));
+                failures++;
+                continue;
+            }
+            /* each slot names its level (the portable ones say generic) */
+            if (lv != SF_CPU_GENERIC && !lowp &&
+                (!strstr(k.conv0_name, name) || !strstr(k.oc_name, name) || !strstr(k.norm_name, name))) {
+                printf("FAIL kernels: at %s some slot has no %s kernel: %s / %s / %s\n", name, name, k.conv0_name,
+                       k.oc_name, k.norm_name);
+                failures++;
+            }
+            if (lowp && !k.conv0_int16 && !k.oc16_rows)
+                continue;               /* nothing reduced-precision at this level */
+            if (!lowp || k.conv0_int16)
+                test_conv0(&k, &ref, name);
+            if (!lowp) {
+                test_outconv(&k, &ref, name, 0);
+                test_norms(&k, &ref, name);
+            } else if (k.oc16_rows) {
+                test_outconv(&k, &ref, name, 1);
+            }
+        }
+    }
+    return failures ? 1 : 0;
+}
