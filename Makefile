@@ -5,6 +5,7 @@
 #   make USE_CUDA=yes        require it: fail if nvcc is missing
 #   make SANITIZE=address,undefined   build everything with sanitizers
 #   make test                run the test suite (ends with "N passed, N failed")
+#   make test TESTS="unit t_cli"   run a part of it
 #   make models              copy or download the pretrained styles into ./models
 #   make bench               time the CPU engine against ONNX Runtime
 #   make devkit              gather what tests/gpu.sh needs on a GPU machine
@@ -27,7 +28,7 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
              -D_GNU_SOURCE -DFUSE_USE_VERSION=314 \
              -DSTYLEFS_PREFIX='"$(PREFIX)"' -fopenmp \
-             -Isrc -Icache $(PKG_CFLAGS)
+             -Isrc -Icache -Icpu $(PKG_CFLAGS)
 LDLIBS    += $(PKG_LIBS) -ldnnl -lm -lpthread -ldl -fopenmp
 
 ifneq ($(SANITIZE),)
@@ -96,8 +97,7 @@ stylefs: $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/src/stb_impl.o: CFLAGS += -Wno-unused-but-set-variable -Wno-shadow
-$(BUILD)/cpu/%.o: CFLAGS += -Icpu -ffp-contract=fast
-$(BUILD)/tests/kernels.o: CFLAGS += -Icpu
+$(BUILD)/cpu/%.o: CFLAGS += -ffp-contract=fast
 $(BUILD)/cpu/kern_avx2.o: CFLAGS += -mavx2 -mfma
 $(BUILD)/cpu/kern_avx512.o: CFLAGS += $(AVX512)
 $(BUILD)/cpu/kern_avx512_vnni.o: CFLAGS += $(AVX512) -mavx512vnni
@@ -164,7 +164,7 @@ models/.stamp:
 
 # ---- tests ----------------------------------------------------------------
 test: all $(TEST_BIN)
-	@SHARED=$(SHARED) sh tests/run.sh
+	@SHARED=$(SHARED) TESTS="$(TESTS)" sh tests/run.sh
 
 bench: all $(TEST_BIN)
 	@SHARED=$(SHARED) sh tests/bench.sh

@@ -458,7 +458,7 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
     e->profile = (env = getenv("STYLEFS_PROFILE")) && *env == '1';
     e->winograd = !((env = getenv("STYLEFS_CPU_WINOGRAD")) && *env == '0');
     e->lowp = !((env = getenv("STYLEFS_CPU_BF16")) && *env == '0');
-    sf_cpu_kernels_fill(&e->k, &e->feat, e->feat.level, e->lowp && e->winograd);
+    sf_cpu_kernels_fill(&e->k, &e->feat, e->feat.level, e->lowp);
     e->w0q = aligned_alloc(64, (e->k.conv0_wbytes + 63) / 64 * 64);
     e->wout = aligned_alloc(64, (e->k.oc_wbytes + 63) / 64 * 64);
     e->wout16 = e->k.oc16_wbytes ? aligned_alloc(64, (e->k.oc16_wbytes + 63) / 64 * 64) : NULL;
@@ -472,10 +472,10 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
         int n = 0;
         if (!e->lowp)
             snprintf(prec, sizeof prec, "all float32 (STYLEFS_CPU_BF16=0)");
-        else if (e->k.conv0_int16 || e->k.oc16_rows) {
+        else if (e->k.conv0_int16 || (e->k.oc16_rows && e->winograd)) {
             if (e->k.conv0_int16)
                 n = snprintf(prec, sizeof prec, "layer 0 in int16 (AVX512_VNNI)");
-            if (e->k.oc16_rows)
+            if (e->k.oc16_rows && e->winograd)
                 snprintf(prec + n, sizeof prec - n, "%slayers 13-15 in bf16 from 128x128 pixels up (AVX512_BF16)",
                          n ? ", " : "");
         } else

@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include "engine.h"
+#include "cpu.h"
 #include "log.h"
 
 #include <dlfcn.h>
@@ -111,14 +112,17 @@ const char *sf_engines_built_in(void)
 {
     static char buf[PATH_MAX + 600];
     const dnnl_version_t *v = dnnl_version();
-    char where[PATH_MAX], why[PATH_MAX + 300];
+    char where[PATH_MAX], why[PATH_MAX + 300], levels[64];
     void *h = NULL;
 
+    sf_cpu_levels_str(levels, sizeof levels);
     if (module_load(&h, where, sizeof where, why, sizeof why)) {
-        snprintf(buf, sizeof buf, "cpu (oneDNN %d.%d); cuda (cuDNN, module %s)", v->major, v->minor, where);
+        snprintf(buf, sizeof buf, "cpu (oneDNN %d.%d; kernels this CPU runs: %s); cuda (cuDNN, module %s)",
+                 v->major, v->minor, levels, where);
         dlclose(h);
     } else {
-        snprintf(buf, sizeof buf, "cpu (oneDNN %d.%d); cuda unavailable: %s", v->major, v->minor, why);
+        snprintf(buf, sizeof buf, "cpu (oneDNN %d.%d; kernels this CPU runs: %s); cuda unavailable: %s", v->major,
+                 v->minor, levels, why);
     }
     return buf;
 }

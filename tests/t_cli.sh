@@ -8,17 +8,23 @@ G=tests/golden
 S="--styles $STYLES"
 
 # --- the engine against the ONNX Runtime oracle -------------------------------
-# as it runs by default, then all in float32 (on CPUs with AVX512_BF16 the
-# default runs layers 13-15 in bf16 from 128x128 up; elsewhere both runs
-# are float32)
-for bf in 1 0; do
-label=; [ $bf = 0 ] && label=" (STYLEFS_CPU_BF16=0)"
+# at every instruction-set level this CPU runs (STYLEFS_CPU_ISA), as each
+# runs by default; then, at the best level, all in float32 (on CPUs with
+# AVX512_VNNI / AVX512_BF16 the default has int16 and bf16 layers)
+LEVELS=$($SF --version | sed -n 's/.*kernels this CPU runs: \([a-z0-9 ]*\)).*/\1/p')
+BEST=${LEVELS%% *}
+[ -n "$BEST" ] && pass "engine: --version lists the levels this CPU runs ($LEVELS)" ||
+    fail "engine: --version lists the levels this CPU runs" "$($SF --version)"
+for lv in $LEVELS $BEST; do
+bf=1; label=" at $lv"
+[ "$lv" = "$BEST" ] && [ -n "${seen_best:-}" ] && bf=0 label=" at $lv (STYLEFS_CPU_BF16=0)"
+[ "$lv" = "$BEST" ] && seen_best=1
 for s in udnie wave scream; do
     for sz in 64x64 37x29 128x128; do
         name="oracle: $s at $sz matches ONNX Runtime$label"
         # multiples of 4: the oracle's own guarantee (99.9% within 1);
         # other sizes: the same bar, crop included
-        if STYLEFS_CPU_BF16=$bf $SF stylize $S --no-cache --max-side 0 $s $G/in_$sz.ppm "$W/o.png" 2>"$W/err" &&
+        if STYLEFS_CPU_ISA=$lv STYLEFS_CPU_BF16=$bf $SF stylize $S --no-cache --max-side 0 $s $G/in_$sz.ppm "$W/o.png" 2>"$W/err" &&
             r=$($CMP $G/${s}_$sz.ppm "$W/o.png" --within1 0.999 --psnr 45); then
             pass "$name ($r)"
         else
@@ -26,6 +32,26 @@ for s in udnie wave scream; do
         fi
     done
 done
+done
+# no layer runs a reference implementation at any vector level: neither
+# oneDNN's ref:any nor our portable kernels (those are for generic only)
+for lv in $LEVELS; do
+    [ "$lv" = generic ] && continue
+    STYLEFS_CPU_ISA=$lv $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err"
+    grep 'cpu plan: layer' "$W/err" >"$W/plan"
+    n=$(wc -l <"$W/plan")
+    bad=$(grep -E 'ref|generic|\?' "$W/plan" | head -3)
+    if [ "$n" = 16 ] && [ -z "$bad" ] && [ "$(grep -c "stylefs .*$lv" "$W/plan")" = 2 ]; then
+        pass "engine: at $lv no layer runs a reference implementation ($(sed -n 's/.*layer  1: //p' "$W/plan") ...)"
+    else
+        fail "engine: at $lv no layer runs a reference implementation" "$n plan lines; $bad $(head -c 600 "$W/err")"
+    fi
+done
+# a level this CPU cannot run, or no level at all, is refused clearly
+for lv in bogus $(for l in avx512 avx2 neon; do case " $LEVELS " in *" $l "*) ;; *) echo $l ;; esac; done); do
+    expect_status "engine: STYLEFS_CPU_ISA=$lv is refused here (exit 1)" 1 \
+        env STYLEFS_CPU_ISA=$lv $SF stylize $S --no-cache udnie $G/in_37x29.ppm "$W/o.png"
+    expect_err "engine: STYLEFS_CPU_ISA=$lv is refused with a reason" "STYLEFS_CPU_ISA=$lv: "
 done
 # the log says which precision ran, and it follows the CPU
 if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then want="layers 13-15 in bf16"; else want="all float32 (no AVX512_BF16)"; fi
@@ -215,3 +241,4 @@ grep -qx udnie "$W/out" && pass "styles: \$STYLEFS_STYLES is searched" || fail "
 mkdir -p "$W/xdg/stylefs/styles"; cp -r "$STYLES/wave" "$W/xdg/stylefs/styles/"
 env -u STYLEFS_STYLES XDG_DATA_HOME="$W/xdg" $SF styles >"$W/out" 2>/dev/null
 grep -qx wave "$W/out" && pass "styles: \$XDG_DATA_HOME/stylefs/styles is searched" || fail "styles: \$XDG_DATA_HOME/stylefs/styles is searched" "$(cat "$W/out")"
+finish

@@ -67,3 +67,4 @@ if command -v systemd-analyze >/dev/null; then
 else
     skip "examples: systemd unit parses" "systemd-analyze not installed"
 fi
+finish

@@ -12,12 +12,12 @@ SRC=$W/src MNT=$W/mnt CACHE=$W/cache LOG=$W/daemon.log
 mkdir -p "$SRC" "$MNT"
 if ! fuse_usable; then
     skip "fault tests" "/dev/fuse or fusermount3 unusable here"
-    exit 0
+    finish
 fi
 
 # --- kill -9 in the middle of 32 cold reads ---------------------------------------
 for i in $(seq 32); do $MK 160 120 "$SRC/k$i.jpg" --seed $((200 + i)); done
-mount_it || { fail "mount" "$(tail -3 "$LOG")"; exit 0; }
+mount_it || { fail "mount" "$(tail -3 "$LOG")"; finish; }
 rs=""
 for i in $(seq 32); do cat "$MNT/styled/udnie/k$i.jpg" >"$W/k$i.out" 2>/dev/null & rs="$rs $!"; done
 sleep 0.6
@@ -30,7 +30,7 @@ $SF stats --cache "$CACHE" --verify >"$W/verify" 2>&1 && mdb_stat "$CACHE" >/dev
     fail "kill -9: the cache checks clean" "$(cat "$W/verify")"
 half=0
 for i in $(seq 32); do [ -s "$W/k$i.out" ] && half=$((half + 1)); done
-mount_it || { fail "kill -9: remount" "$(tail -3 "$LOG")"; exit 0; }
+mount_it || { fail "kill -9: remount" "$(tail -3 "$LOG")"; finish; }
 bad=0
 for i in $(seq 32); do
     $SF stylize --styles "$STYLES" --no-cache udnie "$SRC/k$i.jpg" "$W/fresh.jpg" 2>/dev/null
@@ -134,3 +134,4 @@ c2=$(counter computes)
 unmount_it
 $SF stats --cache "$CACHE" --verify >"$W/verify" 2>&1 && pass "load: the cache checks clean afterwards" ||
     fail "load: the cache checks clean afterwards" "$(cat "$W/verify")"
+finish

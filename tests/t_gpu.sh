@@ -121,3 +121,4 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
 else
     skip "gpu: a cold read through the mount on the GPU" "/dev/fuse unusable here"
 fi
+finish

@@ -251,3 +251,4 @@ mistake "a missing source" "No such file" -o styles="$STYLES" "$W/no-source" "$M
     [ -d "$W/full/styled" ] && pass "mount: -o nonempty mounts over files when asked" ||
     fail "mount: -o nonempty mounts over files" "$(cat "$W/err")"
 fusermount3 -u "$W/full" 2>/dev/null
+finish

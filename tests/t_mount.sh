@@ -148,3 +148,4 @@ cat "$MNT/styled/udnie/sub/many1.png" >"$W/again.png"
 ./stylefs stylize --styles "$STYLES" --no-cache udnie "$SRC/sub/many1.png" "$W/ref3.png" 2>/dev/null
 cmp -s "$W/again.png" "$W/ref3.png" && pass "after remount, entries read back byte-identical" || fail "after remount, entries read back byte-identical" "differs"
 unmount_it
+finish

@@ -93,3 +93,4 @@ if command -v mdb_stat >/dev/null; then
     mdb_stat "$W/c2" >/dev/null 2>&1 && pass "warm: the cache checks clean after SIGINT" ||
         fail "warm: the cache checks clean after SIGINT" "mdb_stat failed"
 fi
+finish

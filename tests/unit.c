@@ -210,7 +210,7 @@ static void t_codec_roundtrip(void)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w * 3; x++) {
                 r = r * 1103515245u + 12345u;
-                img.rgb[(size_t)y * w * 3 + x] = (uint8_t)(y < 100 ? 7 : y < 250 ? x / 3 + y : y < 400 ? (x * y) >> 6 : r >> 24);
+                img.rgb[(size_t)y * w * 3 + x] = (uint8_t)(y < 100 ? 7u : y < 250 ? (uint32_t)(x / 3 + y) : y < 400 ? (uint32_t)(x * y) >> 6 : r >> 24);
             }
         for (int i = 0; alpha && i < w * h; i++)
             img.alpha[i] = (uint8_t)(i % 251);
