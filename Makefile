@@ -6,6 +6,7 @@
 #   make SANITIZE=address,undefined   build everything with sanitizers
 #   make test                run the test suite (ends with "N passed, N failed")
 #   make test TESTS="unit t_cli"   run a part of it
+#   make test-arm64          cross-build for aarch64, test under qemu (make arm64-deps first)
 #   make models              copy or download the pretrained styles into ./models
 #   make bench               time the CPU engine against ONNX Runtime
 #   make devkit              gather what tests/gpu.sh needs on a GPU machine
@@ -29,7 +30,10 @@ CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-par
              -D_GNU_SOURCE -DFUSE_USE_VERSION=314 \
              -DSTYLEFS_PREFIX='"$(PREFIX)"' -fopenmp \
              -Isrc -Icache -Icpu $(PKG_CFLAGS)
-LDLIBS    += $(PKG_LIBS) -ldnnl -lm -lpthread -ldl -fopenmp
+DNNL_CFLAGS ?=
+DNNL_LIBS ?= -ldnnl
+CFLAGS    += $(DNNL_CFLAGS)
+LDLIBS    += $(PKG_LIBS) $(DNNL_LIBS) -lm -lpthread -ldl -fopenmp
 
 ifneq ($(SANITIZE),)
 CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -82,10 +86,11 @@ MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
             $(BUILD)/examples/gallery
 
-.PHONY: all clean test models bench install uninstall deps demo undemo config golden devkit gallery \
+.PHONY: all clean test test-arm64 arm64-deps print-deps models bench install uninstall deps demo undemo config golden devkit gallery \
         fuzz stress
 
-all: config stylefs $(if $(HAVE_CUDA),stylefs-cuda.so)
+BIN       ?= stylefs
+all: config $(BIN) $(if $(HAVE_CUDA),stylefs-cuda.so)
 
 config:
 	@echo "stylefs build: CC=$(CC) SANITIZE=$(or $(SANITIZE),none)"
@@ -93,7 +98,7 @@ config:
 	@echo "  CPU engine: oneDNN $$(sed -n 's/^#define DNNL_VERSION_MAJOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null).$$(sed -n 's/^#define DNNL_VERSION_MINOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null)"
 	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc found at $(NVCC); building the GPU engine module stylefs-cuda.so$(if $(wildcard $(CUDA_HOME)/include/cudnn.h),, (cudnn.h NOT found under $(CUDA_HOME)/include)),not used ($(if $(filter no,$(USE_CUDA)),USE_CUDA=no,nvcc not found)): CPU engine only)"
 
-stylefs: $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
+$(BIN): $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/src/stb_impl.o: CFLAGS += -Wno-unused-but-set-variable -Wno-shadow
@@ -169,6 +174,33 @@ test: all $(TEST_BIN)
 bench: all $(TEST_BIN)
 	@SHARED=$(SHARED) sh tests/bench.sh
 
+# aarch64: a cross build (Debian's arm64 packages; `make arm64-deps` installs
+# them as root) and its tests under qemu-user, on a NEON-only CPU
+# (neoverse-n1: Graviton2, Raspberry Pi 4/5 class) and with SVE (max).
+# Debian's libdnnl-dev cannot be installed for two architectures at once
+# (they share dnnl_config.h), so its arm64 headers are unpacked into
+# build-arm64/dnnl and the library is linked by its soname.
+ARM64      := build-arm64
+ARM64_DEBS := crossbuild-essential-arm64 qemu-user pkgconf:arm64 liblmdb-dev:arm64 libxxhash-dev:arm64 \
+              libstb-dev:arm64 libfuse3-dev:arm64 libturbojpeg0-dev:arm64 libcjson-dev:arm64 zlib1g-dev:arm64 \
+              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64
+ARM64_MAKE := $(MAKE) --no-print-directory BUILD=$(ARM64)/obj BIN=$(ARM64)/stylefs CC=aarch64-linux-gnu-gcc \
+              PKG_CONFIG=aarch64-linux-gnu-pkg-config USE_CUDA=no DNNL_CFLAGS=-I$(ARM64)/dnnl/usr/include \
+              DNNL_LIBS=-l:libdnnl.so.2
+arm64-deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  dpkg --add-architecture arm64 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ARM64_DEBS) >/dev/null; \
+	else echo "run as root: dpkg --add-architecture arm64; apt-get install --no-install-recommends $(ARM64_DEBS)"; exit 1; fi
+$(ARM64)/dnnl/usr/include/dnnl.h:
+	@command -v aarch64-linux-gnu-gcc >/dev/null || { echo "no aarch64 cross compiler: make arm64-deps (as root)"; exit 1; }
+	@mkdir -p $(ARM64)/dnnl
+	cd $(ARM64) && rm -f libdnnl-dev_*arm64.deb && apt-get download libdnnl-dev:arm64 && \
+	  dpkg-deb -x libdnnl-dev_*_arm64.deb dnnl
+test-arm64: $(ARM64)/dnnl/usr/include/dnnl.h
+	@$(ARM64_MAKE) $(ARM64)/stylefs $(ARM64)/obj/tests/unit $(ARM64)/obj/tests/kernels $(ARM64)/obj/tests/imgcmp
+	@SHARED=$(SHARED) sh tests/arm64.sh $(ARM64)
+
 # The fault and load tests alone, with a three-minute load phase.
 stress: all $(TEST_BIN)
 	@mkdir -p $(BUILD)/stress && rm -rf $(BUILD)/stress/*
@@ -206,12 +238,21 @@ devkit: all $(TEST_BIN)
 	@du -sh .devkit
 
 # ---- dependencies -----------------------------------------------------------
+# The one list of Debian packages to build and test stylefs (make deps,
+# .ci/run and the README use it): build, run, and what the tests call
+# (mdb_stat, GNU time, python3 and curl for the HTTP example).
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
-               libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev libdeflate-dev lmdb-utils time
+               libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev libdeflate-dev lmdb-utils time \
+               python3 curl util-linux
+
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_DEPS); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(DEBIAN_DEPS) >/dev/null; \
 	else echo "run as root: apt-get install $(DEBIAN_DEPS)"; exit 1; fi
+
+print-deps:
+	@echo $(DEBIAN_DEPS)
 
 install: all
 	install -D -m 755 stylefs $(DESTDIR)$(PREFIX)/bin/stylefs
@@ -225,7 +266,7 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/stylefs/stylefs-cuda.so
 
 clean:
-	rm -rf $(BUILD) stylefs stylefs-cuda.so .devkit
+	rm -rf $(BUILD) $(ARM64) stylefs stylefs-cuda.so .devkit
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

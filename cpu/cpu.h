@@ -103,6 +103,20 @@ typedef void (*sf_norm_bf16_fn)(const float *x, size_t p0, size_t p1, const floa
 typedef void (*sf_output_fn)(const float *O, int w4, int w, const float *a, const float *b, uint8_t *out,
                              int y0, int y1);
 
+/* A 3x3 layer of our own, for CPUs where oneDNN has only reference
+ * kernels (aarch64 without SVE): a convolution with stride 1 or 2 and
+ * SAME padding (pt, pl before), or the transposed convolution with stride
+ * 2 of network.md (deconv), NHWC, cout a multiple of 16.  wt is
+ * [ky][kx][cin][cout] (the stored layout of convolutions; transposed
+ * convolutions are rearranged at load). */
+struct sf_conv3_shape {
+    int hin, win, cin, hout, wout, cout;
+    int stride, deconv, pt, pl;
+};
+/* Output rows y0..y1 of out [hout][wout][cout]. */
+typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, const struct sf_conv3_shape *s,
+                                 int y0, int y1);
+
 struct sf_cpu_kernels {
     enum sf_cpu_level level;
     const char *conv0_name;
@@ -124,6 +138,9 @@ struct sf_cpu_kernels {
     size_t oc16_wbytes;
     sf_oc_weights_fn oc16_weights;
     sf_oc_rows_fn oc16_rows;
+
+    const char *conv3_name;
+    sf_conv3_rows_fn conv3_rows;
 
     const char *norm_name;
     sf_norm_sums_fn norm_sums;

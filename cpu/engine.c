@@ -86,9 +86,47 @@ static void add_norm(struct sf_engine_impl *e, int i, float *x, size_t hw, int c
                                .relu = sf_net[i].relu, .res = res });
 }
 
+/* Layer i (1-14) of the plan: oneDNN's primitive, or in the own
+ * configuration our 3x3 kernel (NHWC), and its step.  Returns as
+ * sf_plan_layer. */
+static int plan_conv(struct sf_engine_impl *e, int i, float *src, int hin, int win, int cb_in, float *dst,
+                     int cb_out, int wino, int bf16, int *oh, int *ow, size_t *need)
+{
+    const struct sf_layer_spec *l = &sf_net[i];
+    int rc;
+
+    if (!e->cfg->own) {
+        if ((rc = sf_plan_layer(e, i, src, hin, win, cb_in, dst, cb_out, wino, bf16, oh, ow, need)))
+            return rc;
+        add_step(e, (struct step){ .op = OP_DNNL, .layer = i });
+        return 0;
+    }
+    struct sf_conv3_shape *s = &e->c3[i];
+    int after;
+    memset(s, 0, sizeof *s);
+    s->hin = hin; s->win = win; s->cin = l->cin; s->cout = l->cout;
+    s->stride = l->stride;
+    s->deconv = l->kind == SF_DECONV;
+    if (s->deconv) {
+        s->hout = 2 * hin;
+        s->wout = 2 * win;
+    } else {
+        sf_same_pad(hin, 3, l->stride, &s->hout, &s->pt, &after);
+        sf_same_pad(win, 3, l->stride, &s->wout, &s->pl, &after);
+    }
+    e->c3in[i] = src;
+    e->c3out[i] = dst;
+    *oh = s->hout;
+    *ow = s->wout;
+    e->flops[i] = 2.0 * 9 * l->cin * l->cout * (s->deconv ? (double)hin * win : (double)s->hout * s->wout);
+    snprintf(e->impl[i], sizeof e->impl[i], "stylefs %s", e->k.conv3_name);
+    add_step(e, (struct step){ .op = OP_CONV3, .layer = i });
+    return 0;
+}
+
 /* Plan h0 x w0 in configuration cfg.  Returns 0, -ENOTSUP (a layer would
- * run a reference implementation and allow_ref is 0), -ENOMEM, -EIO. */
-static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_cfg *cfg, int allow_ref)
+ * run a reference implementation), -ENOMEM, -EIO. */
+static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_cfg *cfg)
 {
     int h1 = (h0 + 1) / 2, w1 = (w0 + 1) / 2;
     int h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2;
@@ -126,15 +164,12 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         add_norm(e, 0, e->B, (size_t)h0 * w0, cfg->cb_32, NULL);
     }
     /* layers 1, 2 */
-    if ((rc = sf_plan_layer(e, 1, e->B, h0, w0, cfg->cb_32, e->M, cfg->cb_64, 0, 0, allow_ref, &oh, &ow,
-                            &scratch_need)))
+    if ((rc = plan_conv(e, 1, e->B, h0, w0, cfg->cb_32, e->M, cfg->cb_64, 0, 0, &oh, &ow, &scratch_need)))
         goto out_free;
-    add_step(e, (struct step){ .op = OP_DNNL, .layer = 1 });
     add_norm(e, 1, e->M, (size_t)h1 * w1, cfg->cb_64, NULL);
-    if ((rc = sf_plan_layer(e, 2, e->M, h1, w1, cfg->cb_64, split ? e->T : e->X, cfg->cb_128, 0, 0, allow_ref,
-                            &oh, &ow, &scratch_need)))
+    if ((rc = plan_conv(e, 2, e->M, h1, w1, cfg->cb_64, split ? e->T : e->X, cfg->cb_128, 0, 0, &oh, &ow,
+                        &scratch_need)))
         goto out_free;
-    add_step(e, (struct step){ .op = OP_DNNL, .layer = 2 });
     add_norm(e, 2, split ? e->T : e->X, quarter, cfg->cb_128, NULL);
     if (split) {
         if ((rc = sf_plan_reorder(e, 128, h2, w2, cfg->cb_128, e->T, cfg->cb_res, 0, e->X, &e->to_res, &e->mT,
@@ -145,14 +180,11 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     }
     /* the residual stage */
     for (i = 3; i <= 12; i += 2) {
-        if ((rc = sf_plan_layer(e, i, e->X, h2, w2, cfg->cb_res, e->T, cfg->cb_res, wino, 0, allow_ref, &oh, &ow,
-                                &res_need)) ||
-            (rc = sf_plan_layer(e, i + 1, e->T, h2, w2, cfg->cb_res, e->U, cfg->cb_res, wino, 0, allow_ref, &oh,
-                                &ow, &res_need)))
+        if ((rc = plan_conv(e, i, e->X, h2, w2, cfg->cb_res, e->T, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
             goto out_free;
-        add_step(e, (struct step){ .op = OP_DNNL, .layer = i });
         add_norm(e, i, e->T, quarter, cfg->cb_res, NULL);
-        add_step(e, (struct step){ .op = OP_DNNL, .layer = i + 1 });
+        if ((rc = plan_conv(e, i + 1, e->T, h2, w2, cfg->cb_res, e->U, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
+            goto out_free;
         add_norm(e, i + 1, e->U, quarter, cfg->cb_res, e->X);
     }
     /* layers 13, 14 */
@@ -163,18 +195,16 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         add_step(e, (struct step){ .op = OP_REORDER, .layer = 13, .reorder = e->from_res, .from = e->mXr,
                                    .to = e->mTr });
     }
-    if ((rc = sf_plan_layer(e, 13, split ? e->T : e->X, h2, w2, split ? cfg->cb_128 : cfg->cb_res, e->M,
-                            cfg->cb_64, 0, e->bf16, allow_ref, &oh, &ow, &scratch_need)))
+    if ((rc = plan_conv(e, 13, split ? e->T : e->X, h2, w2, split ? cfg->cb_128 : cfg->cb_res, e->M, cfg->cb_64, 0,
+                        e->bf16, &oh, &ow, &scratch_need)))
         goto out_free;
-    add_step(e, (struct step){ .op = OP_DNNL, .layer = 13 });
     if (e->bf16)
         add_step(e, (struct step){ .op = OP_NORM_BF16, .layer = 13, .x = e->M, .hw = half, .c = 64, .cb = 64 });
     else
         add_norm(e, 13, e->M, half, cfg->cb_64, NULL);
-    if ((rc = sf_plan_layer(e, 14, e->bf16 ? e->T : e->M, h3, w3, cfg->cb_64, e->B, cfg->cb_32, 0, e->bf16,
-                            allow_ref, &oh, &ow, &scratch_need)))
+    if ((rc = plan_conv(e, 14, e->bf16 ? e->T : e->M, h3, w3, cfg->cb_64, e->B, cfg->cb_32, 0, e->bf16, &oh, &ow,
+                        &scratch_need)))
         goto out_free;
-    add_step(e, (struct step){ .op = OP_DNNL, .layer = 14 });
     add_step(e, (struct step){ .op = OP_NORM_STATS, .layer = 14, .x = e->B, .hw = full, .c = 32, .cb = cfg->cb_32 });
     /* layer 15 (ours) and the output */
     snprintf(e->impl[15], sizeof e->impl[15], "stylefs %s", e->bf16 ? e->k.oc16_name : e->k.oc_name);
@@ -211,30 +241,32 @@ out_free:
     return rc;
 }
 
-/* Plan h0 x w0: the first configuration with no reference implementation
- * (starting from the one that planned last time), else the last one as it
- * is, with a warning.  Logs what each layer runs (at -v). */
+/* Plan h0 x w0: the first configuration in which oneDNN has a vector
+ * implementation of every layer (starting from the one that planned last
+ * time), else our own 3x3 kernels (the last configuration).  Logs what
+ * each layer runs (at -v). */
 static int plan_build(struct sf_engine_impl *e, int h0, int w0)
 {
-    int rc = -ENOTSUP, n = sf_plan_ncfgs, c;
+    int rc = -ENOTSUP, n = sf_plan_ncfgs - 1, c = n;
 
-    for (int t = 0; t < n && rc == -ENOTSUP; t++) {
+    for (int t = 0; t < n && rc == -ENOTSUP && !e->dnnl_off; t++) {
         c = (e->cfg_hint + t) % n;
         if (sf_plan_cfgs[c].winograd && !e->winograd)
             continue;
-        rc = plan_try(e, h0, w0, &sf_plan_cfgs[c], 0);
+        rc = plan_try(e, h0, w0, &sf_plan_cfgs[c]);
         if (rc == -ENOTSUP)
-            sf_debug("cpu plan %dx%d: layouts %s refused (%s)", w0, h0, sf_plan_cfgs[c].name,
-                     "a layer has no vector implementation in oneDNN");
+            sf_debug("cpu plan %dx%d: layouts %s refused: oneDNN has only a reference implementation or no "
+                     "Winograd for some layer",
+                     w0, h0, sf_plan_cfgs[c].name);
         else if (!rc)
             e->cfg_hint = c;
     }
     if (rc == -ENOTSUP) {
-        c = n - 1;
-        sf_warn("cpu plan %dx%d: oneDNN has only reference implementations for some layers on this CPU "
-                "(slow); running layouts %s anyway",
-                w0, h0, sf_plan_cfgs[c].name);
-        rc = plan_try(e, h0, w0, &sf_plan_cfgs[c], 1);
+        c = n;
+        rc = plan_try(e, h0, w0, &sf_plan_cfgs[c]);
+        if (!rc)
+            sf_info("cpu plan %dx%d: %s: layers 1-14 on stylefs's own 3x3 kernels", w0, h0,
+                    e->dnnl_off ? "STYLEFS_CPU_DNNL=0" : "oneDNN has only reference implementations on this CPU");
     }
     if (rc)
         return rc;
@@ -258,6 +290,19 @@ static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
     e->k.oc_weights(m->weights[15], e->wout);
     if (e->k.oc16_weights)
         e->k.oc16_weights(m->weights[15], e->wout16);
+    if (e->cfg->own) {
+        for (int i = 1; i < SF_LAYERS - 1; i++)
+            e->c3w[i] = m->weights[i];
+        for (int d = 0; d < 2; d++) {       /* [ky][kx][cout][cin] -> [ky][kx][cin][cout] */
+            const struct sf_layer_spec *l = &sf_net[13 + d];
+            for (int t = 0; t < 9; t++)
+                for (int co = 0; co < l->cout; co++)
+                    for (int ci = 0; ci < l->cin; ci++)
+                        e->wdec[d][((size_t)t * l->cin + ci) * l->cout + co] =
+                            m->weights[13 + d][((size_t)t * l->cout + co) * l->cin + ci];
+            e->c3w[13 + d] = e->wdec[d];
+        }
+    }
     if ((rc = sf_plan_load_weights(e, m)))
         return rc;
     e->wmodel = m->blob;
@@ -344,6 +389,15 @@ static void conv0_step(struct sf_engine_impl *e, const uint8_t *rgb, int h, int 
         e->k.conv0_rows(e->c0buf, h, w, e->w0q, e->B, e->cfg->cb_32, y, y + 2 < h ? y + 2 : h);
 }
 
+static void conv3_step(struct sf_engine_impl *e, int i)
+{
+    const struct sf_conv3_shape *s = &e->c3[i];
+
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int y = 0; y < s->hout; y++)
+        e->k.conv3_rows(e->c3in[i], e->c3w[i], e->c3out[i], s, y, y + 1);
+}
+
 static void outconv_step(struct sf_engine_impl *e, int h4, int w4)
 {
     int nbands = (h4 + SF_OC_ROWS - 1) / SF_OC_ROWS;
@@ -394,6 +448,7 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
         switch (s->op) {
         case OP_CONV0: conv0_step(e, rgb, h, w); break;
         case OP_DNNL: rc = sf_plan_exec_layer(e, s->layer); break;
+        case OP_CONV3: conv3_step(e, s->layer); break;
         case OP_REORDER: rc = sf_plan_exec_reorder(e, s->reorder, s->from, s->to); break;
         case OP_NORM: case OP_NORM_STATS: case OP_NORM_BF16: norm_step(e, m, s); conv = 0; break;
         case OP_OUTCONV: outconv_step(e, h4, w4); break;
@@ -458,11 +513,14 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
     e->profile = (env = getenv("STYLEFS_PROFILE")) && *env == '1';
     e->winograd = !((env = getenv("STYLEFS_CPU_WINOGRAD")) && *env == '0');
     e->lowp = !((env = getenv("STYLEFS_CPU_BF16")) && *env == '0');
+    e->dnnl_off = (env = getenv("STYLEFS_CPU_DNNL")) && *env == '0';
     sf_cpu_kernels_fill(&e->k, &e->feat, e->feat.level, e->lowp);
     e->w0q = aligned_alloc(64, (e->k.conv0_wbytes + 63) / 64 * 64);
     e->wout = aligned_alloc(64, (e->k.oc_wbytes + 63) / 64 * 64);
     e->wout16 = e->k.oc16_wbytes ? aligned_alloc(64, (e->k.oc16_wbytes + 63) / 64 * 64) : NULL;
-    if (!e->w0q || !e->wout || (e->k.oc16_wbytes && !e->wout16)) {
+    e->wdec[0] = malloc(9 * 128 * 64 * sizeof(float));
+    e->wdec[1] = malloc(9 * 64 * 32 * sizeof(float));
+    if (!e->w0q || !e->wout || (e->k.oc16_wbytes && !e->wout16) || !e->wdec[0] || !e->wdec[1]) {
         snprintf(why, whylen, "out of memory");
         rc = -ENOMEM;
         goto out_weights;
@@ -488,6 +546,8 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
     *out = e;
     return 0;
 out_weights:
+    free(e->wdec[0]);
+    free(e->wdec[1]);
     free(e->w0q);
     free(e->wout);
     free(e->wout16);
@@ -505,6 +565,8 @@ static void cpu_close(struct sf_engine_impl *e)
     if (!e)
         return;
     plan_free(e);
+    free(e->wdec[0]);
+    free(e->wdec[1]);
     free(e->w0q);
     free(e->wout);
     free(e->wout16);

@@ -47,6 +47,7 @@ struct plan_cfg {
     const char *name;
     int cb_32, cb_64, cb_128, cb_res;
     int winograd;               /* residual convolutions in Winograd */
+    int own;                    /* layers 1-14 on our 3x3 kernels, not oneDNN */
 };
 
 /* A oneDNN convolution or transposed convolution of layer i. */
@@ -63,6 +64,7 @@ struct dnn_layer {
 enum step_op {
     OP_CONV0,       /* our layer 0: prepare the input, then the rows */
     OP_DNNL,        /* a oneDNN layer */
+    OP_CONV3,       /* one of layers 1-14 on our 3x3 kernel */
     OP_REORDER,     /* a oneDNN reorder (layouts) */
     OP_NORM,        /* instance norm of a layer's output: ReLU, residual add or plain */
     OP_NORM_STATS,  /* layer 14's norm, statistics only (outconv applies it) */
@@ -94,6 +96,7 @@ struct sf_engine_impl {
     int winograd;               /* STYLEFS_CPU_WINOGRAD=0 turns it off */
     int lowp;                   /* int16 / bf16 allowed (not STYLEFS_CPU_BF16=0) */
     int cfg_hint;               /* configuration that planned last time */
+    int dnnl_off;               /* STYLEFS_CPU_DNNL=0: our 3x3 kernels only */
 
     /* the plan (h = 0: none) */
     int h, w;
@@ -112,15 +115,31 @@ struct sf_engine_impl {
     dnnl_memory_t mXr, mTr;     /* from_res's views of X and T (T maybe bf16) */
     void *scratch;              /* scratchpad of layers 0-2, 13, 14 */
     void *scratch_res;          /* of layers 3..12 when B's block is too small */
+    struct sf_conv3_shape c3[SF_LAYERS];    /* layers on our 3x3 kernel */
+    float *c3in[SF_LAYERS], *c3out[SF_LAYERS];
+    const float *c3w[SF_LAYERS];            /* their weights, [ky][kx][cin][cout] */
     struct step steps[MAX_STEPS];
     int nsteps;
 
     /* weights of our kernels (sizes from k), and the model they hold */
     void *w0q, *wout, *wout16;
+    float *wdec[2];             /* layers 13, 14 as [ky][kx][cin][cout] (own configuration) */
     float na[32], nb[32];       /* layer 14's norm, applied by outconv */
     const float *wmodel;        /* NULL: no model's weights loaded */
     uint8_t wdigest[16];
 };
+
+/* SAME padding (network.md): output size and padding before and after. */
+static inline void sf_same_pad(int n, int k, int s, int *out, int *before, int *after)
+{
+    int o = (n + s - 1) / s;
+    int total = (o - 1) * s + k - n;
+    if (total < 0)
+        total = 0;
+    *out = o;
+    *before = total / 2;
+    *after = total - total / 2;
+}
 
 /* plan.c */
 extern const struct plan_cfg sf_plan_cfgs[];
@@ -130,10 +149,9 @@ extern const int sf_plan_ncfgs;
  * cb_out; bf16 source and weights when bf16.  Sets *hout, *wout and raises
  * *scratch_need to its scratchpad.  Writes what runs into e->impl[i].
  * Returns 0, -ENOTSUP (oneDNN has only a reference implementation, or no
- * Winograd when asked for, and allow_ref is 0), -ENOMEM, -EINVAL, -EIO. */
+ * Winograd when asked for), -ENOMEM, -EINVAL, -EIO. */
 int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win, int cb_in, float *dst,
-                  int cb_out, int winograd, int bf16, int allow_ref, int *hout, int *wout,
-                  size_t *scratch_need);
+                  int cb_out, int winograd, int bf16, int *hout, int *wout, size_t *scratch_need);
 /* A reorder of [1][c][h][w] between channel blocks (dt_to: bf16 or f32). */
 int sf_plan_reorder(struct sf_engine_impl *e, int c, int h, int w, int cb_from, float *from, int cb_to,
                     int to_bf16, float *to, dnnl_primitive_t *r, dnnl_memory_t *mfrom, dnnl_memory_t *mto);

@@ -97,6 +97,49 @@ static void ref_oc_rows(const float *in, int h4, int w4, int cb, const float *na
         }
 }
 
+/* ---- 3x3 layers ---------------------------------------------------------
+ * Input row and column of tap (ky, kx) for output (oy, ox), or -1 when the
+ * tap falls outside the input (zero padding) or, for the transposed
+ * convolution, on no input pixel. */
+static inline int tap_in(int o, int k, int stride, int deconv, int pad, int n)
+{
+    int i;
+    if (deconv) {
+        if (o < k || ((o - k) & 1))
+            return -1;
+        i = (o - k) / 2;
+    } else {
+        i = o * stride + k - pad;
+    }
+    return i >= 0 && i < n ? i : -1;
+}
+
+static void ref_conv3_rows(const float *in, const float *wt, float *out, const struct sf_conv3_shape *s, int y0,
+                           int y1)
+{
+    for (int oy = y0; oy < y1; oy++)
+        for (int ox = 0; ox < s->wout; ox++) {
+            float *o = out + ((size_t)oy * s->wout + ox) * s->cout;
+            for (int co = 0; co < s->cout; co++)
+                o[co] = 0;
+            for (int ky = 0; ky < 3; ky++) {
+                int iy = tap_in(oy, ky, s->stride, s->deconv, s->pt, s->hin);
+                if (iy < 0)
+                    continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    int ix = tap_in(ox, kx, s->stride, s->deconv, s->pl, s->win);
+                    if (ix < 0)
+                        continue;
+                    const float *px = in + ((size_t)iy * s->win + ix) * s->cin;
+                    const float *w = wt + (size_t)(ky * 3 + kx) * s->cin * s->cout;
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int co = 0; co < s->cout; co++)
+                            o[co] += px[ci] * w[(size_t)ci * s->cout + co];
+                }
+            }
+        }
+}
+
 void sf_kern_ref(struct sf_cpu_kernels *k)
 {
     k->conv0_name = "conv0 generic (float32)";
@@ -110,5 +153,7 @@ void sf_kern_ref(struct sf_cpu_kernels *k)
     k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
     k->oc_weights = sf_oc_fweights;
     k->oc_rows = ref_oc_rows;
+    k->conv3_name = "conv3x3 generic (float32)";
+    k->conv3_rows = ref_conv3_rows;
     ref_fill_elementwise(k, "generic");
 }

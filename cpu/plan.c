@@ -8,8 +8,9 @@
  * 100-1000x slower) when no JIT kernel takes those layouts: on AVX2, for
  * example, any mix of NHWC and nChw16c, and nChw16c itself.  So every
  * primitive's implementation string is read here, and one that names
- * "ref" is refused (-ENOTSUP) unless allow_ref: the engine then tries its
- * next layout configuration. */
+ * "ref" is refused (-ENOTSUP): the engine then tries its next layout
+ * configuration, and the last one runs layers 1-14 on our own 3x3 kernels
+ * (aarch64 without SVE, where Debian's oneDNN has no JIT kernels). */
 #include "engine_impl.h"
 #include "log.h"
 
@@ -20,10 +21,11 @@
 
 /* The configurations, in the order the engine tries them. */
 const struct plan_cfg sf_plan_cfgs[] = {
-    { "nhwc + nChw16c Winograd residual", 32, 64, 128, 16, 1 },
-    { "nChw16c", 16, 16, 16, 16, 0 },
-    { "nChw8c", 8, 8, 8, 8, 0 },
-    { "nhwc", 32, 64, 128, 128, 0 },
+    { "nhwc + nChw16c Winograd residual", 32, 64, 128, 16, 1, 0 },
+    { "nChw16c", 16, 16, 16, 16, 0, 0 },
+    { "nChw8c", 8, 8, 8, 8, 0, 0 },
+    { "nhwc", 32, 64, 128, 128, 0, 0 },
+    { "nhwc, stylefs 3x3 kernels", 32, 64, 128, 128, 0, 1 },  /* always plans: the last resort */
 };
 const int sf_plan_ncfgs = sizeof sf_plan_cfgs / sizeof *sf_plan_cfgs;
 
@@ -53,20 +55,8 @@ static dnnl_format_tag_t tag_of(int c, int cb)
     return cb == c ? dnnl_nhwc : cb == 16 ? dnnl_nChw16c : dnnl_nChw8c;
 }
 
-static void same_pad(int n, int k, int s, int *out, int *before, int *after)
-{
-    int o = (n + s - 1) / s;
-    int total = (o - 1) * s + k - n;
-    if (total < 0)
-        total = 0;
-    *out = o;
-    *before = total / 2;
-    *after = total - total / 2;
-}
-
 int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win, int cb_in, float *dst,
-                  int cb_out, int winograd, int bf16, int allow_ref, int *hout, int *wout,
-                  size_t *scratch_need)
+                  int cb_out, int winograd, int bf16, int *hout, int *wout, size_t *scratch_need)
 {
     dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
     const struct sf_layer_spec *s = &sf_net[i];
@@ -81,8 +71,8 @@ int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win,
     int rc = 0, oh, ow, pbh, pah, pbw, paw;
 
     if (s->kind == SF_CONV) {
-        same_pad(hin, s->k, s->stride, &oh, &pbh, &pah);
-        same_pad(win, s->k, s->stride, &ow, &pbw, &paw);
+        sf_same_pad(hin, s->k, s->stride, &oh, &pbh, &pah);
+        sf_same_pad(win, s->k, s->stride, &ow, &pbw, &paw);
     } else {
         /* transposed: output s*n; pad_before from SAME on the output (0 for
          * 3x3 s2), the rest cut at the end so the output is exactly s*n. */
@@ -134,7 +124,7 @@ int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win,
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
         impl = "?";
     snprintf(e->impl[i], sizeof e->impl[i], "oneDNN %s%s", impl, bf16 ? " (bf16)" : "");
-    if (strstr(impl, "ref") && !allow_ref) {
+    if (strstr(impl, "ref")) {
         rc = -ENOTSUP;
         goto out_fail;
     }
@@ -246,6 +236,8 @@ int sf_plan_load_weights(struct sf_engine_impl *e, const struct sf_model *m)
 
     for (int i = 1; i < SF_LAYERS - 1; i++) {
         struct dnn_layer *l = &e->L[i];
+        if (!l->wreorder)
+            continue;               /* one of our 3x3 layers */
         dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, l->wuser }, { DNNL_ARG_TO, l->wprim } };
         CHECK(dnnl_memory_set_data_handle(l->wuser, m->weights[i]));
         CHECK(dnnl_primitive_execute(l->wreorder, e->stream, 2, args));

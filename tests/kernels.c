@@ -141,6 +141,56 @@ static void test_outconv(const struct sf_cpu_kernels *k, const struct sf_cpu_ker
     free(wr);
 }
 
+static void test_conv3(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
+{
+    /* the network's 3x3 layers at small, odd sizes: cin, cout, stride, deconv */
+    static const int kinds[][4] = { { 32, 64, 2, 0 }, { 64, 128, 2, 0 }, { 128, 128, 1, 0 }, { 128, 64, 2, 1 },
+                                    { 64, 32, 2, 1 }, { 32, 16, 1, 0 } };
+    static const int sz[][2] = { { 1, 1 }, { 5, 7 }, { 9, 4 }, { 6, 13 } };
+    double worst = 0;
+    size_t wat = 0;
+    char shape[80] = "";
+
+    for (size_t t = 0; t < sizeof kinds / sizeof *kinds; t++)
+        for (size_t z = 0; z < sizeof sz / sizeof *sz; z++) {
+            struct sf_conv3_shape sh = { .hin = sz[z][0], .win = sz[z][1], .cin = kinds[t][0], .cout = kinds[t][1],
+                                         .stride = kinds[t][2], .deconv = kinds[t][3] };
+            int after;
+            if (sh.deconv) {
+                sh.hout = 2 * sh.hin;
+                sh.wout = 2 * sh.win;
+            } else {
+                int o, b;
+                o = (sh.hin + sh.stride - 1) / sh.stride; b = (o - 1) * sh.stride + 3 - sh.hin; b = b < 0 ? 0 : b;
+                sh.hout = o; sh.pt = b / 2;
+                o = (sh.win + sh.stride - 1) / sh.stride; after = (o - 1) * sh.stride + 3 - sh.win; after = after < 0 ? 0 : after;
+                sh.wout = o; sh.pl = after / 2;
+            }
+            size_t nin = (size_t)sh.hin * sh.win * sh.cin, nout = (size_t)sh.hout * sh.wout * sh.cout;
+            size_t nw = (size_t)9 * sh.cin * sh.cout;
+            float *in = malloc(nin * sizeof(float)), *w = malloc(nw * sizeof(float));
+            float *ok = calloc(nout, sizeof(float)), *got = calloc(nout, sizeof(float));
+            for (size_t i = 0; i < nin; i++)
+                in[i] = frand();
+            for (size_t i = 0; i < nw; i++)
+                w[i] = frand() * 0.1f;
+            for (int y = 0; y < sh.hout; y += 2)
+                k->conv3_rows(in, w, got, &sh, y, y + 2 < sh.hout ? y + 2 : sh.hout);
+            r->conv3_rows(in, w, ok, &sh, 0, sh.hout);
+            size_t at;
+            double e = rel_err(got, ok, nout, &at);
+            if (e > worst || e != e) {
+                worst = e;
+                wat = at;
+                snprintf(shape, sizeof shape, "%dx%d %d->%d stride %d%s", sh.win, sh.hin, sh.cin, sh.cout, sh.stride,
+                         sh.deconv ? " transposed" : "");
+            }
+            free(in); free(w); free(ok); free(got);
+        }
+    report("3x3 layers (conv3, where oneDNN has only reference kernels)", lv, k->conv3_name, worst, 2e-5, wat,
+           shape);
+}
+
 static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
 {
     static const int cbs[] = { 3, 8, 16, 32, 64, 128 };
@@ -246,7 +296,12 @@ int main(int argc, char **argv)
         if (!asked)
             continue;
         if (!sf_cpu_level_supported(lv)) {
-            if (argc >= 2 || lv != SF_CPU_NEON)
+#if defined(__aarch64__)
+            int here = lv == SF_CPU_NEON;       /* levels of this architecture */
+#else
+            int here = lv != SF_CPU_NEON;
+#endif
+            if (argc >= 2 || here)
                 printf("SKIP kernels at %s: this CPU cannot run it\n", name);
             continue;
         }
@@ -270,6 +325,7 @@ int main(int argc, char **argv)
                 test_conv0(&k, &ref, name);
             if (!lowp) {
                 test_outconv(&k, &ref, name, 0);
+                test_conv3(&k, &ref, name);
                 test_norms(&k, &ref, name);
             } else if (k.oc16_rows) {
                 test_outconv(&k, &ref, name, 1);
