@@ -41,28 +41,34 @@ LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 
 # ---- CUDA detection -------------------------------------------------------
-# With nvcc found, the CUDA engine is built as a module, stylefs-cuda.so,
-# that ./stylefs loads at run time (engine.c): the binary itself never
-# links CUDA, so one build runs on machines with and without a GPU.
+# With nvcc and cuDNN's header found, the CUDA engine is built as a module,
+# stylefs-cuda.so, that ./stylefs loads at run time (engine.c): the binary
+# itself never links CUDA, so one build runs on machines with and without
+# a GPU.
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 -lineinfo
+CUDNN_H   := $(wildcard $(CUDA_HOME)/include/cudnn.h)
 USE_CUDA  ?= auto
 ifeq ($(USE_CUDA),yes)
   ifeq ($(NVCC),)
     $(error USE_CUDA=yes but nvcc was not found (set NVCC=/path/to/nvcc))
   endif
+  ifeq ($(CUDNN_H),)
+    $(error USE_CUDA=yes but cudnn.h was not found under $(CUDA_HOME)/include (install cuDNN there))
+  endif
   HAVE_CUDA := 1
 else ifeq ($(USE_CUDA),no)
   HAVE_CUDA :=
 else
-  HAVE_CUDA := $(if $(NVCC),1,)
+  HAVE_CUDA := $(if $(and $(NVCC),$(CUDNN_H)),1,)
 endif
+CUDA_WHY  := $(if $(filter no,$(USE_CUDA)),USE_CUDA=no,$(if $(NVCC),cudnn.h not found under $(CUDA_HOME)/include,nvcc not found))
 
 # Rebuild everything when the compiler or flags change (SANITIZE=..., CFLAGS=...).
-FLAGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)
+FLAGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) cuda=$(HAVE_CUDA) $(NVCC) $(NVFLAGS) $(CUDA_ARCH)
 ifneq ($(FLAGS_NOW),$(file < $(BUILD)/.flags))
 $(shell mkdir -p $(BUILD))
 $(file > $(BUILD)/.flags,$(FLAGS_NOW))
@@ -83,7 +89,7 @@ SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c
            src/stb_impl.c src/fs.c cache/cache.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
-TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
+TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
             $(BUILD)/examples/gallery
 
 .PHONY: all clean test test-arm64 arm64-deps print-deps models bench install uninstall deps demo undemo config golden devkit gallery \
@@ -95,8 +101,12 @@ all: config $(BIN) $(if $(HAVE_CUDA),stylefs-cuda.so)
 config:
 	@echo "stylefs build: CC=$(CC) SANITIZE=$(or $(SANITIZE),none)"
 	@$(PKG_CONFIG) --exists $(PKGS) || { echo "missing build dependencies; run: make deps (as root) or apt-get install $(DEBIAN_DEPS)"; exit 1; }
-	@echo "  CPU engine: oneDNN $$(sed -n 's/^#define DNNL_VERSION_MAJOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null).$$(sed -n 's/^#define DNNL_VERSION_MINOR \(.*\)/\1/p' /usr/include/oneapi/dnnl/dnnl_version.h 2>/dev/null)"
-	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc found at $(NVCC); building the GPU engine module stylefs-cuda.so$(if $(wildcard $(CUDA_HOME)/include/cudnn.h),, (cudnn.h NOT found under $(CUDA_HOME)/include)),not used ($(if $(filter no,$(USE_CUDA)),USE_CUDA=no,nvcc not found)): CPU engine only)"
+	@v=$$(printf '#include <oneapi/dnnl/dnnl_version.h>\nDNNL_VERSION_MAJOR DNNL_VERSION_MINOR\n' | \
+	     $(CC) $(DNNL_CFLAGS) -E -P - 2>/dev/null | tail -n 1); \
+	 case "$$v" in "2 "*) echo "  CPU engine: oneDNN $$(echo $$v | tr ' ' .) ($(ARCH))";; \
+	 "") echo "oneDNN's headers were not found: make deps (as root) or apt-get install libdnnl-dev"; exit 1;; \
+	 *) echo "stylefs uses oneDNN's 2.x API; found oneDNN $$(echo $$v | tr ' ' .) (install Debian 12's libdnnl-dev 2.x)"; exit 1;; esac
+	@echo "  CUDA: $(if $(HAVE_CUDA),nvcc at $(NVCC) and cuDNN at $(CUDNN_H): building the GPU engine module stylefs-cuda.so,not built ($(CUDA_WHY)): CPU engine only)"
 
 $(BIN): $(MAIN_OBJ) $(LIB_OBJ) $(BUILD)/.flags
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
@@ -108,7 +118,7 @@ $(BUILD)/cpu/kern_avx512.o: CFLAGS += $(AVX512)
 $(BUILD)/cpu/kern_avx512_vnni.o: CFLAGS += $(AVX512) -mavx512vnni
 $(BUILD)/cpu/kern_avx512_bf16.o: CFLAGS += $(AVX512) -mavx512bf16
 
-$(BUILD)/%.o: %.c $(BUILD)/.flags
+$(BUILD)/%.o: %.c $(BUILD)/.flags | config
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -134,11 +144,11 @@ ifneq ($(HAVE_CUDA),)
 TEST_BIN  += $(BUILD)/tests/gpu_check
 endif
 
-$(BUILD)/kernels/%.o: kernels/%.cu kernels/sf_kernels.h $(BUILD)/.flags
+$(BUILD)/kernels/%.o: kernels/%.cu kernels/sf_kernels.h $(BUILD)/.flags | config
 	@mkdir -p $(@D)
 	$(NVCC) $(NVFLAGS) $(CUDA_ARCH) -Xcompiler -fPIC -Ikernels -c -o $@ $<
 
-$(BUILD)/%.pic.o: %.c $(BUILD)/.flags
+$(BUILD)/%.pic.o: %.c $(BUILD)/.flags | config
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -Ikernels -I$(CUDA_HOME)/include -MMD -MP -c -o $@ $<
 

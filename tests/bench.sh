@@ -1,18 +1,26 @@
 #!/bin/sh
 # bench.sh: `make bench`: the CPU engine against ONNX Runtime, same run,
-# same machine, same weights, 2 threads (OMP_NUM_THREADS, ORT --threads).
-# For 256x256, 1 MP and 4 MP it prints:
+# same machine, same weights, 2 threads (OMP_NUM_THREADS, ORT --threads),
+# at every vector instruction-set level this CPU runs (STYLEFS_CPU_ISA:
+# an AVX-512 machine also runs its AVX2 engine).
+#
+# First the CPU, its levels and its own fp32 FMA peak per level, 1 and 2
+# threads (build/tests/peak, measured again before each per-layer table,
+# since these VMs' throughput changes from minute to minute: on a 2-core
+# Zen 3 the 2-thread peak read 180-186 GFLOP/s in one period and 86-94 in
+# another), and ONNX Runtime's network alone at each
+# size (median of 5 after a warm-up run; no load, no codecs, no first
+# touch of memory).  Then, per level, for 256x256, 1 MP and 4 MP:
 #   net_s    stylefs network alone (build/tests/netbench, median of 3)
 #   best_s   `stylefs stylize` as a process: load, decode, network, PNG
 #   med_s    encode; best and median of 5 runs (wall clock)
 #   rss_MB   that process's peak RSS (GNU time)
-#   ort_s    ONNX Runtime's network alone (median of 5 after a warm-up run,
-#            ../shared/anchors): no load, no codecs, no first touch of memory
-#   ratio    ort_s / best_s (the goal is >= 2.5), and ort_s / med_s
-# the 1 MP row again with a JPEG in and out, and with STYLEFS_CPU_BF16=0
-# (all float32, where the CPU would otherwise run layers 13-15 in bf16),
-# then a per-layer breakdown at 1 MP, 1- versus 2-thread scaling, and a
-# 12 MP photo with --max-side 0 (time and peak RSS).
+#   ort_s    ONNX Runtime's network alone
+#   ratio    ort_s / best_s, and r_med = ort_s / med_s (higher is better)
+# the per-layer table at 1 MP (ms, GFLOP/s, share of that level's 2-thread
+# peak, implementation), and 1 against 2 threads.  At the best level also
+# the 1 MP row with a JPEG in and out, in float32 (STYLEFS_CPU_BF16=0),
+# and a 12 MP photo with --max-side 0.
 set -eu
 B=build/bench
 mkdir -p "$B"
@@ -20,6 +28,29 @@ mkdir -p "$B"
 ort_model udnie
 export OMP_NUM_THREADS=2
 ST="--styles $SHARED/models"
+
+LEVELS=$(./stylefs --version | sed -n 's/.*kernels this CPU runs: \([a-z0-9 ]*\)).*/\1/p')
+BEST=${LEVELS%% *}
+echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) threads; levels: $LEVELS"
+./stylefs stylize $ST --no-cache -v udnie tests/golden/in_128x128.ppm "$B/o.png" 2>&1 >/dev/null |
+    sed -n 's/^stylefs: engine: /engine: /p' 2>/dev/null || true
+for lv in $LEVELS; do
+    [ "$lv" = generic ] && continue
+    p1=$(build/tests/peak $lv 1 | sed 's/.*gflops=//')
+    p2=$(build/tests/peak $lv 2 | sed 's/.*gflops=//')
+    echo "fp32 FMA peak at $lv: $p1 GFLOP/s with 1 thread, $p2 with 2"
+done
+
+# ONNX Runtime once per size
+for sz in 256 1024 2048; do
+    build/tests/mkimg $sz $sz "$B/in$sz.ppm"
+    ort=$(NODE_PATH="$ORT/node_modules" node "$SHARED/anchors/ort_anchor.js" "$ORT/udnie.onnx" \
+          "$B/in$sz.ppm" "$B/ort$sz.ppm" --runs 5 --threads 2 | tail -n 1 |
+          sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
+    eval "ort_$sz=$ort"
+done
+echo "ONNX Runtime 1.30, network alone, 2 threads: 256x256 $(awk -v o=$ort_256 'BEGIN{printf "%.3f", o/1000}') s," \
+     "1 MP $(awk -v o=$ort_1024 'BEGIN{printf "%.3f", o/1000}') s, 4 MP $(awk -v o=$ort_2048 'BEGIN{printf "%.3f", o/1000}') s"
 
 # whole "ENV=..." IN OUT: 5 runs of the whole process; sets w_best, w_med
 # (seconds) and w_rss (kB, the largest)
@@ -42,42 +73,47 @@ row() {     # row LABEL NET_MS ORT_MS [NOTE]
         'BEGIN { printf "%-10s %8s %8.3f %8.3f %8.0f %8.3f %7.2f %7.2f %s\n", s, n == "" ? "" : sprintf("%.3f", n / 1000),
                  b, d, m / 1024, o / 1000, o / 1000 / b, o / 1000 / d, note }'
 }
+netms() { env "$@" | sed 's/.*median_ms=\([0-9.]*\).*/\1/'; }
 
-./stylefs stylize $ST --no-cache -v udnie tests/golden/in_128x128.ppm "$B/o.png" 2>&1 >/dev/null |
-    sed -n 's/^stylefs: engine: /engine: /p' 2>/dev/null || true
-printf '%-10s %8s %8s %8s %8s %8s %7s %7s\n' size net_s best_s med_s rss_MB ort_s ratio r_med
-for sz in 256 1024 2048; do
-    build/tests/mkimg $sz $sz "$B/in$sz.ppm"
-    net=$(build/tests/netbench "$SHARED/models" udnie ${sz}x$sz --runs 3 | sed 's/.*median_ms=\([0-9.]*\).*/\1/')
-    whole "" "$B/in$sz.ppm" "$B/out$sz.png"
-    ort=$(NODE_PATH="$ORT/node_modules" node "$SHARED/anchors/ort_anchor.js" "$ORT/udnie.onnx" \
-          "$B/in$sz.ppm" "$B/ort$sz.ppm" --runs 5 --threads 2 | tail -n 1 |
-          sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
-    row "${sz}x$sz" "$net" "$ort"
-    [ $sz = 1024 ] && ort1024=$ort
-done
-# a 1 MP JPEG in and out (the format a photo usually has): decode and encode
-# through libjpeg-turbo instead of PPM in and PNG out
-build/tests/mkimg 1024 1024 "$B/in1024.jpg"
-whole "" "$B/in1024.jpg" "$B/out1024.jpg"
-row 1024x1024 "" "$ort1024" "(JPEG in and out)"
-# the same 1 MP row in float32 throughout
-net=$(STYLEFS_CPU_BF16=0 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3 | sed 's/.*median_ms=\([0-9.]*\).*/\1/')
-whole STYLEFS_CPU_BF16=0 "$B/in1024.ppm" "$B/out1024.png"
-row 1024x1024 "$net" "$ort1024" "(STYLEFS_CPU_BF16=0: all float32)"
-echo "(ratio = ONNX Runtime network time / stylefs whole-process time, best and median; higher is better)"
-
-echo
-echo "per-layer breakdown, 1024x1024, 2 threads (STYLEFS_PROFILE=1, last of 2 passes):"
-STYLEFS_PROFILE=1 NETBENCH_VERBOSE=1 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 1 2>&1 |
-    grep 'profile:' | tail -n 17 | sed 's/^stylefs: profile: /  /'
-
-echo
-echo "thread scaling, network at 1024x1024:"
-for t in 1 2; do
-    ms=$(OMP_NUM_THREADS=$t build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3 |
-         sed 's/.*median_ms=\([0-9.]*\).*/\1/')
-    awk -v t="$t" -v ms="$ms" 'BEGIN { printf "  threads %d: %.3f s\n", t, ms / 1000 }'
+for lv in $LEVELS; do
+    [ "$lv" = generic ] && continue
+    export STYLEFS_CPU_ISA=$lv
+    echo
+    echo "== level $lv$([ "$lv" = "$BEST" ] || echo " (STYLEFS_CPU_ISA=$lv, oneDNN capped likewise)") =="
+    printf '%-10s %8s %8s %8s %8s %8s %7s %7s\n' size net_s best_s med_s rss_MB ort_s ratio r_med
+    for sz in 256 1024 2048; do
+        net=$(netms build/tests/netbench "$SHARED/models" udnie ${sz}x$sz --runs 3)
+        whole "" "$B/in$sz.ppm" "$B/out$sz.png"
+        eval "ort=\$ort_$sz"
+        row "${sz}x$sz" "$net" "$ort"
+    done
+    if [ "$lv" = "$BEST" ]; then
+        # a 1 MP JPEG in and out (the format a photo usually has)
+        build/tests/mkimg 1024 1024 "$B/in1024.jpg"
+        whole "" "$B/in1024.jpg" "$B/out1024.jpg"
+        row 1024x1024 "" "$ort_1024" "(JPEG in and out)"
+        net=$(netms STYLEFS_CPU_BF16=0 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3)
+        whole STYLEFS_CPU_BF16=0 "$B/in1024.ppm" "$B/out1024.png"
+        row 1024x1024 "$net" "$ort_1024" "(STYLEFS_CPU_BF16=0: all float32)"
+    fi
+    echo "(ratio = ONNX Runtime network time / stylefs whole-process time, best and median; higher is better)"
+    # the peak again, right before the layers it is compared with: these
+    # VMs' throughput changes from one minute to the next
+    pk=$(build/tests/peak $lv 2 | sed 's/.*gflops=//')
+    echo "per layer, 1024x1024, 2 threads, last of 2 passes (peak measured just before: $pk GFLOP/s at $lv):"
+    STYLEFS_PROFILE=1 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 1 2>&1 |
+        grep 'profile:' | tail -n 17 |
+        awk -v pk="$pk" '/layer/ { sub(/^stylefs: profile: /, "");
+                 # layer N conv X ms Y GFLOP/s  norm Z ms  impl...
+                 impl = ""; for (i = 11; i <= NF; i++) impl = impl " " $i
+                 printf "  layer %2d %7.1f ms %6.1f GFLOP/s %4.0f%% of peak  norm %5.1f ms %s\n", $2, $4, $6, 100 * $6 / pk, $9, impl; next }
+               { sub(/^stylefs: profile: /, "  "); print }'
+    for t in 1 2; do
+        ms=$(netms OMP_NUM_THREADS=$t build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3)
+        eval "th_$t=$ms"
+    done
+    awk -v a="$th_1" -v b="$th_2" 'BEGIN { printf "threads, 1 MP network: 1 thread %.3f s, 2 threads %.3f s (%.2fx)\n", a / 1000, b / 1000, a / b }'
+    unset STYLEFS_CPU_ISA
 done
 
 echo
