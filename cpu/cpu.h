@@ -117,6 +117,19 @@ struct sf_conv3_shape {
 typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, const struct sf_conv3_shape *s,
                                  int y0, int y1);
 
+/* The residual convolutions (3x3, 128 -> 128, stride 1, SAME) in
+ * Winograd F(4x4, 3x3), where oneDNN has no Winograd (AVX2): per 4x4
+ * output tile the 6x6 input is transformed (V = Bt d B), multiplied per
+ * each of the 36 points with the transformed weights (U = G g Gt, 128 x
+ * 128) as 36 matrix products over a block of tiles, and transformed back
+ * (Y = At M A): 2.25x fewer multiply-adds than the direct convolution.
+ * Tiles are numbered row by row, ceil(h/4) x ceil(w/4) of them; a call
+ * does tiles t0..t1 (at most SF_WINO_TB) with its thread's scratch of
+ * sf_wino_scratch_floats() floats.  in and out are [128/cb][h][w][cb]. */
+#define SF_WINO_TB 48
+typedef void (*sf_wino_fn)(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
+                           int t0, int t1);
+
 struct sf_cpu_kernels {
     enum sf_cpu_level level;
     const char *conv0_name;
@@ -141,6 +154,10 @@ struct sf_cpu_kernels {
 
     const char *conv3_name;
     sf_conv3_rows_fn conv3_rows;
+
+    const char *wino_name;      /* NULL: none at this level */
+    int wino_cb;                /* the channel block it takes */
+    sf_wino_fn wino_tiles;
 
     const char *norm_name;
     sf_norm_sums_fn norm_sums;
@@ -176,6 +193,10 @@ static inline size_t sf_at(int cb, size_t hw, size_t p, int c)
 {
     return (size_t)(c / cb) * hw * cb + p * cb + (size_t)(c % cb);
 }
+/* Winograd: the scratch a call needs, and the weights U [36][128][128]
+ * from the stored [ky][kx][ci][co] (kern_ref.c). */
+static inline size_t sf_wino_scratch_floats(void) { return (size_t)2 * 36 * SF_WINO_TB * 128; }
+void sf_wino_weights(const float *w, float *U);
 /* bfloat16 bits of f, rounded to nearest even. */
 static inline uint16_t sf_bf16_bits(float f)
 {

@@ -6,7 +6,9 @@
  *   dispatch table filled once at open for the CPU's best instruction set
  *   (or the STYLEFS_CPU_ISA cap);
  * - layers 1-14: oneDNN, in the first layout configuration in which it has
- *   a vector implementation of every layer (plan.c);
+ *   a vector implementation of every layer (plan.c); on AVX2 the residual
+ *   layers 3-12 in our Winograd F(4x4,3x3) (oneDNN 2.6 has none there);
+ *   where oneDNN has only reference kernels, our own 3x3 kernels;
  * - instance norms, fused with ReLU or the residual add, and the tanh
  *   output: our element-wise kernels.
  * The work of our kernels is split here over OpenMP threads by rows or
@@ -66,6 +68,9 @@ static void plan_free(struct sf_engine_impl *e)
     free(e->scratch_res);
     free(e->scratch);
     free(e->band);
+    free(e->wU);
+    free(e->wscratch);
+    e->wU = e->wscratch = NULL;
     e->c0buf = e->band = e->scratch = e->scratch_res = NULL;
     e->B = e->M = e->X = e->T = e->U = e->O = NULL;
     e->h = e->w = 0;
@@ -95,6 +100,18 @@ static int plan_conv(struct sf_engine_impl *e, int i, float *src, int hin, int w
     const struct sf_layer_spec *l = &sf_net[i];
     int rc;
 
+    if (e->cfg->own_wino && i >= 3 && i <= 12) {
+        *oh = hin;              /* 3x3, stride 1, SAME */
+        *ow = win;
+        e->c3[i] = (struct sf_conv3_shape){ .hin = hin, .win = win, .cin = 128, .hout = hin, .wout = win,
+                                            .cout = 128, .stride = 1, .pt = 1, .pl = 1 };
+        e->c3in[i] = src;
+        e->c3out[i] = dst;
+        e->flops[i] = 2.0 * 9 * 128 * 128 * (double)hin * win;     /* the direct convolution's, for GFLOP/s */
+        snprintf(e->impl[i], sizeof e->impl[i], "stylefs %s", e->k.wino_name);
+        add_step(e, (struct step){ .op = OP_WINO, .layer = i });
+        return 0;
+    }
     if (!e->cfg->own) {
         if ((rc = sf_plan_layer(e, i, src, hin, win, cb_in, dst, cb_out, wino, bf16, oh, ow, need)))
             return rc;
@@ -137,6 +154,8 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     int split = cfg->cb_128 != cfg->cb_res;     /* layer 2 and 13 see another layout */
 
     plan_free(e);
+    if (cfg->own_wino && (!e->winograd || !e->k.wino_tiles || e->k.wino_cb != cfg->cb_res))
+        return -ENOTSUP;        /* no Winograd kernel of ours for this layout at this level */
     e->cfg = cfg;
     e->bf16 = e->k.oc16_rows && split && (size_t)h0 * w0 >= BF16_MIN_PIXELS;
     /* One block holds B, then M.  Layer 0's input and O (written by layer 15
@@ -213,6 +232,10 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     add_step(e, (struct step){ .op = OP_OUTPUT, .layer = 15, .x = e->O, .hw = full, .c = 3, .cb = 3 });
 
     e->nthreads = omp_get_max_threads();
+    if (cfg->own_wino &&
+        (!(e->wU = alloc_f((size_t)10 * 36 * 128 * 128)) ||
+         !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads))))
+        goto out_nomem;
     e->band_floats = (e->bf16 ? e->k.oc16_band : e->k.oc_band)(w4);
     if (e->band_floats && !(e->band = alloc_f(e->band_floats * (size_t)e->nthreads)))
         goto out_nomem;
@@ -302,6 +325,11 @@ static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
                             m->weights[13 + d][((size_t)t * l->cout + co) * l->cin + ci];
             e->c3w[13 + d] = e->wdec[d];
         }
+    }
+    if (e->cfg->own_wino) {
+#pragma omp parallel for schedule(static)
+        for (int i = 3; i <= 12; i++)
+            sf_wino_weights(m->weights[i], e->wU + (size_t)(i - 3) * 36 * 128 * 128);
     }
     if ((rc = sf_plan_load_weights(e, m)))
         return rc;
@@ -398,6 +426,23 @@ static void conv3_step(struct sf_engine_impl *e, int i)
         e->k.conv3_rows(e->c3in[i], e->c3w[i], e->c3out[i], s, y, y + 1);
 }
 
+static void wino_step(struct sf_engine_impl *e, int i)
+{
+    const struct sf_conv3_shape *s = &e->c3[i];
+    int nt = ((s->hin + 3) / 4) * ((s->win + 3) / 4), nb = (nt + SF_WINO_TB - 1) / SF_WINO_TB;
+    const float *U = e->wU + (size_t)(i - 3) * 36 * 128 * 128;
+
+#pragma omp parallel
+    {
+        float *scr = e->wscratch + (size_t)omp_get_thread_num() * sf_wino_scratch_floats();
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < nb; b++) {
+            int t0 = b * SF_WINO_TB, t1 = t0 + SF_WINO_TB < nt ? t0 + SF_WINO_TB : nt;
+            e->k.wino_tiles(e->c3in[i], s->hin, s->win, e->cfg->cb_res, U, e->c3out[i], scr, t0, t1);
+        }
+    }
+}
+
 static void outconv_step(struct sf_engine_impl *e, int h4, int w4)
 {
     int nbands = (h4 + SF_OC_ROWS - 1) / SF_OC_ROWS;
@@ -449,6 +494,7 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
         case OP_CONV0: conv0_step(e, rgb, h, w); break;
         case OP_DNNL: rc = sf_plan_exec_layer(e, s->layer); break;
         case OP_CONV3: conv3_step(e, s->layer); break;
+        case OP_WINO: wino_step(e, s->layer); break;
         case OP_REORDER: rc = sf_plan_exec_reorder(e, s->reorder, s->from, s->to); break;
         case OP_NORM: case OP_NORM_STATS: case OP_NORM_BF16: norm_step(e, m, s); conv = 0; break;
         case OP_OUTCONV: outconv_step(e, h4, w4); break;

@@ -48,6 +48,7 @@ struct plan_cfg {
     int cb_32, cb_64, cb_128, cb_res;
     int winograd;               /* residual convolutions in Winograd */
     int own;                    /* layers 1-14 on our 3x3 kernels, not oneDNN */
+    int own_wino;               /* residual layers on our Winograd (cb_res = its wino_cb) */
 };
 
 /* A oneDNN convolution or transposed convolution of layer i. */
@@ -65,6 +66,7 @@ enum step_op {
     OP_CONV0,       /* our layer 0: prepare the input, then the rows */
     OP_DNNL,        /* a oneDNN layer */
     OP_CONV3,       /* one of layers 1-14 on our 3x3 kernel */
+    OP_WINO,        /* a residual layer on our Winograd kernel */
     OP_REORDER,     /* a oneDNN reorder (layouts) */
     OP_NORM,        /* instance norm of a layer's output: ReLU, residual add or plain */
     OP_NORM_STATS,  /* layer 14's norm, statistics only (outconv applies it) */
@@ -118,6 +120,8 @@ struct sf_engine_impl {
     struct sf_conv3_shape c3[SF_LAYERS];    /* layers on our 3x3 kernel */
     float *c3in[SF_LAYERS], *c3out[SF_LAYERS];
     const float *c3w[SF_LAYERS];            /* their weights, [ky][kx][cin][cout] */
+    float *wU;                  /* own Winograd: layers 3-12's U [10][36][128][128] */
+    float *wscratch;            /* and its per-thread scratch */
     struct step steps[MAX_STEPS];
     int nsteps;
 

@@ -165,6 +165,128 @@ static void avx2_oc_rows(const float *in, int h4, int w4, int cb, const float *n
     }
 }
 
+/* ---- the residual convolutions in Winograd F(4x4, 3x3), on nChw8c ------
+ * Per block of up to SF_WINO_TB tiles: the input transform of every tile
+ * and channel block (8 channels a vector, the 6x6 tile loaded straight
+ * from the blocked layout) into V [36][TB][128]; 36 products
+ * M[xi] = V[xi] (TB x 128) x U[xi] (128 x 128), each a 6 x 16 register
+ * tile walking K = 128 (per k: 2 loads of U and 6 broadcasts of V feed 12
+ * FMAs), U's 16 columns staying in L1 across the tile rows; then the
+ * output transform into the blocked output.  Rows of V past the last tile
+ * of a partial block are zero. */
+typedef float v8f __attribute__((vector_size(32)));
+
+/* Bt applied to 6 vectors, in place order: o = Bt x */
+static inline __attribute__((always_inline)) void bt6(const v8f x[6], v8f o[6])
+{
+    v8f four = { 4, 4, 4, 4, 4, 4, 4, 4 }, five = { 5, 5, 5, 5, 5, 5, 5, 5 }, two = four * 0.5f;
+    o[0] = four * x[0] - five * x[2] + x[4];
+    o[1] = x[3] + x[4] - four * (x[1] + x[2]);
+    o[2] = four * (x[1] - x[2]) + x[4] - x[3];
+    o[3] = two * (x[3] - x[1]) + x[4] - x[2];
+    o[4] = two * (x[1] - x[3]) + x[4] - x[2];
+    o[5] = four * x[1] - five * x[3] + x[5];
+}
+
+/* At applied to 6 vectors: 4 results */
+static inline __attribute__((always_inline)) void at6(const v8f m[6], v8f o[4])
+{
+    v8f a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+    o[0] = m[0] + a + c;
+    o[1] = b + 2 * d;
+    o[2] = a + 4 * c;
+    o[3] = b + 8 * d + m[5];
+}
+
+static void avx2_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
+                            int t0, int t1)
+{
+    int ntx = (w + 3) / 4, nt = t1 - t0;
+    size_t hw = (size_t)h * w, TB = SF_WINO_TB;
+    float *V = scratch, *M = scratch + 36 * TB * 128;
+    const v8f zero = { 0 };
+
+    /* input transform */
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / ntx) * 4 - 1, x0 = (t % ntx) * 4 - 1;
+        int inside = y0 >= 0 && y0 + 6 <= h && x0 >= 0 && x0 + 6 <= w;
+        for (int g = 0; g < 16; g++) {
+            const float *base = in + (size_t)g * hw * 8;
+            v8f d[6][6], u[6][6], col[6], r6[6];
+            for (int r = 0; r < 6; r++)
+                for (int q = 0; q < 6; q++) {
+                    int y = y0 + r, x = x0 + q;
+                    if (inside || (y >= 0 && y < h && x >= 0 && x < w))
+                        memcpy(&d[r][q], base + ((size_t)y * w + x) * 8, sizeof(v8f));
+                    else
+                        d[r][q] = zero;
+                }
+            for (int q = 0; q < 6; q++) {           /* columns: u = Bt d */
+                for (int r = 0; r < 6; r++)
+                    col[r] = d[r][q];
+                bt6(col, r6);
+                for (int i = 0; i < 6; i++)
+                    u[i][q] = r6[i];
+            }
+            for (int i = 0; i < 6; i++) {           /* rows: V = u B */
+                bt6(u[i], r6);
+                for (int j = 0; j < 6; j++)
+                    memcpy(V + ((size_t)(i * 6 + j) * TB + (t - t0)) * 128 + g * 8, &r6[j], sizeof(v8f));
+            }
+        }
+    }
+    if (nt < (int)TB)       /* zero rows for the 6-row register tiles of a partial block */
+        for (int xi = 0; xi < 36; xi++)
+            memset(V + ((size_t)xi * TB + nt) * 128, 0, (size_t)(((nt + 5) / 6 * 6) - nt) * 128 * sizeof(float));
+    /* 36 products */
+    int rows = (nt + 5) / 6 * 6;
+    for (int xi = 0; xi < 36; xi++) {
+        const float *Vx = V + (size_t)xi * TB * 128, *Ux = U + (size_t)xi * 128 * 128;
+        float *Mx = M + (size_t)xi * TB * 128;
+        for (int j0 = 0; j0 < 128; j0 += 16)
+            for (int i0 = 0; i0 < rows; i0 += 6) {
+                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+                const float *a = Vx + (size_t)i0 * 128, *b = Ux + j0;
+                for (int kk = 0; kk < 128; kk++, b += 128) {
+                    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
+#define WG_ROW(R)                                                           av = _mm256_broadcast_ss(a + (R) * 128 + kk);                           c##R##0 = _mm256_fmadd_ps(av, b0, c##R##0);                             c##R##1 = _mm256_fmadd_ps(av, b1, c##R##1);
+                    WG_ROW(0) WG_ROW(1) WG_ROW(2) WG_ROW(3) WG_ROW(4) WG_ROW(5)
+#undef WG_ROW
+                }
+                float *c = Mx + (size_t)i0 * 128 + j0;
+                _mm256_storeu_ps(c, c00); _mm256_storeu_ps(c + 8, c01);
+                _mm256_storeu_ps(c + 128, c10); _mm256_storeu_ps(c + 136, c11);
+                _mm256_storeu_ps(c + 256, c20); _mm256_storeu_ps(c + 264, c21);
+                _mm256_storeu_ps(c + 384, c30); _mm256_storeu_ps(c + 392, c31);
+                _mm256_storeu_ps(c + 512, c40); _mm256_storeu_ps(c + 520, c41);
+                _mm256_storeu_ps(c + 640, c50); _mm256_storeu_ps(c + 648, c51);
+            }
+    }
+    /* output transform */
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / ntx) * 4, x0 = (t % ntx) * 4;
+        for (int g = 0; g < 16; g++) {
+            v8f m[6][6], u[4][6], col[6], o4[4];
+            for (int i = 0; i < 36; i++)
+                memcpy(&m[i / 6][i % 6], M + ((size_t)i * TB + (t - t0)) * 128 + g * 8, sizeof(v8f));
+            for (int q = 0; q < 6; q++) {           /* columns: u = At m */
+                for (int r = 0; r < 6; r++)
+                    col[r] = m[r][q];
+                at6(col, o4);
+                for (int i = 0; i < 4; i++)
+                    u[i][q] = o4[i];
+            }
+            float *base = out + (size_t)g * hw * 8;
+            for (int i = 0; i < 4 && y0 + i < h; i++) {     /* rows: Y = u A */
+                at6(u[i], o4);
+                for (int j = 0; j < 4 && x0 + j < w; j++)
+                    memcpy(base + ((size_t)(y0 + i) * w + x0 + j) * 8, &o4[j], sizeof(v8f));
+            }
+        }
+    }
+}
+
 void sf_kern_avx2(struct sf_cpu_kernels *k)
 {
     k->conv0_name = "conv0 avx2 (float32)";
@@ -178,5 +300,8 @@ void sf_kern_avx2(struct sf_cpu_kernels *k)
     k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
     k->oc_weights = sf_oc_fweights;
     k->oc_rows = avx2_oc_rows;
+    k->wino_name = "winograd avx2 F(4x4,3x3) (float32)";
+    k->wino_cb = 8;
+    k->wino_tiles = avx2_wino_tiles;
     avx2_fill_elementwise(k, "avx2");
 }

@@ -140,6 +140,9 @@ static void ref_conv3_rows(const float *in, const float *wt, float *out, const s
         }
 }
 
+static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
+                           int t0, int t1);
+
 void sf_kern_ref(struct sf_cpu_kernels *k)
 {
     k->conv0_name = "conv0 generic (float32)";
@@ -155,5 +158,104 @@ void sf_kern_ref(struct sf_cpu_kernels *k)
     k->oc_rows = ref_oc_rows;
     k->conv3_name = "conv3x3 generic (float32)";
     k->conv3_rows = ref_conv3_rows;
+    k->wino_name = "winograd generic (float32)";
+    k->wino_cb = 0;             /* any */
+    k->wino_tiles = ref_wino_tiles;
     ref_fill_elementwise(k, "generic");
+}
+
+/* ---- Winograd F(4x4, 3x3) for the residual convolutions -----------------
+ * The matrices of Lavin and Gray (2015): V = Bt d B, U = G g Gt,
+ * Y = At (U . V) A, for correlation (what CNNs call convolution). */
+static const float wBt[6][6] = {
+    { 4, 0, -5, 0, 1, 0 }, { 0, -4, -4, 1, 1, 0 }, { 0, 4, -4, -1, 1, 0 },
+    { 0, -2, -1, 2, 1, 0 }, { 0, 2, -1, -2, 1, 0 }, { 0, 4, 0, -5, 0, 1 },
+};
+static const float wG[6][3] = {
+    { 1.f / 4, 0, 0 }, { -1.f / 6, -1.f / 6, -1.f / 6 }, { -1.f / 6, 1.f / 6, -1.f / 6 },
+    { 1.f / 24, 1.f / 12, 1.f / 6 }, { 1.f / 24, -1.f / 12, 1.f / 6 }, { 0, 0, 1 },
+};
+static const float wAt[4][6] = {
+    { 1, 1, 1, 1, 1, 0 }, { 0, 1, -1, 2, -2, 0 }, { 0, 1, 1, 4, 4, 0 }, { 0, 1, -1, 8, -8, 1 },
+};
+
+void sf_wino_weights(const float *w, float *U)
+{
+    for (int ci = 0; ci < 128; ci++)
+        for (int co = 0; co < 128; co++) {
+            float g[3][3], t[6][3];
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    g[a][b] = w[((a * 3 + b) * 128 + ci) * 128 + co];
+            for (int i = 0; i < 6; i++)
+                for (int b = 0; b < 3; b++)
+                    t[i][b] = wG[i][0] * g[0][b] + wG[i][1] * g[1][b] + wG[i][2] * g[2][b];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    U[((size_t)(i * 6 + j) * 128 + ci) * 128 + co] =
+                        t[i][0] * wG[j][0] + t[i][1] * wG[j][1] + t[i][2] * wG[j][2];
+        }
+}
+
+static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
+                           int t0, int t1)
+{
+    int ntx = (w + 3) / 4;
+    size_t hw = (size_t)h * w, TB = SF_WINO_TB;
+    float *V = scratch, *M = scratch + 36 * TB * 128;     /* [36][TB][128] each */
+
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / ntx) * 4 - 1, x0 = (t % ntx) * 4 - 1;
+        for (int c = 0; c < 128; c++) {
+            float d[6][6], u[6][6];
+            for (int r = 0; r < 6; r++)
+                for (int q = 0; q < 6; q++) {
+                    int y = y0 + r, x = x0 + q;
+                    d[r][q] = y >= 0 && y < h && x >= 0 && x < w ? in[sf_at(cb, hw, (size_t)y * w + x, c)] : 0;
+                }
+            for (int i = 0; i < 6; i++)
+                for (int q = 0; q < 6; q++) {
+                    u[i][q] = 0;
+                    for (int k = 0; k < 6; k++)
+                        u[i][q] += wBt[i][k] * d[k][q];
+                }
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    float v = 0;
+                    for (int k = 0; k < 6; k++)
+                        v += u[i][k] * wBt[j][k];
+                    V[((size_t)(i * 6 + j) * TB + (t - t0)) * 128 + c] = v;
+                }
+        }
+    }
+    for (int xi = 0; xi < 36; xi++)
+        for (int t = t0; t < t1; t++)
+            for (int co = 0; co < 128; co++) {
+                float s = 0;
+                for (int c = 0; c < 128; c++)
+                    s += V[((size_t)xi * TB + (t - t0)) * 128 + c] * U[((size_t)xi * 128 + c) * 128 + co];
+                M[((size_t)xi * TB + (t - t0)) * 128 + co] = s;
+            }
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / ntx) * 4, x0 = (t % ntx) * 4;
+        for (int co = 0; co < 128; co++) {
+            float m[6][6], u[4][6];
+            for (int i = 0; i < 36; i++)
+                m[i / 6][i % 6] = M[((size_t)i * TB + (t - t0)) * 128 + co];
+            for (int i = 0; i < 4; i++)
+                for (int q = 0; q < 6; q++) {
+                    u[i][q] = 0;
+                    for (int k = 0; k < 6; k++)
+                        u[i][q] += wAt[i][k] * m[k][q];
+                }
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    float v = 0;
+                    for (int k = 0; k < 6; k++)
+                        v += u[i][k] * wAt[j][k];
+                    if (y0 + i < h && x0 + j < w)
+                        out[sf_at(cb, hw, (size_t)(y0 + i) * w + x0 + j, co)] = v;
+                }
+        }
+    }
 }

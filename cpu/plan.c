@@ -21,11 +21,12 @@
 
 /* The configurations, in the order the engine tries them. */
 const struct plan_cfg sf_plan_cfgs[] = {
-    { "nhwc + nChw16c Winograd residual", 32, 64, 128, 16, 1, 0 },
-    { "nChw16c", 16, 16, 16, 16, 0, 0 },
-    { "nChw8c", 8, 8, 8, 8, 0, 0 },
-    { "nhwc", 32, 64, 128, 128, 0, 0 },
-    { "nhwc, stylefs 3x3 kernels", 32, 64, 128, 128, 0, 1 },  /* always plans: the last resort */
+    { "nhwc + nChw16c Winograd residual", 32, 64, 128, 16, 1, 0, 0 },
+    { "nChw8c + stylefs Winograd residual", 8, 8, 8, 8, 0, 0, 1 },
+    { "nChw16c", 16, 16, 16, 16, 0, 0, 0 },
+    { "nChw8c", 8, 8, 8, 8, 0, 0, 0 },
+    { "nhwc", 32, 64, 128, 128, 0, 0, 0 },
+    { "nhwc, stylefs 3x3 kernels", 32, 64, 128, 128, 0, 1, 0 },  /* always plans: the last resort */
 };
 const int sf_plan_ncfgs = sizeof sf_plan_cfgs / sizeof *sf_plan_cfgs;
 

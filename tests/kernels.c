@@ -191,6 +191,60 @@ static void test_conv3(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
            shape);
 }
 
+/* Winograd: the portable one against the direct 3x3 convolution (the
+ * math, NHWC), and each level's against the portable one (its layout). */
+static void test_wino(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
+{
+    static const int sz[][2] = { { 1, 1 }, { 9, 7 }, { 16, 16 }, { 5, 30 }, { 33, 6 } };
+    double worst = 0, worst_math = 0;
+    size_t wat = 0, nw = 9 * 128 * 128;
+    char shape[64] = "";
+    int cb = k->wino_cb ? k->wino_cb : 128;
+    float *w = malloc(nw * sizeof(float)), *U = malloc(36 * 128 * 128 * sizeof(float));
+    float *scr = malloc(sf_wino_scratch_floats() * sizeof(float));
+
+    for (size_t i = 0; i < nw; i++)
+        w[i] = frand() * 0.05f;
+    sf_wino_weights(w, U);
+    for (size_t z = 0; z < sizeof sz / sizeof *sz; z++) {
+        int h = sz[z][0], wd = sz[z][1], nt = ((h + 3) / 4) * ((wd + 3) / 4);
+        size_t n = (size_t)h * wd * 128;
+        float *in = malloc(n * sizeof(float)), *inb = malloc(n * sizeof(float));
+        float *direct = malloc(n * sizeof(float)), *ok = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+        float *gotn = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            in[i] = frand();
+        /* the same tensor in the kernel's layout */
+        for (size_t p = 0; p < (size_t)h * wd; p++)
+            for (int c = 0; c < 128; c++)
+                inb[sf_at(cb, (size_t)h * wd, p, c)] = in[p * 128 + c];
+        struct sf_conv3_shape sh = { .hin = h, .win = wd, .cin = 128, .hout = h, .wout = wd, .cout = 128,
+                                     .stride = 1, .pt = 1, .pl = 1 };
+        r->conv3_rows(in, w, direct, &sh, 0, h);
+        for (int t = 0; t < nt; t += SF_WINO_TB) {
+            int t1 = t + SF_WINO_TB < nt ? t + SF_WINO_TB : nt;
+            r->wino_tiles(in, h, wd, 128, U, ok, scr, t, t1);
+            k->wino_tiles(inb, h, wd, cb, U, gotn, scr, t, t1);
+        }
+        for (size_t p = 0; p < (size_t)h * wd; p++)      /* back to NHWC */
+            for (int c = 0; c < 128; c++)
+                got[p * 128 + c] = gotn[sf_at(cb, (size_t)h * wd, p, c)];
+        size_t at;
+        double em = rel_err(ok, direct, n, &at), e = rel_err(got, ok, n, &at);
+        worst_math = em > worst_math || em != em ? em : worst_math;
+        if (e > worst || e != e) {
+            worst = e;
+            wat = at;
+            snprintf(shape, sizeof shape, "%dx%d, cb %d", wd, h, cb);
+        }
+        free(in); free(inb); free(direct); free(ok); free(got); free(gotn);
+    }
+    report("Winograd F(4x4,3x3), the portable one against the direct convolution", lv, r->wino_name, worst_math,
+           1e-4, 0, "");
+    report("Winograd F(4x4,3x3) residual convolution", lv, k->wino_name, worst, 1e-5, wat, shape);
+    free(w); free(U); free(scr);
+}
+
 static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
 {
     static const int cbs[] = { 3, 8, 16, 32, 64, 128 };
@@ -326,6 +380,8 @@ int main(int argc, char **argv)
             if (!lowp) {
                 test_outconv(&k, &ref, name, 0);
                 test_conv3(&k, &ref, name);
+                if (k.wino_tiles)
+                    test_wino(&k, &ref, name);
                 test_norms(&k, &ref, name);
             } else if (k.oc16_rows) {
                 test_outconv(&k, &ref, name, 1);
