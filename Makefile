@@ -239,7 +239,11 @@ fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
 devkit: all $(TEST_BIN)
 	@rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models .devkit/images
 	cp stylefs stylefs-cuda.so $(TEST_BIN) .devkit/bin/
-	for l in $$(ldd stylefs | awk '/=> \//{print $$3}' | grep -E 'fuse3|lmdb|dnnl|turbojpeg|cjson|xxhash|gomp'); do \
+	# every shared library the binaries need except the C runtime itself
+	# (libdnnl needs libOpenCL, stylefs libdeflate, ...); gpu.sh checks
+	# with ldd that nothing is missing there
+	for l in $$(ldd stylefs $(TEST_BIN) | awk '/=> \//{print $$3}' | sort -u | \
+	            grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so'); do \
 	  cp -L $$l .devkit/lib/; done
 	cp -r $(SHARED)/models/udnie .devkit/models/
 	cp $(SHARED)/images/* .devkit/images/ 2>/dev/null || true

@@ -69,14 +69,16 @@ if [ -z "$GPU" ]; then
     skip "gpu: CUDA engine matches the CPU engine at 256x256, 1 MP and 999x751" "no usable GPU here"
     skip "gpu: a cold read through the mount on the GPU" "no usable GPU here"
     skip "gpu: context released after gpu_idle" "no usable GPU here"
+    skip "gpu: a read after the release reopens the GPU" "no usable GPU here"
     finish
 fi
 for sz in 256x256 1024x1024 999x751; do
     $MK ${sz%x*} ${sz#*x} "$W/g$sz.ppm" --seed 3
     name="gpu: CUDA engine matches the CPU engine at $sz (99% within 2, PSNR >= 40)"
-    if STYLEFS_CPU_BF16=0 $SF stylize $S --no-cache --max-side 0 --device cpu udnie "$W/g$sz.ppm" "$W/c$sz.ppm" 2>"$W/err" &&
-        $SF stylize $S --no-cache --max-side 0 --device cuda udnie "$W/g$sz.ppm" "$W/u$sz.ppm" 2>>"$W/err" &&
-        r=$($CMP "$W/c$sz.ppm" "$W/u$sz.ppm" --within2 0.99 --psnr 40); then
+    # (outputs as PNG: stylefs writes JPEG, PNG, BMP and TGA, not PPM)
+    if STYLEFS_CPU_BF16=0 $SF stylize $S --no-cache --max-side 0 --device cpu udnie "$W/g$sz.ppm" "$W/c$sz.png" 2>"$W/err" &&
+        $SF stylize $S --no-cache --max-side 0 --device cuda udnie "$W/g$sz.ppm" "$W/u$sz.png" 2>>"$W/err" &&
+        r=$($CMP "$W/c$sz.png" "$W/u$sz.png" --within2 0.99 --psnr 40); then
         pass "$name ($r)"
     else
         fail "$name" "$r $(cat "$W/err")"
@@ -95,15 +97,19 @@ for f in "$SHARED"/images/*.jpg; do
     fi
 done
 
-# through a mount on the GPU, with a short gpu_idle
+# through a mount on the GPU, with a short gpu_idle: a cold read, the
+# context released, then a read that reopens it
 if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     mkdir -p "$W/src" "$W/mnt"
     cp "$W/g256x256.ppm" "$W/src/a.ppm"
+    cp "$W/g256x256.ppm" "$W/src/b.ppm"
     $SF -f -v -o styles="$STYLES",cache="$W/cache",device=cuda,gpu_idle=2 "$W/src" "$W/mnt" 2>"$W/daemon.log" &
     PID=$!
     for i in $(seq 50); do [ -d "$W/mnt/styled" ] && break; sleep 0.1; done
-    if cp "$W/mnt/styled/udnie/a.ppm.png" "$W/m.png" 2>"$W/err" &&
-        r=$($CMP "$W/c256x256.ppm" "$W/m.png" --within2 0.99 --psnr 40); then
+    if [ ! -d "$W/mnt/styled" ]; then
+        fail "gpu: a cold read through the mount on the GPU" "the mount did not come up: $(tail -3 "$W/daemon.log")"
+    elif timeout 60 cp "$W/mnt/styled/udnie/a.ppm.png" "$W/m.png" 2>"$W/err" &&
+        r=$($CMP "$W/c256x256.png" "$W/m.png" --within2 0.99 --psnr 40); then
         pass "gpu: a cold read through the mount on the GPU ($r)"
     else
         fail "gpu: a cold read through the mount on the GPU" "$r $(cat "$W/err") $(tail -3 "$W/daemon.log")"
@@ -116,8 +122,16 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     else
         fail "gpu: context released after gpu_idle" "$(tail -5 "$W/daemon.log")"
     fi
-    fusermount3 -u "$W/mnt"
-    wait $PID
+    if timeout 60 cp "$W/mnt/styled/udnie/b.ppm.png" "$W/m2.png" 2>"$W/err" &&
+        grep -q 'engine: cuda reopened' "$W/daemon.log" && ! grep -q 'switching to cpu' "$W/daemon.log" &&
+        r=$($CMP "$W/c256x256.png" "$W/m2.png" --within2 0.99 --psnr 40); then
+        pass "gpu: a read after the release reopens the GPU ($r)"
+    else
+        fail "gpu: a read after the release reopens the GPU" "$r $(cat "$W/err") $(tail -5 "$W/daemon.log")"
+    fi
+    fusermount3 -u "$W/mnt" 2>/dev/null
+    for i in $(seq 100); do kill -0 $PID 2>/dev/null || break; sleep 0.1; done
+    kill -0 $PID 2>/dev/null && { kill -9 $PID; fail "gpu: the daemon ends at unmount" "killed after 10 s"; }
 else
     skip "gpu: a cold read through the mount on the GPU" "/dev/fuse unusable here"
 fi

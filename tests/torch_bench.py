@@ -1,6 +1,6 @@
 """torch_bench.py: the same network and weights in PyTorch, for tests/gpu.sh.
 
-usage: python3 tests/torch_bench.py STYLE_DIR [SIZE ...]
+usage: python3 tests/torch_bench.py STYLE_DIR [--no-compile | --compile-only] [SIZE ...]
        python3 tests/torch_bench.py STYLE_DIR --run IN.ppm OUT.ppm
          (one fp32 pass on a binary PPM, to check this model against stylefs)
 
@@ -12,6 +12,8 @@ CUDA events), for three configurations:
   fp16-cl-bench     float16, channels_last, cudnn.benchmark = True
   compile           torch.compile of the fp16 channels_last model
 One line per configuration and size: "torch CONFIG WxH median_ms=..".
+--no-compile leaves out torch.compile, --compile-only runs only it (gpu.sh
+runs it last: it is the slowest and the likeliest to fail).
 """
 import json
 import os
@@ -111,7 +113,10 @@ def main():
     style = sys.argv[1]
     if len(sys.argv) == 5 and sys.argv[2] == "--run":
         return run_one(style, sys.argv[3], sys.argv[4])
-    sizes = [int(s) for s in sys.argv[2:]] or [1024, 2048]
+    args = sys.argv[2:]
+    no_compile = "--no-compile" in args
+    only_compile = "--compile-only" in args
+    sizes = [int(s) for s in args if not s.startswith("--")] or [1024, 2048]
     net = Net(load(style)).cuda().eval()
     half = Net(load(style)).cuda().eval().half().to(memory_format=torch.channels_last)
     print(f"torch {torch.__version__} cudnn {torch.backends.cudnn.version()} on {torch.cuda.get_device_name()}")
@@ -119,11 +124,15 @@ def main():
     with torch.inference_mode():
         for n in sizes:
             x = torch.rand(1, 3, n, n, device="cuda") * 255
-            torch.backends.cudnn.benchmark = False
-            print(f"torch fp32-eager {n}x{n} median_ms={bench(net, x):.3f}", flush=True)
-            torch.backends.cudnn.benchmark = True
             xh = x.half().to(memory_format=torch.channels_last)
-            print(f"torch fp16-cl-bench {n}x{n} median_ms={bench(half, xh):.3f}", flush=True)
+            if not only_compile:
+                torch.backends.cudnn.benchmark = False
+                print(f"torch fp32-eager {n}x{n} median_ms={bench(net, x):.3f}", flush=True)
+                torch.backends.cudnn.benchmark = True
+                print(f"torch fp16-cl-bench {n}x{n} median_ms={bench(half, xh):.3f}", flush=True)
+            if no_compile:
+                continue
+            torch.backends.cudnn.benchmark = True
             try:
                 if compiled is None:
                     compiled = torch.compile(half)
