@@ -113,6 +113,21 @@ struct sf_conv3_shape {
     int hin, win, cin, hout, wout, cout;
     int stride, deconv, pt, pl;
 };
+/* Input row (or column) of tap k for output o, or -1 when the tap falls
+ * outside the input (zero padding) or, for the transposed convolution,
+ * on no input pixel (o - k odd). */
+static inline int sf_tap_in(int o, int k, int stride, int deconv, int pad, int n)
+{
+    int i;
+    if (deconv) {
+        if (o < k || ((o - k) & 1))
+            return -1;
+        i = (o - k) / 2;
+    } else {
+        i = o * stride + k - pad;
+    }
+    return i >= 0 && i < n ? i : -1;
+}
 /* Output rows y0..y1 of out [hout][wout][cout]. */
 typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, const struct sf_conv3_shape *s,
                                  int y0, int y1);
@@ -193,6 +208,15 @@ static inline size_t sf_at(int cb, size_t hw, size_t p, int c)
 {
     return (size_t)(c / cb) * hw * cb + p * cb + (size_t)(c % cb);
 }
+/* Layer 15's band row r ([planes][rows][pw] of 4-byte elements, pw from
+ * the kernel): zero it whole when the input row y is outside 0..h4-1 and
+ * return 0, else zero its border (lpad before x = 0, past w4) and return 1
+ * for the caller to fill x = 0..w4-1. */
+int sf_oc_band_row(void *band, size_t r, size_t rows, size_t pw, int planes, int lpad, int w4, int y, int h4);
+/* The float32 kernels' common slots: layer 0 from the zero-bordered float
+ * input and layer 15 from [ci][ky][kx][co] weights. */
+void sf_kern_set_conv0_f32(struct sf_cpu_kernels *k, const char *name, sf_conv0_rows_fn rows);
+void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_fn band, sf_oc_rows_fn rows);
 /* Winograd: the scratch a call needs, and the weights U [36][128][128]
  * from the stored [ky][kx][ci][co] (kern_ref.c). */
 static inline size_t sf_wino_scratch_floats(void) { return (size_t)2 * 36 * SF_WINO_TB * 128; }

@@ -534,6 +534,16 @@ static void cap_onednn(const struct sf_cpu_features *f)
                 sf_cpu_level_name(f->level));
 }
 
+/* Our kernels' weight buffers (allocated at open). */
+static void weights_free(struct sf_engine_impl *e)
+{
+    free(e->wdec[0]);
+    free(e->wdec[1]);
+    free(e->w0q);
+    free(e->wout);
+    free(e->wout16);
+}
+
 static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
 {
     struct sf_engine_impl *e = calloc(1, sizeof *e);
@@ -592,11 +602,7 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
     *out = e;
     return 0;
 out_weights:
-    free(e->wdec[0]);
-    free(e->wdec[1]);
-    free(e->w0q);
-    free(e->wout);
-    free(e->wout16);
+    weights_free(e);
     dnnl_stream_destroy(e->stream);
 out_engine:
     if (e->eng)
@@ -611,11 +617,7 @@ static void cpu_close(struct sf_engine_impl *e)
     if (!e)
         return;
     plan_free(e);
-    free(e->wdec[0]);
-    free(e->wdec[1]);
-    free(e->w0q);
-    free(e->wout);
-    free(e->wout16);
+    weights_free(e);
     dnnl_stream_destroy(e->stream);
     dnnl_engine_destroy(e->eng);
     free(e);

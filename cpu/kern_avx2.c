@@ -100,15 +100,8 @@ static void avx2_oc_rows(const float *in, int h4, int w4, int cb, const float *n
     for (size_t r = 0; r < rows; r++) {
         int y = y0 - 4 + (int)r, x;
         float *d0 = band + r * pw;
-        if (y < 0 || y >= h4) {
-            for (int ci = 0; ci < 32; ci++)
-                memset(d0 + ci * cstride, 0, pw * sizeof(float));
+        if (!sf_oc_band_row(band, r, rows, pw, 32, OC_LPAD, w4, y, h4))
             continue;
-        }
-        for (int ci = 0; ci < 32; ci++) {
-            memset(d0 + ci * cstride, 0, OC_LPAD * sizeof(float));
-            memset(d0 + ci * cstride + OC_LPAD + w4, 0, (pw - OC_LPAD - (size_t)w4) * sizeof(float));
-        }
         size_t p0 = (size_t)y * w4;
         for (int c0 = 0; c0 < 32; c0 += 8) {
             __m256 ga = _mm256_loadu_ps(na + c0), gb = _mm256_loadu_ps(nb + c0);
@@ -291,17 +284,8 @@ static void avx2_wino_tiles(const float *in, int h, int w, int cb, const float *
 
 void sf_kern_avx2(struct sf_cpu_kernels *k)
 {
-    k->conv0_name = "conv0 avx2 (float32)";
-    k->conv0_buf_bytes = sf_conv0_fbuf_bytes;
-    k->conv0_prep = sf_conv0_fbuf_prep;
-    k->conv0_wbytes = 9 * 9 * 3 * 32 * sizeof(float);
-    k->conv0_weights = sf_conv0_fweights;
-    k->conv0_rows = avx2_conv0_rows;
-    k->oc_name = "outconv avx2 (float32)";
-    k->oc_band = avx2_oc_band;
-    k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
-    k->oc_weights = sf_oc_fweights;
-    k->oc_rows = avx2_oc_rows;
+    sf_kern_set_conv0_f32(k, "conv0 avx2 (float32)", avx2_conv0_rows);
+    sf_kern_set_oc_f32(k, "outconv avx2 (float32)", avx2_oc_band, avx2_oc_rows);
     k->wino_name = "winograd avx2 F(4x4,3x3) (float32)";
     k->wino_cb = 8;
     k->wino_tiles = avx2_wino_tiles;

@@ -89,15 +89,8 @@ static void avx512_oc_rows(const float *in, int h4, int w4, int cb, const float 
     for (size_t r = 0; r < rows; r++) {
         int y = y0 - 4 + (int)r, x;
         float *d0 = band + r * pw;
-        if (y < 0 || y >= h4) {
-            for (int ci = 0; ci < 32; ci++)
-                memset(d0 + ci * cstride, 0, pw * sizeof(float));
+        if (!sf_oc_band_row(band, r, rows, pw, 32, OUT_LPAD, w4, y, h4))
             continue;
-        }
-        for (int ci = 0; ci < 32; ci++) {
-            memset(d0 + ci * cstride, 0, OUT_LPAD * sizeof(float));
-            memset(d0 + ci * cstride + OUT_LPAD + w4, 0, (pw - OUT_LPAD - (size_t)w4) * sizeof(float));
-        }
         size_t p0 = (size_t)y * w4;
         for (x = 0; x + 16 <= w4; x += 16)
             for (int c0 = 0; c0 < 32; c0 += 16) {
@@ -152,16 +145,7 @@ static void avx512_oc_rows(const float *in, int h4, int w4, int cb, const float 
 
 void sf_kern_avx512(struct sf_cpu_kernels *k)
 {
-    k->conv0_name = "conv0 avx512 (float32)";
-    k->conv0_buf_bytes = sf_conv0_fbuf_bytes;
-    k->conv0_prep = sf_conv0_fbuf_prep;
-    k->conv0_wbytes = 9 * 9 * 3 * 32 * sizeof(float);
-    k->conv0_weights = sf_conv0_fweights;
-    k->conv0_rows = avx512_conv0_rows;
-    k->oc_name = "outconv avx512 (float32)";
-    k->oc_band = avx512_oc_band;
-    k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
-    k->oc_weights = sf_oc_fweights;
-    k->oc_rows = avx512_oc_rows;
+    sf_kern_set_conv0_f32(k, "conv0 avx512 (float32)", avx512_conv0_rows);
+    sf_kern_set_oc_f32(k, "outconv avx512 (float32)", avx512_oc_band, avx512_oc_rows);
     avx512_fill_elementwise(k, "avx512");
 }

@@ -41,15 +41,8 @@ static void bf16_oc_rows(const float *in, int h4, int w4, int cb, const float *n
     for (size_t r = 0; r < rows; r++) {
         int y = y0 - 4 + (int)r, x;
         uint32_t *d0 = band + r * pw;
-        if (y < 0 || y >= h4) {
-            for (int cp = 0; cp < 16; cp++)
-                memset(d0 + cp * cstride, 0, pw * sizeof *d0);
+        if (!sf_oc_band_row(band, r, rows, pw, 16, OUT_LPAD, w4, y, h4))
             continue;
-        }
-        for (int cp = 0; cp < 16; cp++) {
-            memset(d0 + cp * cstride, 0, OUT_LPAD * sizeof *d0);
-            memset(d0 + cp * cstride + OUT_LPAD + w4, 0, (pw - OUT_LPAD - (size_t)w4) * sizeof *d0);
-        }
         size_t p0 = (size_t)y * w4;
         for (x = 0; x + 16 <= w4; x += 16) {
             v16 t[16];

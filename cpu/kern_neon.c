@@ -78,15 +78,8 @@ static void neon_oc_rows(const float *in, int h4, int w4, int cb, const float *n
     for (size_t r = 0; r < rows; r++) {
         int y = y0 - 4 + (int)r;
         float *d0 = band + r * pw;
-        if (y < 0 || y >= h4) {
-            for (int ci = 0; ci < 32; ci++)
-                memset(d0 + ci * cstride, 0, pw * sizeof(float));
+        if (!sf_oc_band_row(band, r, rows, pw, 32, OC_LPAD, w4, y, h4))
             continue;
-        }
-        for (int ci = 0; ci < 32; ci++) {
-            memset(d0 + ci * cstride, 0, OC_LPAD * sizeof(float));
-            memset(d0 + ci * cstride + OC_LPAD + w4, 0, (pw - OC_LPAD - (size_t)w4) * sizeof(float));
-        }
         size_t p0 = (size_t)y * w4;
         for (int c0 = 0; c0 < 32; c0 += 4) {
             float32x4_t ga = vld1q_f32(na + c0), gb = vld1q_f32(nb + c0), zero = vdupq_n_f32(0);
@@ -145,20 +138,6 @@ static void neon_oc_rows(const float *in, int h4, int w4, int cb, const float *n
 }
 
 /* ---- 3x3 layers ---------------------------------------------------------- */
-/* Input index of tap k for output o, or -1 (see kern_ref.c's tap_in). */
-static inline int tap_in(int o, int k, int stride, int deconv, int pad, int n)
-{
-    int i;
-    if (deconv) {
-        if (o < k || ((o - k) & 1))
-            return -1;
-        i = (o - k) / 2;
-    } else {
-        i = o * stride + k - pad;
-    }
-    return i >= 0 && i < n ? i : -1;
-}
-
 /* P output pixels (ox[0..P-1]) x 16 channels from co0; tap kx of pixel j
  * reads input column ix[kx][j] (< 0: none, then for every j). */
 #define C3_P 4
@@ -215,7 +194,7 @@ static void neon_conv3_rows(const float *in, const float *wt, float *out, const 
     for (int oy = y0; oy < y1; oy++) {
         int iys[3];
         for (int ky = 0; ky < 3; ky++)
-            iys[ky] = tap_in(oy, ky, s->stride, s->deconv, s->pt, s->hin);
+            iys[ky] = sf_tap_in(oy, ky, s->stride, s->deconv, s->pt, s->hin);
         for (int phase = 0; phase < ostep; phase++)
             for (int ox0 = phase; ox0 < s->wout; ox0 += C3_P * ostep) {
                 int ox[C3_P], ix[3][C3_P], np = 0, whole = 1;
@@ -226,7 +205,7 @@ static void neon_conv3_rows(const float *in, const float *wt, float *out, const 
                  * away from the border of a conv) */
                 for (int kx = 0; kx < 3; kx++)
                     for (int j = 0; j < np; j++) {
-                        ix[kx][j] = tap_in(ox[j], kx, s->stride, s->deconv, s->pl, s->win);
+                        ix[kx][j] = sf_tap_in(ox[j], kx, s->stride, s->deconv, s->pl, s->win);
                         if ((ix[kx][j] < 0) != (ix[kx][0] < 0))
                             whole = 0;
                     }
@@ -248,17 +227,8 @@ static void neon_conv3_rows(const float *in, const float *wt, float *out, const 
 
 void sf_kern_neon(struct sf_cpu_kernels *k)
 {
-    k->conv0_name = "conv0 neon (float32)";
-    k->conv0_buf_bytes = sf_conv0_fbuf_bytes;
-    k->conv0_prep = sf_conv0_fbuf_prep;
-    k->conv0_wbytes = 9 * 9 * 3 * 32 * sizeof(float);
-    k->conv0_weights = sf_conv0_fweights;
-    k->conv0_rows = neon_conv0_rows;
-    k->oc_name = "outconv neon (float32)";
-    k->oc_band = neon_oc_band;
-    k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
-    k->oc_weights = sf_oc_fweights;
-    k->oc_rows = neon_oc_rows;
+    sf_kern_set_conv0_f32(k, "conv0 neon (float32)", neon_conv0_rows);
+    sf_kern_set_oc_f32(k, "outconv neon (float32)", neon_oc_band, neon_oc_rows);
     k->conv3_name = "conv3x3 neon (float32)";
     k->conv3_rows = neon_conv3_rows;
     neon_fill_elementwise(k, "neon");

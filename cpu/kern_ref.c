@@ -64,6 +64,43 @@ void sf_oc_fweights(const float *w, void *wt)
                     o[((ci * 9 + ky) * 9 + kx) * 3 + co] = w[((ky * 9 + kx) * 32 + ci) * 3 + co];
 }
 
+int sf_oc_band_row(void *band, size_t r, size_t rows, size_t pw, int planes, int lpad, int w4, int y, int h4)
+{
+    uint32_t *d0 = (uint32_t *)band + r * pw;
+    size_t cstride = rows * pw;
+    int inside = y >= 0 && y < h4;
+
+    for (int c = 0; c < planes; c++) {
+        if (!inside) {
+            memset(d0 + c * cstride, 0, pw * sizeof *d0);
+            continue;
+        }
+        memset(d0 + c * cstride, 0, (size_t)lpad * sizeof *d0);
+        memset(d0 + c * cstride + lpad + w4, 0, (pw - (size_t)lpad - (size_t)w4) * sizeof *d0);
+    }
+    return inside;
+}
+
+void sf_kern_set_conv0_f32(struct sf_cpu_kernels *k, const char *name, sf_conv0_rows_fn rows)
+{
+    k->conv0_name = name;
+    k->conv0_buf_bytes = sf_conv0_fbuf_bytes;
+    k->conv0_prep = sf_conv0_fbuf_prep;
+    k->conv0_wbytes = 9 * 9 * 3 * 32 * sizeof(float);
+    k->conv0_weights = sf_conv0_fweights;
+    k->conv0_rows = rows;
+    k->conv0_int16 = 0;
+}
+
+void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_fn band, sf_oc_rows_fn rows)
+{
+    k->oc_name = name;
+    k->oc_band = band;
+    k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
+    k->oc_weights = sf_oc_fweights;
+    k->oc_rows = rows;
+}
+
 static size_t ref_oc_band(int w4) { return 0; }
 
 static void ref_oc_rows(const float *in, int h4, int w4, int cb, const float *na, const float *nb,
@@ -97,23 +134,7 @@ static void ref_oc_rows(const float *in, int h4, int w4, int cb, const float *na
         }
 }
 
-/* ---- 3x3 layers ---------------------------------------------------------
- * Input row and column of tap (ky, kx) for output (oy, ox), or -1 when the
- * tap falls outside the input (zero padding) or, for the transposed
- * convolution, on no input pixel. */
-static inline int tap_in(int o, int k, int stride, int deconv, int pad, int n)
-{
-    int i;
-    if (deconv) {
-        if (o < k || ((o - k) & 1))
-            return -1;
-        i = (o - k) / 2;
-    } else {
-        i = o * stride + k - pad;
-    }
-    return i >= 0 && i < n ? i : -1;
-}
-
+/* ---- 3x3 layers --------------------------------------------------------- */
 static void ref_conv3_rows(const float *in, const float *wt, float *out, const struct sf_conv3_shape *s, int y0,
                            int y1)
 {
@@ -123,11 +144,11 @@ static void ref_conv3_rows(const float *in, const float *wt, float *out, const s
             for (int co = 0; co < s->cout; co++)
                 o[co] = 0;
             for (int ky = 0; ky < 3; ky++) {
-                int iy = tap_in(oy, ky, s->stride, s->deconv, s->pt, s->hin);
+                int iy = sf_tap_in(oy, ky, s->stride, s->deconv, s->pt, s->hin);
                 if (iy < 0)
                     continue;
                 for (int kx = 0; kx < 3; kx++) {
-                    int ix = tap_in(ox, kx, s->stride, s->deconv, s->pl, s->win);
+                    int ix = sf_tap_in(ox, kx, s->stride, s->deconv, s->pl, s->win);
                     if (ix < 0)
                         continue;
                     const float *px = in + ((size_t)iy * s->win + ix) * s->cin;
@@ -145,17 +166,8 @@ static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U
 
 void sf_kern_ref(struct sf_cpu_kernels *k)
 {
-    k->conv0_name = "conv0 generic (float32)";
-    k->conv0_buf_bytes = sf_conv0_fbuf_bytes;
-    k->conv0_prep = sf_conv0_fbuf_prep;
-    k->conv0_wbytes = 9 * 9 * 3 * 32 * sizeof(float);
-    k->conv0_weights = sf_conv0_fweights;
-    k->conv0_rows = ref_conv0_rows;
-    k->oc_name = "outconv generic (float32)";
-    k->oc_band = ref_oc_band;
-    k->oc_wbytes = 32 * 9 * 9 * 3 * sizeof(float);
-    k->oc_weights = sf_oc_fweights;
-    k->oc_rows = ref_oc_rows;
+    sf_kern_set_conv0_f32(k, "conv0 generic (float32)", ref_conv0_rows);
+    sf_kern_set_oc_f32(k, "outconv generic (float32)", ref_oc_band, ref_oc_rows);
     k->conv3_name = "conv3x3 generic (float32)";
     k->conv3_rows = ref_conv3_rows;
     k->wino_name = "winograd generic (float32)";
