@@ -713,6 +713,26 @@ static void file_stat(struct sf_fs *fs, const struct node *n, const struct stat 
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
+/* The attributes of /.stats (size len): read-only, owned like the source
+ * folder, modified now (its counters change with every read). */
+static void stats_stat(struct sf_fs *fs, struct stat *st, size_t len)
+{
+    struct stat root;
+    struct timespec now;
+
+    memset(st, 0, sizeof *st);
+    if (!fstat(fs->source_fd, &root)) {
+        st->st_uid = root.st_uid;
+        st->st_gid = root.st_gid;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    st->st_atim = st->st_mtim = st->st_ctim = now;
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = (off_t)len;
+    st->st_blocks = (blkcnt_t)((len + 511) / 512);
+}
+
 static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     struct sf_fs *fs = FS();
@@ -720,10 +740,12 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
     struct stat src;
     int rc;
 
-    if (fi && fi->fh) {                 /* fstat on an open styled file */
+    if (fi && fi->fh) {                 /* fstat on an open styled file or .stats snapshot */
         struct blob *b = (struct blob *)(uintptr_t)fi->fh;
-        if ((rc = resolve(fs, path, &n, &src)))
-            memset(&src, 0, sizeof src);
+        if ((rc = resolve(fs, path, &n, &src)) || n.kind != N_FILE) {
+            stats_stat(fs, st, b->len);  /* .stats, or a source gone since the open */
+            return 0;
+        }
         memset(st, 0, sizeof *st);
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;
@@ -747,10 +769,7 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
         return 0;
     case N_STATS: {
         char buf[256];
-        memset(st, 0, sizeof *st);
-        st->st_mode = S_IFREG | 0444;
-        st->st_nlink = 1;
-        st->st_size = stats_text(fs, buf, sizeof buf);
+        stats_stat(fs, st, (size_t)stats_text(fs, buf, sizeof buf));
         return 0;
     }
     case N_FILE:

@@ -98,6 +98,25 @@ ok=1; for i in $(seq 8); do cmp -s "$W/diff$i" "$W/diff$((i + 8))" && [ -s "$W/d
 h0=$(counter hits); cat "$MNT/styled/la_muse/sub/many1.png" >/dev/null; h1=$(counter hits)
 [ $((h1 - h0)) = 1 ] && [ "$(counter computes)" = "$c2" ] && pass "a second read is a cache hit" || fail "a second read is a cache hit" "$(cat "$MNT/.stats")"
 
+# fstat of an open .stats (its snapshot) and stat of the path: owned like
+# the source folder, times of now, never uninitialised memory
+if command -v python3 >/dev/null; then
+    python3 - "$MNT/.stats" "$SRC" >"$W/fst" 2>&1 <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+a, b, src = os.fstat(fd), os.stat(sys.argv[1]), os.stat(sys.argv[2])
+now = time.time()
+ok = all(s.st_uid == src.st_uid and s.st_gid == src.st_gid and abs(s.st_mtime - now) < 120
+         and abs(s.st_atime - now) < 120 and abs(s.st_ctime - now) < 120 and s.st_mode & 0o777 == 0o444
+         for s in (a, b)) and a.st_size == len(os.read(fd, 4096))
+print("ok" if ok else "bad", a.st_uid, a.st_gid, int(a.st_mtime), int(a.st_ctime), b.st_uid, int(b.st_mtime), int(now))
+PY
+    grep -q '^ok' "$W/fst" && pass "fstat of an open .stats: owner and times set (owner of the source, now)" ||
+        fail "fstat of an open .stats: owner and times set" "$(cat "$W/fst")"
+else
+    skip "fstat of an open .stats" "python3 not installed"
+fi
+
 # --- errors -------------------------------------------------------------------------------
 expect_status "ENOENT: unknown style" 1 cat "$MNT/styled/nosuch/a.jpg"; expect_err "ENOENT: unknown style message" "No such file"
 expect_status "ENOENT: no such source" 1 cat "$MNT/styled/udnie/nope.jpg"; expect_err "ENOENT: no such source message" "No such file"
