@@ -89,7 +89,8 @@ SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c
            src/stb_impl.c src/fs.c cache/cache.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
-TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
+TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/fault_inject.so \
+            $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
             $(BUILD)/examples/gallery
 
 .PHONY: all clean test test-arm64 arm64-deps print-deps models bench install uninstall deps demo undemo config golden devkit gallery \
@@ -124,6 +125,11 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags | config
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# an LD_PRELOAD library that makes chosen library calls fail (tests only)
+$(BUILD)/tests/fault_inject.so: tests/fault_inject.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -1253,8 +1253,11 @@ int cmd_mount(int argc, char **argv)
     }
     if (!co.singlethread) {
         lc = fuse_loop_cfg_create();
-        if (!lc)
+        if (!lc) {
+            sf_err("cannot start the FUSE loop: %s", strerror(ENOMEM));
+            rc = -ENOMEM;
             goto out_signals;
+        }
         fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
         fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
         if (co.max_threads > 0 && co.max_threads <= 100000)

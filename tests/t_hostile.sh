@@ -252,6 +252,18 @@ mistake() {   # NAME PATTERN ARGS...
         fail "mount refuses $name" "exit $rc: $(head -c 300 "$W/err")"
     fi
 }
+# a library failure at start (the FUSE loop cannot be made) exits 1, said
+mkdir -p "$W/mnt-fault"
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=$PWD/build/tests/fault_inject.so \
+    STYLEFS_FAULT=fuse_loop_cfg_create timeout 20 ./stylefs -f -o styles="$STYLES",cache="$W/cache-fault" \
+    "$SRC" "$W/mnt-fault" >"$W/out" 2>"$W/err"
+rc=$?
+if [ $rc = 1 ] && grep -q "cannot start the FUSE loop" "$W/err" && ! grep -q " $W/mnt-fault " /proc/mounts; then
+    pass "mount: a FUSE loop that cannot be made exits 1 and says so"
+else
+    fail "mount: a FUSE loop that cannot be made exits 1" "exit $rc: $(head -c 300 "$W/err")"
+    fusermount3 -u "$W/mnt-fault" 2>/dev/null
+fi
 mkdir -p "$W/empty-styles" "$W/full"; touch "$W/full/file"
 mistake "a missing mountpoint" "No such file or directory" -o styles="$STYLES" "$SRC" "$W/nowhere"
 mistake "a non-empty mountpoint" "is not empty" -o styles="$STYLES" "$SRC" "$W/full"
