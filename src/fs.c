@@ -27,8 +27,11 @@
  * read those files anyway) and never served when the mount is confined:
  * with allow_other, or with -o confine.  Then every source path is opened
  * with openat2(RESOLVE_BENEATH); an absolute link is accepted only when its
- * real path lies inside SOURCE.  Such links are left out of listings and
- * give EACCES.
+ * real path lies inside SOURCE, and that path is then opened with
+ * openat2(RESOLVE_NO_SYMLINKS), so that a link swapped in anywhere on it
+ * fails.  Such links are left out of listings and give EACCES.  A confined
+ * mount needs openat2 (Linux 5.6): without it (O_NOFOLLOW checks only the
+ * last component of a path) the mount is refused.
  *
  * Sizes: getattr never stylizes.  When a stylized copy is in the cache,
  * found through a stat-keyed alias (cache.h), getattr reports its exact
@@ -167,6 +170,14 @@ static int inside_source(const struct sf_fs *fs, const char *p)
 static int openat2_fd(int dirfd, const char *path, int flags, uint64_t resolve)
 {
     struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve };
+    static int absent = -1;     /* STYLEFS_NO_OPENAT2=1: act as a kernel without it (tests) */
+
+    if (absent < 0)
+        absent = getenv("STYLEFS_NO_OPENAT2") && *getenv("STYLEFS_NO_OPENAT2") == '1';
+    if (absent) {
+        errno = ENOSYS;
+        return -1;
+    }
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
@@ -185,9 +196,10 @@ static int src_open(const struct sf_fs *fs, const char *rel, int flags)
     fd = openat2_fd(fs->source_fd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
     if (fd >= 0 || (errno != EXDEV && errno != ENOSYS))
         return fd >= 0 ? fd : -errno;
-    /* An absolute link (or a kernel without openat2): take its real path,
-     * accept it only inside SOURCE, and open that path with no link in it,
-     * so a link swapped in meanwhile fails instead of leading out. */
+    /* An absolute link: take its real path, accept it only inside SOURCE,
+     * and open that path with no link in it, so a link swapped in
+     * meanwhile fails instead of leading out.  (A confined mount is refused
+     * on kernels without openat2, see Links above.) */
     if (snprintf(full, sizeof full, "%s/%s", fs->source, rel) >= (int)sizeof full)
         return -ENAMETOOLONG;
     if (!realpath(full, real))
@@ -195,8 +207,6 @@ static int src_open(const struct sf_fs *fs, const char *rel, int flags)
     if (!inside_source(fs, real))
         return -EACCES;
     fd = openat2_fd(AT_FDCWD, real, flags, RESOLVE_NO_SYMLINKS);
-    if (fd < 0 && errno == ENOSYS)
-        fd = open(real, flags | O_CLOEXEC | O_NOFOLLOW);
     return fd < 0 ? -errno : fd;
 }
 
@@ -1197,6 +1207,17 @@ int cmd_mount(int argc, char **argv)
         (fs->source_fd = open(fs->source, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
         fprintf(stderr, "stylefs: source %s: %s\n", o.source, strerror(errno));
         goto out_args;
+    }
+    if (fs->confine) {          /* confinement needs openat2 (see Links) */
+        int fd = openat2_fd(fs->source_fd, ".", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        if (fd < 0 && errno == ENOSYS) {
+            fprintf(stderr, "stylefs: %s needs openat2 (Linux 5.6 or later) to keep links from leading out of "
+                            "SOURCE, and this kernel has none; mount without it, or on a newer kernel\n",
+                    o.allow_other ? "allow_other" : "confine");
+            goto out_args;
+        }
+        if (fd >= 0)
+            close(fd);
     }
     if (sf_styles_dir(o.styles, fs->styles_dir, sizeof fs->styles_dir, why, sizeof why)) {
         fprintf(stderr, "stylefs: %s\n", why);

@@ -264,6 +264,21 @@ else
     fail "mount: a FUSE loop that cannot be made exits 1" "exit $rc: $(head -c 300 "$W/err")"
     fusermount3 -u "$W/mnt-fault" 2>/dev/null
 fi
+# a confined mount (allow_other, confine) on a kernel without openat2
+# (STYLEFS_NO_OPENAT2=1 acts as one): refused, since O_NOFOLLOW alone would
+# check only a path's last component
+for opt in allow_other confine; do
+    mkdir -p "$W/mnt-noat2"
+    STYLEFS_NO_OPENAT2=1 timeout 20 ./stylefs -o styles="$STYLES",cache="$W/cache-noat2",$opt "$SRC" "$W/mnt-noat2" \
+        >"$W/out" 2>"$W/err"
+    rc=$?
+    if [ $rc = 1 ] && grep -q "needs openat2" "$W/err" && ! grep -q " $W/mnt-noat2 " /proc/mounts; then
+        pass "mount refuses $opt without openat2: $(head -c 100 "$W/err")"
+    else
+        fail "mount refuses $opt without openat2" "exit $rc: $(head -c 300 "$W/err")"
+        fusermount3 -u "$W/mnt-noat2" 2>/dev/null
+    fi
+done
 mkdir -p "$W/empty-styles" "$W/full"; touch "$W/full/file"
 mistake "a missing mountpoint" "No such file or directory" -o styles="$STYLES" "$SRC" "$W/nowhere"
 mistake "a non-empty mountpoint" "is not empty" -o styles="$STYLES" "$SRC" "$W/full"
