@@ -473,7 +473,7 @@ static void output_step(struct sf_engine_impl *e, const struct sf_model *m, int 
 
 /* ---- the forward pass ---------------------------------------------------- */
 static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8_t *rgb, int w, int h,
-                   uint8_t *out, const volatile int *cancel)
+                   uint8_t *out, const sf_cancel_flag *cancel)
 {
     int h4 = 4 * ((((h + 1) / 2) + 1) / 2), w4 = 4 * ((((w + 1) / 2) + 1) / 2), rc;
     double tl[SF_LAYERS] = { 0 }, tn[SF_LAYERS] = { 0 }, t0 = omp_get_wtime();
@@ -488,7 +488,7 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
         const struct step *s = &e->steps[si];
         double t1 = omp_get_wtime();
         int conv = 1;
-        if (cancel && *cancel)
+        if (sf_cancelled(cancel))
             return -ECANCELED;
         switch (s->op) {
         case OP_CONV0: conv0_step(e, rgb, h, w); break;

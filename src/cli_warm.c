@@ -39,12 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile int g_warm_stop;
+static sf_cancel_flag g_warm_stop;     /* set by SIGINT/SIGTERM; polled by workers and engines */
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_warm_stop = 1;
+    atomic_store(&g_warm_stop, 1);
 }
 
 struct warm {
@@ -176,7 +176,7 @@ static void *worker(void *arg)
     struct warm *w = arg;
     size_t total = w->nfiles * w->nmodels;
 
-    while (!g_warm_stop) {
+    while (!atomic_load(&g_warm_stop)) {
         size_t t = atomic_fetch_add(&w->next, 1);
         if (t >= total)
             break;
@@ -307,13 +307,24 @@ int cmd_warm(int argc, char **argv)
     }
     if (style_list) {
         char *dup = strdup(style_list), *save = NULL;
-        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        rc = dup ? 0 : -ENOMEM;
+        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t && !rc; t = strtok_r(NULL, ",", &save)) {
             char **nn = realloc(names, (nnames + 1) * sizeof *nn);
-            if (!nn || !(nn[nnames] = strdup(t))) { free(nn ? nn : names); names = NULL; break; }
-            names = nn;
-            nnames++;
+            if (!nn) {
+                rc = -ENOMEM;
+                break;
+            }
+            names = nn;             /* names[0..nnames) stay valid and are freed below */
+            if (!(names[nnames] = strdup(t)))
+                rc = -ENOMEM;
+            else
+                nnames++;
         }
         free(dup);
+        if (rc) {
+            fprintf(stderr, "stylefs: warm: --style %s: %s\n", style_list, strerror(-rc));
+            goto out_names;
+        }
     } else if ((rc = sf_styles_list(styles_dir, &names, &nnames))) {
         fprintf(stderr, "stylefs: warm: styles %s: %s\n", styles_dir, strerror(-rc));
         return SF_EXIT_FAIL;
@@ -372,7 +383,7 @@ int cmd_warm(int argc, char **argv)
         fprintf(stderr, "stylefs: warm: cannot start a worker thread\n");
         goto out_pipe;
     }
-    while (atomic_load(&w.done) < w.nfiles * w.nmodels && !g_warm_stop) {
+    while (atomic_load(&w.done) < w.nfiles * w.nmodels && !atomic_load(&g_warm_stop)) {
         progress(&w, t0, tty, 0);
         struct timespec ts = { 0, 200 * 1000 * 1000 };
         nanosleep(&ts, NULL);
@@ -382,13 +393,13 @@ int cmd_warm(int argc, char **argv)
     progress(&w, t0, tty, 1);
 
     printf("%s%zu computed, %zu already cached, %zu failed (%zu files x %zu styles, %.1f s)\n",
-           g_warm_stop ? "interrupted: " : "", atomic_load(&w.computed), atomic_load(&w.cached),
+           atomic_load(&g_warm_stop) ? "interrupted: " : "", atomic_load(&w.computed), atomic_load(&w.cached),
            atomic_load(&w.failed), w.nfiles, w.nmodels, sf_monotonic() - t0);
     for (size_t i = 0; i < w.nfails; i++)
         printf("failed: %s\n", w.fails[i]);
-    if (g_warm_stop)
+    if (atomic_load(&g_warm_stop))
         printf("run the same command again to resume\n");
-    status = g_warm_stop ? 130 : w.nfails ? SF_EXIT_FAIL : SF_EXIT_OK;
+    status = atomic_load(&g_warm_stop) ? 130 : w.nfails ? SF_EXIT_FAIL : SF_EXIT_OK;
 out_pipe:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -240,7 +240,7 @@ static void *reaper_main(void *arg)
 }
 
 int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
-                  const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel)
+                  const uint8_t *rgb, int w, int h, uint8_t *out, const sf_cancel_flag *cancel)
 {
     char desc[300];
     int rc;

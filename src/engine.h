@@ -30,6 +30,7 @@
 #define SF_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,8 +38,18 @@
 
 struct sf_engine_impl; /* an engine's private state */
 
+/* A stop flag that a signal handler sets and engines poll from other
+ * threads: a lock-free atomic (async-signal-safe, and visible across
+ * threads), read with sf_cancelled(). */
+typedef atomic_int sf_cancel_flag;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a stop flag set in a signal handler must be lock-free");
+static inline int sf_cancelled(const sf_cancel_flag *c)
+{
+    return c && atomic_load_explicit(c, memory_order_relaxed);
+}
+
 /* Bump when struct sf_engine_ops or the meaning of its calls changes. */
-#define SF_ENGINE_ABI 1
+#define SF_ENGINE_ABI 2
 #define SF_CUDA_MODULE_NAME "stylefs-cuda.so"
 
 struct sf_engine_ops {
@@ -52,7 +63,7 @@ struct sf_engine_ops {
      * Returns 0, -ENOMEM (scratch for this size could not be had),
      * -ECANCELED (*cancel became non-zero), -EIO (the backend failed). */
     int (*run)(struct sf_engine_impl *e, const struct sf_model *m,
-               const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel);
+               const uint8_t *rgb, int w, int h, uint8_t *out, const sf_cancel_flag *cancel);
     void (*close)(struct sf_engine_impl *e);
 };
 
@@ -91,7 +102,7 @@ void sf_engine_set_idle(struct sf_engine *e, unsigned secs);
 /* One pass; see sf_engine_ops.run.  Also -ENODEV when a released backend
  * cannot be reopened. */
 int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
-                  const uint8_t *rgb, int w, int h, uint8_t *out, const volatile int *cancel);
+                  const uint8_t *rgb, int w, int h, uint8_t *out, const sf_cancel_flag *cancel);
 /* Whether the backend is open now (not released). */
 int sf_engine_is_open(struct sf_engine *e);
 void sf_engine_close(struct sf_engine *e);

@@ -687,12 +687,12 @@ out_free:
 }
 
 static int cuda_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8_t *rgb, int w, int h,
-                    uint8_t *out, const volatile int *cancel)
+                    uint8_t *out, const sf_cancel_flag *cancel)
 {
     size_t n = (size_t)w * h * 3;
     int rc = 0;
 
-    if (cancel && *cancel)
+    if (sf_cancelled(cancel))
         return -ECANCELED;
     if (e->h != h || e->w != w) {
         plan_free(e);
@@ -716,7 +716,7 @@ static int cuda_run(struct sf_engine_impl *e, const struct sf_model *m, const ui
         cudaEventElapsedTime(&ms, e->ev0, e->ev1);
         say(SF_LOG_INFO, "cuda: pass %dx%d: %.3f ms on the device (upload, network, download)", w, h, ms);
     }
-    if (cancel && *cancel)
+    if (sf_cancelled(cancel))
         return -ECANCELED;
     memcpy(out, e->h_out, n);
     return 0;

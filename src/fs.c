@@ -143,12 +143,12 @@ struct sf_fs {
 
 /* Set by SIGTERM, SIGINT and SIGHUP: running stylizations stop at the next
  * layer so that the daemon exits promptly (nothing half-done is stored). */
-static volatile int g_stop;
+static sf_cancel_flag g_stop;
 static struct fuse_session *g_se;
 
 static void on_stop_signal(int sig)
 {
-    g_stop = 1;
+    atomic_store(&g_stop, 1);
     if (g_se)
         fuse_session_exit(g_se);
 }

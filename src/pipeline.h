@@ -45,7 +45,7 @@ struct sf_pipeline {
     pthread_mutex_t engine_lock;    /* guards opening `engine` */
     struct sf_engine *engine;       /* NULL until the first miss */
     unsigned idle_s;                /* release the engine after this idle time; 0 = never */
-    const volatile int *cancel;     /* set non-zero to abandon running passes */
+    const sf_cancel_flag *cancel;     /* set non-zero to abandon running passes */
 };
 
 void sf_settings_default(struct sf_settings *s);

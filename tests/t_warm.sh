@@ -93,4 +93,13 @@ fi
 $SF stats --cache "$W/c2" --verify >"$W/verify" 2>&1 && grep -qE 'verified: *[1-9][0-9]* entries, 0 damaged' "$W/verify" &&
     pass "warm: the cache checks clean after SIGINT ($(tail -1 "$W/verify" | tr -s ' '))" ||
     fail "warm: the cache checks clean after SIGINT" "$(cat "$W/verify")"
+# out of memory while reading --style (strdup fails for one name): a clean
+# error, no crash (it once left the list NULL with a count above 0)
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=$PWD/build/tests/fault_inject.so \
+    STYLEFS_FAULT=strdup:wave $SF warm --styles "$STYLES" --style udnie,wave --cache "$W/c-oom" "$W/big" \
+    >"$W/out" 2>"$W/err"
+rc=$?
+[ $rc = 1 ] && grep -q "warm: --style udnie,wave: Cannot allocate memory" "$W/err" &&
+    pass "warm: out of memory reading --style is a clean error (exit 1)" ||
+    fail "warm: out of memory reading --style is a clean error" "exit $rc: $(head -c 300 "$W/err")"
 finish
