@@ -14,7 +14,12 @@
  * Models, settings and the source fd are set before the mount and
  * read-only after.  The cache, the pipeline and the engine are opened in
  * init() (after FUSE daemonizes).  Requests run on libfuse's worker threads;
- * a stylization blocks only its own reader.
+ * a stylization blocks only its own reader.  With cache_max, one more
+ * thread, the trimmer (trim_main), keeps the cache under it: a store that
+ * takes the running estimate over the limit wakes it, and it counts and
+ * prunes the cache off the readers' path; otherwise it sleeps on a
+ * condition variable, with no timer.  Lock order: jobs_lock, fail_lock,
+ * open_lock and trim_lock are never held together.
  *
  * Directories: opendir opens the source directory and keeps it until
  * releasedir; readdir hands out its telldir cookies as offsets and, for
@@ -126,7 +131,7 @@ struct sf_fs {
     int confine;                /* serve nothing outside SOURCE (allow_other, confine) */
     unsigned gpu_idle;          /* seconds before an idle engine is released */
     uint64_t cache_max;         /* 0 = no limit */
-    atomic_ullong cache_est;    /* cache bytes as enforce_cache_max last counted, plus adds */
+    atomic_ullong cache_est;    /* cache bytes as trim_cache last counted, plus adds */
     struct sf_model **models;
     size_t nmodels;
     /* opened in init() */
@@ -136,6 +141,10 @@ struct sf_fs {
     struct job *jobs;
     pthread_mutex_t fail_lock;  /* protects fails */
     struct fail fails[FAIL_SLOTS];
+    pthread_mutex_t trim_lock;  /* protects trim_wanted, trim_stop */
+    pthread_cond_t trim_wake;   /* the trimmer: work wanted, or stop */
+    int trim_wanted, trim_stop, trim_started;
+    pthread_t trim_thread;      /* with cache_max: keeps the cache under it, off the readers' path */
     pthread_mutex_t open_lock;  /* protects open_files and every openf */
     struct openf *open_files[OPEN_BUCKETS];
     atomic_ullong hits, misses, computes, joins, errors;
@@ -543,18 +552,16 @@ static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t ke
     return rc;
 }
 
-/* After a miss that added about `added` bytes: keep the cache within
- * cache_max.  The entries are counted (a walk of the whole cache) only when
- * the running estimate, the last count plus what misses added since, goes
- * over the limit; stores by other processes are seen at the next count. */
-static void enforce_cache_max(struct sf_fs *fs, uint64_t added)
+/* Keep the cache within cache_max: count the entries (a walk of the whole
+ * cache) and prune the least recently read.  Runs on the trimmer thread,
+ * never in a reader's open(). */
+static void trim_cache(struct sf_fs *fs)
 {
     struct sf_prune_opts po = { 0 };
     struct sf_prune_result r;
     struct sf_cache_stats st;
 
-    if (!fs->cache || atomic_fetch_add(&fs->cache_est, added) + added <= fs->cache_max ||
-        sf_cache_stats(fs->cache, &st))
+    if (sf_cache_stats(fs->cache, &st))
         return;
     atomic_store(&fs->cache_est, st.bytes);
     if (st.bytes <= fs->cache_max)
@@ -565,6 +572,42 @@ static void enforce_cache_max(struct sf_fs *fs, uint64_t added)
         if (r.removed)
             sf_info("cache_max: evicted %llu entries", (unsigned long long)r.removed);
     }
+}
+
+/* The trimmer: sleeps on trim_wake (no timer) until a store takes the
+ * running estimate over cache_max, then trims; at unmount it finishes a
+ * trim still wanted, so the cache is within cache_max when the daemon
+ * exits. */
+static void *trim_main(void *arg)
+{
+    struct sf_fs *fs = arg;
+
+    pthread_mutex_lock(&fs->trim_lock);
+    for (;;) {
+        while (!fs->trim_wanted && !fs->trim_stop)
+            pthread_cond_wait(&fs->trim_wake, &fs->trim_lock);
+        if (!fs->trim_wanted)
+            break;
+        fs->trim_wanted = 0;
+        pthread_mutex_unlock(&fs->trim_lock);
+        trim_cache(fs);
+        pthread_mutex_lock(&fs->trim_lock);
+    }
+    pthread_mutex_unlock(&fs->trim_lock);
+    return NULL;
+}
+
+/* After a miss that stored about `added` bytes: when the running estimate,
+ * the last count plus what misses added since, goes over cache_max, wake
+ * the trimmer (stores by other processes are seen at its next count). */
+static void cache_max_note(struct sf_fs *fs, uint64_t added)
+{
+    if (!fs->cache || !fs->trim_started || atomic_fetch_add(&fs->cache_est, added) + added <= fs->cache_max)
+        return;
+    pthread_mutex_lock(&fs->trim_lock);
+    fs->trim_wanted = 1;
+    pthread_cond_signal(&fs->trim_wake);
+    pthread_mutex_unlock(&fs->trim_lock);
 }
 
 /* The finished bytes of a styled file.  0 or -errno. */
@@ -624,7 +667,7 @@ again:
             rc = rc == -ENOMEM ? -ENOMEM : -EIO;
         }
         if (!rc && fs->cache_max)
-            enforce_cache_max(fs, (*out)->len + SF_CACHE_HDR_LEN);
+            cache_max_note(fs, (*out)->len + SF_CACHE_HDR_LEN);
     }
     if (!rc && fs->cache)
         sf_cache_alias_put(fs->cache, id, key);
@@ -665,6 +708,16 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         sf_err("%s; serving without a cache", why);
         fs->cache = NULL;
     }
+    pthread_mutex_init(&fs->trim_lock, NULL);
+    pthread_cond_init(&fs->trim_wake, NULL);
+    if (fs->cache && fs->cache_max) {
+        int e = pthread_create(&fs->trim_thread, NULL, trim_main, fs);
+        if (e)
+            sf_err("cache_max: cannot start the trimmer (%s); the cache is not bounded", strerror(e));
+        else
+            pthread_setname_np(fs->trim_thread, "sf-cache-trim");
+        fs->trim_started = !e;
+    }
     sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
     fs->pipe.idle_s = fs->gpu_idle;
     fs->pipe.cancel = &g_stop;
@@ -676,6 +729,14 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void sf_destroy(void *data)
 {
     struct sf_fs *fs = data;
+    if (fs->trim_started) {             /* finish a trim still wanted, then stop */
+        pthread_mutex_lock(&fs->trim_lock);
+        fs->trim_stop = 1;
+        pthread_cond_signal(&fs->trim_wake);
+        pthread_mutex_unlock(&fs->trim_lock);
+        pthread_join(fs->trim_thread, NULL);
+        fs->trim_started = 0;
+    }
     sf_pipeline_close(&fs->pipe);
     sf_cache_close(fs->cache);
     fs->cache = NULL;

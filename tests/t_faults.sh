@@ -46,13 +46,18 @@ unmount_it
 # --- a tiny cache_max ------------------------------------------------------------------
 rm -rf "$SRC"/* "$CACHE"
 for i in $(seq 12); do $MK 320 240 "$SRC/t$i.png" --seed $((300 + i)); done
-mount_it -o cache_max=1M
+mount_it -o cache_max=1M -v
 bad=0
 for i in $(seq 12); do
     $SF stylize --styles "$STYLES" --no-cache udnie "$SRC/t$i.png" "$W/fresh.png" 2>/dev/null
     cmp -s "$MNT/styled/udnie/t$i.png" "$W/fresh.png" || bad=$((bad + 1))
 done
+# the cache is trimmed by its own thread, not inside the readers' open()
+trimmer=$(cat /proc/$PID/task/*/comm 2>/dev/null | grep -c '^sf-cache-trim$')
 unmount_it
+grep -q 'cache_max: evicted' "$LOG" && [ "$trimmer" = 1 ] &&
+    pass "cache_max=1M: evictions happen on the trimmer thread, off the readers' path" ||
+    fail "cache_max=1M: evictions on the trimmer thread" "trimmer threads: $trimmer; log: $(grep -c 'cache_max' "$LOG") cache_max lines"
 bytes=$($SF stats --cache "$CACHE" | sed -n 's/^bytes: *\([0-9]*\).*/\1/p')
 [ $bad = 0 ] && [ "$bytes" -le $((1024 * 1024)) ] &&
     pass "cache_max=1M: 12 reads of ~190 KB images all right; the cache holds $bytes bytes" ||
