@@ -7,8 +7,9 @@
  * gets the mount's stat alias, so a mount with the same --max-side and
  * --quality finds them as hits and reports exact sizes without reading.
  *
- * DESIGN: the main thread walks SOURCE (nftw, not following symlinks out
- * of it), then starts --jobs workers and draws progress until they end.
+ * DESIGN: the main thread walks SOURCE (nftw with FTW_PHYS: links to
+ * directories are not entered; a link to a file counts, wherever it
+ * points, as a plain read of it would), then starts --jobs workers and draws progress until they end.
  * Workers take tasks (one file in one style) from an atomic counter; each
  * reads, hashes, looks up, and on a miss stylizes through the shared
  * pipeline, whose engine runs one pass at a time: with more than one job,

@@ -734,7 +734,8 @@ static const struct sf_engine_ops cuda_ops = {
     .close = cuda_close,
 };
 
-/* The module's one exported symbol (engine.c, SF_CUDA_MODULE_SYMBOL). */
+/* The module's one exported symbol: engine.c finds it with dlsym() by
+ * this name and calls it with its SF_ENGINE_ABI. */
 const struct sf_engine_ops *sf_cuda_module(int abi, void (*log)(int level, const char *msg))
 {
     if (abi != SF_ENGINE_ABI)

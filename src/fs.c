@@ -1013,7 +1013,7 @@ static int sf_release(const char *path, struct fuse_file_info *fi)
 {
     struct blob *b = (struct blob *)(uintptr_t)fi->fh;
 
-    if (path)                           /* (.stats snapshots are not in the table) */
+    if (path)                           /* a .stats snapshot is in no table: nothing found */
         open_drop(FS(), path, b);
     blob_put(b);
     return 0;
