@@ -82,7 +82,7 @@ int cmd_stylize(int argc, char **argv)
     uint8_t *src = NULL, *out = NULL;
     size_t srclen, outlen;
     uint64_t v;
-    int c, no_cache = 0, verbose = 0, hit = 0, rc, status = SF_EXIT_FAIL;
+    int c, no_cache = 0, verbose = 0, how = 0, rc, status = SF_EXIT_FAIL;
     const char *style, *in, *outp;
     double t0;
 
@@ -185,12 +185,15 @@ int cmd_stylize(int argc, char **argv)
     }
     sf_pipeline_init(&pipe, dev, &set, cache);
     t0 = sf_monotonic();
-    rc = sf_stylize_cached(&pipe, model, src, srclen, fmt, &out, &outlen, &hit, why, sizeof why);
+    {
+        struct sf_produce_req r = { .model = model, .fmt = fmt, .src = src, .len = srclen, .what = "output" };
+        rc = sf_produce(&pipe, &r, &out, &outlen, &how, why, sizeof why);
+    }
     if (rc) {
         fprintf(stderr, "stylefs: stylize: %s: %s\n", in, why[0] ? why : strerror(-rc));
         goto out_pipe;
     }
-    sf_info("%s: %s, %.3f s", in, hit ? "cache hit" : cache ? "computed and cached" : "computed",
+    sf_info("%s: %s, %.3f s", in, how == SF_PRODUCED_HIT ? "cache hit" : cache ? "computed and cached" : "computed",
             sf_monotonic() - t0);
     if (!strcmp(outp, "-")) {
         size_t off = 0;

@@ -2,9 +2,9 @@
  * image under SOURCE into the cache, so that a later mount serves them at
  * once.
  *
- * The keys are the mount's (sf_key_make with the same settings, and the
- * same output format for each name, sf_source_format), and each entry also
- * gets the mount's stat alias, so a mount with the same --max-side and
+ * Each file goes through the mount's own produce path (sf_produce, with
+ * the naming rules of pipeline.h for its output format), so the keys are
+ * the mount's, and each entry also gets the mount's stat alias, so a mount with the same --max-side and
  * --quality finds them as hits and reports exact sizes without reading.
  *
  * DESIGN: the main thread walks SOURCE (nftw with FTW_PHYS: links to
@@ -77,7 +77,7 @@ static int walk_cb(const char *path, const struct stat *st, int type, struct FTW
         rel++;
     if (type == FTW_SL && (stat(path, &tst) || !S_ISREG(tst.st_mode)))
         return 0;               /* dangling or a link to a directory */
-    if ((type != FTW_F && type != FTW_SL) || !sf_source_kind(path + f->base))
+    if ((type != FTW_F && type != FTW_SL) || sf_served_name(path + f->base, NULL, 0, NULL) != 1)
         return 0;
     if (w->nfiles == w->cap) {
         size_t nc = w->cap ? w->cap * 2 : 256;
@@ -114,17 +114,20 @@ static void note_failure(struct warm *w, const char *rel, const char *style, con
     pthread_mutex_unlock(&w->fail_lock);
 }
 
-/* One file in one style.  Returns 0, or -ECANCELED when stopped. */
+/* One file in one style, through the mount's produce path (sf_produce,
+ * with the same keys and stat alias).  Returns 0, or -ECANCELED when
+ * stopped. */
 static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
 {
-    enum sf_format fmt = sf_source_format(rel);
-    uint8_t id[16], key[16], h[16], *src = NULL, *out = NULL;
+    enum sf_format fmt = SF_FMT_PNG;
+    uint8_t id[16], key[16], *src = NULL, *out = NULL;
     struct sf_entry_meta meta;
     size_t len, outlen;
     struct stat st;
     char path[PATH_MAX], why[512] = "";
-    int ow, oh, rc, fd;
+    int rc, fd, how = 0;
 
+    sf_served_name(rel, NULL, 0, &fmt);
     snprintf(path, sizeof path, "%s/%s", w->root, rel);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st)) {
@@ -145,30 +148,26 @@ static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
         note_failure(w, rel, m->name, strerror(-rc));
         return 0;
     }
-    sf_hash_bytes(src, len, h);
-    sf_key_make(h, m, fmt, &w->set, key);
-    if (w->cache && sf_cache_peek(w->cache, key, &meta) == 0) {
-        atomic_fetch_add(&w->cached, 1);
-    } else {
-        rc = sf_stylize(&w->pipe, m, src, len, fmt, &out, &outlen, &ow, &oh, why, sizeof why);
-        if (rc == -ECANCELED) {
-            free(src);
-            return rc;
-        }
-        if (rc) {
-            note_failure(w, rel, m->name, why[0] ? why : strerror(-rc));
-            free(src);
-            return 0;
-        }
-        sf_pipeline_store(&w->pipe, key, out, outlen, ow, oh, fmt, rel);
+    {
+        struct sf_produce_req r = { .model = m, .fmt = fmt, .src = src, .len = len, .id = id, .peek = 1,
+                                    .what = rel };
+        rc = sf_produce(&w->pipe, &r, &out, &outlen, &how, why, sizeof why);
+    }
+    free(src);
+    free(out);
+    if (rc == -ECANCELED)
+        return rc;
+    if (rc) {
+        note_failure(w, rel, m->name, why[0] ? why : strerror(-rc));
+        return 0;
+    }
+    if (how == SF_PRODUCED_COMPUTED) {
         atomic_fetch_add(&w->computed, 1);
         if (w->verbose)
             sf_info("warm: %s (%s): computed", rel, m->name);
-        free(out);
+    } else {
+        atomic_fetch_add(&w->cached, 1);
     }
-    if (w->cache)
-        sf_cache_alias_put(w->cache, id, key);
-    free(src);
     return 0;
 }
 

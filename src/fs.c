@@ -18,8 +18,7 @@
  * thread, the trimmer (trim_main), keeps the cache under it: a store that
  * takes the running estimate over the limit wakes it, and it counts and
  * prunes the cache off the readers' path; otherwise it sleeps on a
- * condition variable, with no timer.  Lock order: jobs_lock, fail_lock,
- * open_lock and trim_lock are never held together.
+ * condition variable, with no timer.
  *
  * Directories: opendir opens the source directory and keeps it until
  * releasedir; readdir hands out its telldir cookies as offsets and, for
@@ -54,11 +53,11 @@
  * of a replaced source (or an uncached file's estimate) would cut another
  * reader's image short.
  *
- * Locks (never nested):
- *   jobs_lock  the list of computations in flight (one per cache key);
- *              each job's cond waits on it.
+ * Locks (never nested, and never held across a call into the pipeline,
+ * whose flights_lock keeps one computation per cache key, pipeline.h):
  *   fail_lock  the table of remembered failures.
  *   open_lock  the table of open styled files (path -> bytes).
+ *   trim_lock  the trimmer's wake-up (cache_max).
  * Counters are atomics. */
 #include "cli.h"
 #include "log.h"
@@ -94,16 +93,6 @@ struct blob {
     uint8_t data[];
 };
 
-/* A computation in flight, keyed by cache key. */
-struct job {
-    struct job *next;
-    uint8_t key[16];
-    int done, rc, waiters;
-    struct blob *out;
-    char why[256];
-    pthread_cond_t cond;
-};
-
 /* A styled file open somewhere: its path in the mount and the bytes every
  * open of that path shares. */
 struct openf {
@@ -137,8 +126,6 @@ struct sf_fs {
     /* opened in init() */
     struct sf_cache *cache;     /* NULL if it could not be opened */
     struct sf_pipeline pipe;
-    pthread_mutex_t jobs_lock;  /* protects jobs and every job's fields */
-    struct job *jobs;
     pthread_mutex_t fail_lock;  /* protects fails */
     struct fail fails[FAIL_SLOTS];
     pthread_mutex_t trim_lock;  /* protects trim_wanted, trim_stop */
@@ -147,7 +134,7 @@ struct sf_fs {
     pthread_t trim_thread;      /* with cache_max: keeps the cache under it, off the readers' path */
     pthread_mutex_t open_lock;  /* protects open_files and every openf */
     struct openf *open_files[OPEN_BUCKETS];
-    atomic_ullong hits, misses, computes, joins, errors;
+    atomic_ullong errors;       /* reads that failed (hits, misses, computes, joins: pipe's) */
 };
 
 /* Set by SIGTERM, SIGINT and SIGHUP: running stylizations stop at the next
@@ -404,26 +391,24 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
     }
     if (snprintf(n->rel, sizeof n->rel, "%s", slash + 1) >= (int)sizeof n->rel)
         return -ENAMETOOLONG;
-    if ((rc = src_stat(fs, n->rel, st)) == 0) {
-        if (S_ISDIR(st->st_mode))
-            return dir_loops(fs, n->rel) ? -ELOOP : (n->kind = N_DIR, 0);
-        if (S_ISREG(st->st_mode) && sf_source_kind(n->rel) == 1) {
-            n->kind = N_FILE;
-            n->fmt = sf_format_for_output(n->rel);
-            return 0;
-        }
-    } else if (rc != -ENOENT) {
+    if ((rc = src_stat(fs, n->rel, st)) == 0 && S_ISDIR(st->st_mode))
+        return dir_loops(fs, n->rel) ? -ELOOP : (n->kind = N_DIR, 0);
+    if (rc && rc != -ENOENT)
         return rc;
-    }
-    /* NAME.gif.png -> NAME.gif */
-    len = strlen(n->rel);
-    if (len > 4 && !strcasecmp(n->rel + len - 4, ".png")) {
-        n->rel[len - 4] = '\0';
-        if (sf_source_kind(n->rel) == 2 && (rc = src_stat(fs, n->rel, st)) == 0 &&
-            S_ISREG(st->st_mode)) {
-            n->kind = N_FILE;
-            n->fmt = SF_FMT_PNG;
-            return 0;
+    {
+        /* the source a styled name comes from (pipeline.h's naming rules) */
+        char cand[2][PATH_MAX];
+        enum sf_format fmts[2];
+        int nc = sf_source_names(n->rel, cand, fmts);
+        for (int i = 0; i < nc; i++) {
+            if (strcmp(cand[i], n->rel) && (rc = src_stat(fs, cand[i], st)))
+                continue;           /* (the name itself was stat'ed above) */
+            if (!rc && S_ISREG(st->st_mode)) {
+                snprintf(n->rel, sizeof n->rel, "%s", cand[i]);
+                n->kind = N_FILE;
+                n->fmt = fmts[i];
+                return 0;
+            }
         }
         if (rc == -EACCES || rc == -ELOOP)
             return rc;
@@ -467,90 +452,6 @@ static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc)
 }
 
 /* ---- producing the bytes ------------------------------------------------- */
-
-/* Drop one holder of a finished (or abandoned) job; the last one frees it.
- * Called with jobs_lock held. */
-static void job_leave(struct job *j)
-{
-    if (--j->waiters == 0) {
-        pthread_cond_destroy(&j->cond);
-        blob_put(j->out);
-        free(j);
-    }
-}
-
-/* Compute (or join the computation of) key.  Returns 0 with *out, or -errno. */
-static int compute_once(struct sf_fs *fs, const struct node *n, const uint8_t key[16],
-                        const uint8_t *src, size_t len, struct blob **out)
-{
-    struct job *j;
-    uint8_t *bytes = NULL;
-    size_t blen = 0;
-    int rc;
-
-    pthread_mutex_lock(&fs->jobs_lock);
-    for (j = fs->jobs; j; j = j->next)
-        if (!memcmp(j->key, key, 16))
-            break;
-    if (j) {                            /* join it */
-        atomic_fetch_add(&fs->joins, 1);
-        j->waiters++;
-        while (!j->done)
-            pthread_cond_wait(&j->cond, &fs->jobs_lock);
-        rc = j->rc;
-        if (!rc) {
-            atomic_fetch_add(&j->out->refs, 1);
-            *out = j->out;
-        }
-        job_leave(j);
-        pthread_mutex_unlock(&fs->jobs_lock);
-        return rc;
-    }
-    j = calloc(1, sizeof *j);
-    if (!j) {
-        pthread_mutex_unlock(&fs->jobs_lock);
-        return -ENOMEM;
-    }
-    memcpy(j->key, key, 16);
-    pthread_cond_init(&j->cond, NULL);
-    j->waiters = 1;
-    j->next = fs->jobs;
-    fs->jobs = j;
-    pthread_mutex_unlock(&fs->jobs_lock);
-
-    /* Someone (another process too) may have stored it meanwhile. */
-    rc = fs->cache ? sf_cache_get(fs->cache, key, &bytes, &blen, NULL) : -ENOENT;
-    if (rc) {
-        atomic_fetch_add(&fs->computes, 1);
-        int w = 0, h = 0;
-        rc = sf_stylize(&fs->pipe, n->model, src, len, n->fmt, &bytes, &blen, &w, &h,
-                        j->why, sizeof j->why);
-        if (!rc)
-            sf_pipeline_store(&fs->pipe, key, bytes, blen, w, h, n->fmt, n->rel);
-    }
-    if (!rc && !(*out = blob_new(bytes, blen)))
-        rc = -ENOMEM;
-    free(bytes);
-
-    pthread_mutex_lock(&fs->jobs_lock);
-    for (struct job **pp = &fs->jobs; *pp; pp = &(*pp)->next)
-        if (*pp == j) {
-            *pp = j->next;
-            break;
-        }
-    j->done = 1;
-    j->rc = rc;
-    if (!rc) {
-        atomic_fetch_add(&(*out)->refs, 1);
-        j->out = *out;
-    } else {
-        sf_err("%s/%s: %s", fs->source, n->rel, j->why[0] ? j->why : strerror(-rc));
-    }
-    pthread_cond_broadcast(&j->cond);
-    job_leave(j);
-    pthread_mutex_unlock(&fs->jobs_lock);
-    return rc;
-}
 
 /* Keep the cache within cache_max: count the entries (a walk of the whole
  * cache) and prune the least recently read.  Runs on the trimmer thread,
@@ -613,8 +514,8 @@ static void cache_max_note(struct sf_fs *fs, uint64_t added)
 /* The finished bytes of a styled file.  0 or -errno. */
 static int produce(struct sf_fs *fs, const struct node *n, struct blob **out)
 {
-    uint8_t id[16], key[16], h[16], *src = NULL, *bytes;
-    size_t len, blen;
+    uint8_t id[16], *src = NULL, *bytes = NULL;
+    size_t len, blen = 0;
     struct stat st, after;
     int fd, rc, tries = 0;
 
@@ -650,27 +551,26 @@ again:
         rc = -EIO;
         goto out_close;
     }
-    sf_hash_bytes(src, len, h);
-    sf_key_make(h, n->model, n->fmt, &fs->set, key);
-    if (fs->cache && sf_cache_get(fs->cache, key, &bytes, &blen, NULL) == 0) {
-        atomic_fetch_add(&fs->hits, 1);
-        *out = blob_new(bytes, blen);
-        free(bytes);
-        rc = *out ? 0 : -ENOMEM;
-    } else {
-        atomic_fetch_add(&fs->misses, 1);
-        rc = compute_once(fs, n, key, src, len, out);
+    {
+        struct sf_produce_req r = { .model = n->model, .fmt = n->fmt, .src = src, .len = len, .id = id,
+                                    .what = n->rel };
+        char why[300];
+        int how = 0;
+        rc = sf_produce(&fs->pipe, &r, &bytes, &blen, &how, why, sizeof why);
+        if (rc && how != SF_PRODUCED_JOINED)    /* logged once, by the computation */
+            sf_err("%s/%s: %s", fs->source, n->rel, why[0] ? why : strerror(-rc));
         if (rc == -EINVAL || rc == -EFBIG) {
             fail_remember(fs, id, -EIO);
             rc = -EIO;
-        } else if (rc == -ENODEV || rc == -ENOMEM || rc == -ECANCELED) {
-            rc = rc == -ENOMEM ? -ENOMEM : -EIO;
+        } else if (rc == -ENODEV || rc == -ECANCELED || (rc && rc != -ENOMEM)) {
+            rc = -EIO;
         }
-        if (!rc && fs->cache_max)
+        if (!rc && !(*out = blob_new(bytes, blen)))
+            rc = -ENOMEM;
+        free(bytes);
+        if (!rc && how == SF_PRODUCED_COMPUTED && fs->cache_max)
             cache_max_note(fs, (*out)->len + SF_CACHE_HDR_LEN);
     }
-    if (!rc && fs->cache)
-        sf_cache_alias_put(fs->cache, id, key);
     if (rc)
         atomic_fetch_add(&fs->errors, 1);
     free(src);
@@ -682,8 +582,8 @@ out_close:
 static int stats_text(struct sf_fs *fs, char *buf, size_t len)
 {
     return snprintf(buf, len, "hits %llu\nmisses %llu\ncomputes %llu\njoins %llu\nerrors %llu\n",
-                    (unsigned long long)fs->hits, (unsigned long long)fs->misses,
-                    (unsigned long long)fs->computes, (unsigned long long)fs->joins,
+                    (unsigned long long)fs->pipe.hits, (unsigned long long)fs->pipe.misses,
+                    (unsigned long long)fs->pipe.computes, (unsigned long long)fs->pipe.joins,
                     (unsigned long long)fs->errors);
 }
 
@@ -701,7 +601,6 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->negative_timeout = 0;
     cfg->use_ino = 0;
     cfg->nullpath_ok = 0;
-    pthread_mutex_init(&fs->jobs_lock, NULL);
     pthread_mutex_init(&fs->fail_lock, NULL);
     pthread_mutex_init(&fs->open_lock, NULL);
     if (sf_cache_open(fs->cache_dir, NULL, &fs->cache, why, sizeof why)) {
@@ -881,7 +780,7 @@ static int listed_as(struct sf_fs *fs, const struct node *n, const struct dirent
                      char name[NAME_MAX + 8], struct stat *st, int *have_st)
 {
     const char *s = de->d_name;
-    int kind = 0, isdir = de->d_type == DT_DIR;
+    int isdir = de->d_type == DT_DIR;
 
     *have_st = 0;
     if (s[0] == '.' && (!s[1] || (s[1] == '.' && !s[2]))) {
@@ -899,10 +798,9 @@ static int listed_as(struct sf_fs *fs, const struct node *n, const struct dirent
     } else if (!isdir && de->d_type != DT_REG) {
         return 0;
     }
-    if (!isdir && !(kind = sf_source_kind(s)))
-        return 0;
-    snprintf(name, NAME_MAX + 8, "%s%s", s, kind == 2 ? ".png" : "");
-    return 1;
+    if (isdir)
+        return snprintf(name, NAME_MAX + 8, "%s", s), 1;
+    return sf_served_name(s, name, NAME_MAX + 8, NULL) == 1;
 }
 
 /* Listings use offsets (the source directory's own telldir cookies) and,

@@ -48,7 +48,8 @@ void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_f
 static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
                                         "gif", "psd", "ppm", "pgm", "pnm" };
 
-int sf_source_kind(const char *name)
+/* 1: a format stylefs writes, 2: one it only reads, 0: not an image */
+static int source_kind(const char *name)
 {
     char ext[16];
     sf_path_ext(name, ext, sizeof ext);
@@ -58,9 +59,37 @@ int sf_source_kind(const char *name)
     return 0;
 }
 
-enum sf_format sf_source_format(const char *name)
+int sf_served_name(const char *src, char *out, size_t outlen, enum sf_format *fmt)
 {
-    return sf_source_kind(name) == 1 ? sf_format_for_output(name) : SF_FMT_PNG;
+    int kind = source_kind(src);
+
+    if (!kind)
+        return 0;
+    if (out && snprintf(out, outlen, "%s%s", src, kind == 2 ? ".png" : "") >= (int)outlen)
+        return -ENAMETOOLONG;
+    if (fmt)
+        *fmt = kind == 1 ? sf_format_for_output(src) : SF_FMT_PNG;
+    return 1;
+}
+
+int sf_source_names(const char *served, char names[2][PATH_MAX], enum sf_format fmts[2])
+{
+    size_t len = strlen(served);
+    int n = 0;
+
+    if (len >= PATH_MAX)
+        return 0;
+    if (source_kind(served) == 1) {           /* served under its own name */
+        memcpy(names[n], served, len + 1);
+        fmts[n++] = sf_format_for_output(served);
+    }
+    if (len > 4 && !strcasecmp(served + len - 4, ".png")) {    /* NAME.gif.png -> NAME.gif */
+        memcpy(names[n], served, len - 4);
+        names[n][len - 4] = '\0';
+        if (source_kind(names[n]) == 2)
+            fmts[n++] = SF_FMT_PNG;
+    }
+    return n;
 }
 
 void sf_source_id(const struct stat *st, enum sf_format fmt, const struct sf_settings *s,
@@ -87,6 +116,7 @@ void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf
     p->set = *s;
     p->cache = cache;
     pthread_mutex_init(&p->engine_lock, NULL);
+    pthread_mutex_init(&p->flights_lock, NULL);
 }
 
 void sf_pipeline_close(struct sf_pipeline *p)
@@ -94,6 +124,7 @@ void sf_pipeline_close(struct sf_pipeline *p)
     sf_engine_close(p->engine);
     p->engine = NULL;
     pthread_mutex_destroy(&p->engine_lock);
+    pthread_mutex_destroy(&p->flights_lock);
 }
 
 static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, size_t whylen)
@@ -163,29 +194,153 @@ out_img:
     return rc;
 }
 
-int sf_stylize_cached(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src,
-                      size_t len, enum sf_format out_fmt, uint8_t **out, size_t *outlen,
-                      int *hit, char *why, size_t whylen)
+/* A computation in flight: the first miss of a key computes, later misses
+ * of the same key wait for it (one computation per key in the process). */
+struct sf_flight {
+    struct sf_flight *next;
+    uint8_t key[16];
+    int done, rc, waiters;      /* waiters: every caller holding it, the computer too */
+    uint8_t *out;               /* the result, kept for the waiters */
+    size_t len;
+    char why[256];
+    pthread_cond_t cond;
+};
+
+/* Drop one holder; the last frees the flight.  flights_lock held. */
+static void flight_leave(struct sf_flight *f)
+{
+    if (--f->waiters == 0) {
+        pthread_cond_destroy(&f->cond);
+        free(f->out);
+        free(f);
+    }
+}
+
+/* A copy of len bytes, or NULL. */
+static uint8_t *dup_bytes(const uint8_t *b, size_t len)
+{
+    uint8_t *c = malloc(len ? len : 1);
+    if (c)
+        memcpy(c, b, len);
+    return c;
+}
+
+/* Hit: the cached entry (or, with peek, only that it is there). */
+static int cache_hit(struct sf_pipeline *p, const struct sf_produce_req *r, const uint8_t key[16],
+                     uint8_t **out, size_t *outlen)
+{
+    struct sf_entry_meta meta;
+    int rc;
+
+    if (!p->cache)
+        return -ENOENT;
+    if (r->peek) {
+        *out = NULL;
+        *outlen = 0;
+        return sf_cache_peek(p->cache, key, &meta);
+    }
+    rc = sf_cache_get(p->cache, key, out, outlen, NULL);
+    if (rc && rc != -ENOENT)
+        sf_warn("%s: cache read failed (%s); computing", r->what, strerror(-rc));
+    return rc;
+}
+
+int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
+               char *why, size_t whylen)
 {
     uint8_t h[16], key[16];
+    struct sf_flight *f;
     int rc, w = 0, hh = 0;
 
-    *hit = 0;
-    if (!p->cache)
-        return sf_stylize(p, m, src, len, out_fmt, out, outlen, NULL, NULL, why, whylen);
-    sf_hash_bytes(src, len, h);
-    sf_key_make(h, m, out_fmt, &p->set, key);
-    rc = sf_cache_get(p->cache, key, out, outlen, NULL);
-    if (rc == 0) {
-        *hit = 1;
-        return 0;
+    *out = NULL;
+    *outlen = 0;
+    why[0] = '\0';
+    sf_hash_bytes(r->src, r->len, h);
+    sf_key_make(h, r->model, r->fmt, &p->set, key);
+    if (cache_hit(p, r, key, out, outlen) == 0) {
+        atomic_fetch_add(&p->hits, 1);
+        *how = SF_PRODUCED_HIT;
+        goto out_alias;
     }
-    if (rc != -ENOENT)
-        sf_warn("cache read failed (%s); computing", strerror(-rc));
-    rc = sf_stylize(p, m, src, len, out_fmt, out, outlen, &w, &hh, why, whylen);
+    atomic_fetch_add(&p->misses, 1);
+    pthread_mutex_lock(&p->flights_lock);
+    for (f = p->flights; f; f = f->next)
+        if (!memcmp(f->key, key, 16))
+            break;
+    if (f) {                            /* join it */
+        atomic_fetch_add(&p->joins, 1);
+        f->waiters++;
+        while (!f->done)
+            pthread_cond_wait(&f->cond, &p->flights_lock);
+        rc = f->rc;
+        if (!rc && !(*out = dup_bytes(f->out, f->len)))
+            rc = -ENOMEM;
+        if (!rc)
+            *outlen = f->len;
+        else
+            snprintf(why, whylen, "%s", f->rc ? f->why : "out of memory");
+        flight_leave(f);
+        pthread_mutex_unlock(&p->flights_lock);
+        *how = SF_PRODUCED_JOINED;
+        if (rc)
+            return rc;
+        goto out_alias;
+    }
+    if (!(f = calloc(1, sizeof *f))) {
+        pthread_mutex_unlock(&p->flights_lock);
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(f->key, key, 16);
+    pthread_cond_init(&f->cond, NULL);
+    f->waiters = 1;
+    f->next = p->flights;
+    p->flights = f;
+    pthread_mutex_unlock(&p->flights_lock);
+
+    /* Another process may have stored it meanwhile (peek or not: the
+     * waiters want bytes, so read it). */
+    rc = p->cache ? sf_cache_get(p->cache, key, out, outlen, NULL) : -ENOENT;
+    *how = SF_PRODUCED_HIT;
+    if (rc) {
+        atomic_fetch_add(&p->computes, 1);
+        *how = SF_PRODUCED_COMPUTED;
+        rc = sf_stylize(p, r->model, r->src, r->len, r->fmt, out, outlen, &w, &hh, why, whylen);
+        if (!rc)
+            sf_pipeline_store(p, key, *out, *outlen, w, hh, r->fmt, r->what);
+    }
+
+    pthread_mutex_lock(&p->flights_lock);
+    for (struct sf_flight **pp = &p->flights; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    f->done = 1;
+    f->rc = rc;
     if (rc)
+        snprintf(f->why, sizeof f->why, "%s", why[0] ? why : strerror(-rc));
+    else if (f->waiters > 1 && !(f->out = dup_bytes(*out, *outlen))) {
+        f->rc = -ENOMEM;        /* the waiters get that; this caller has its bytes */
+        snprintf(f->why, sizeof f->why, "out of memory");
+    }
+    f->len = *outlen;
+    pthread_cond_broadcast(&f->cond);
+    flight_leave(f);
+    pthread_mutex_unlock(&p->flights_lock);
+    if (rc) {
+        free(*out);
+        *out = NULL;
         return rc;
-    sf_pipeline_store(p, key, *out, *outlen, w, hh, out_fmt, "output");
+    }
+    if (r->peek) {              /* the caller did not want the bytes */
+        free(*out);
+        *out = NULL;
+        *outlen = 0;
+    }
+out_alias:
+    if (r->id && p->cache)
+        sf_cache_alias_put(p->cache, r->id, key);
     return 0;
 }
 

@@ -1,20 +1,30 @@
-/* pipeline.h: from source bytes to styled bytes, through the cache.
+/* pipeline.h: from source bytes to styled bytes, through the cache, and
+ * the naming rules of styled files.
  *
- * The one path that both `stylefs stylize` and the mount use, so that the
- * two give the same bytes for the same source, style and settings:
- *   hash source -> key -> cache hit?  else decode -> fit to max_side ->
- *   engine -> put alpha back -> encode -> store -> return.
+ * sf_produce is the one path that the mount, `stylefs warm` and `stylefs
+ * stylize` use, so that all three give the same bytes under the same keys
+ * for the same source, style and settings:
+ *   hash source -> key -> cache hit?  else join a computation of the same
+ *   key already running in this process, or decode -> fit to max_side ->
+ *   engine -> put alpha back -> encode -> store; then alias the source's
+ *   stat identity to the key.
+ * sf_served_name and sf_source_names are the one set of naming rules (which
+ * sources are images, the name each is served under, its output format).
  *
  * DESIGN: an sf_pipeline is shared by every thread of a process.  The
  * engine is opened on first use (not at mount, not on a cache hit) under
  * engine_lock; after that `engine` never changes until sf_pipeline_close
  * (with idle_s set, the engine itself releases its backend when idle and
- * reopens it on the next pass, see engine.h).
+ * reopens it on the next pass, see engine.h).  flights_lock protects the
+ * list of computations in flight and every flight's fields; the two locks
+ * are never held together.  The counters are atomics.
  * All functions return 0 or -errno. */
 #ifndef SF_PIPELINE_H
 #define SF_PIPELINE_H
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +48,8 @@ struct sf_settings {
     int quality;            /* JPEG quality 1..100 */
 };
 
+struct sf_flight;                   /* a computation in flight (pipeline.c) */
+
 struct sf_pipeline {
     enum sf_device device;
     struct sf_settings set;
@@ -45,8 +57,26 @@ struct sf_pipeline {
     pthread_mutex_t engine_lock;    /* guards opening `engine` */
     struct sf_engine *engine;       /* NULL until the first miss */
     unsigned idle_s;                /* release the engine after this idle time; 0 = never */
-    const sf_cancel_flag *cancel;     /* set non-zero to abandon running passes */
+    const sf_cancel_flag *cancel;   /* set non-zero to abandon running passes */
+    pthread_mutex_t flights_lock;   /* protects flights and every flight */
+    struct sf_flight *flights;
+    /* what sf_produce did: cache hits, misses, computations started,
+     * misses that joined one already running */
+    atomic_ullong hits, misses, computes, joins;
 };
+
+/* One sf_produce call. */
+struct sf_produce_req {
+    const struct sf_model *model;
+    enum sf_format fmt;             /* output format (sf_served_name) */
+    const uint8_t *src;             /* the source bytes */
+    size_t len;
+    const uint8_t *id;              /* sf_source_id to alias to the key, or NULL */
+    int peek;                       /* a hit need not be read: *out stays NULL (warm) */
+    const char *what;               /* names the source in messages */
+};
+
+enum sf_produced { SF_PRODUCED_HIT = 1, SF_PRODUCED_COMPUTED, SF_PRODUCED_JOINED };
 
 void sf_settings_default(struct sf_settings *s);
 
@@ -59,13 +89,18 @@ void sf_hash_bytes(const void *d, size_t n, uint8_t out[16]);
 void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_format out,
                  const struct sf_settings *s, uint8_t key[16]);
 
-/* What the mount does with a source file name: 1 served under the same
- * name (.jpg .jpeg .png .bmp .tga), 2 served as NAME.png (.gif .psd .ppm
- * .pgm .pnm: formats stylefs reads but does not write), 0 not an image. */
-int sf_source_kind(const char *name);
-
-/* The output format for a source name of kind 1 or 2. */
-enum sf_format sf_source_format(const char *name);
+/* The naming rules.  A source NAME is served in styled/STYLE/ as NAME
+ * itself when stylefs writes its format (.jpg .jpeg .png .bmp .tga), as
+ * NAME.png when it only reads it (.gif .psd .ppm .pgm .pnm), and not at
+ * all otherwise.  sf_served_name writes that name into out (may be NULL)
+ * and the output format into *fmt; returns 1, 0 (not an image), or
+ * -ENAMETOOLONG. */
+int sf_served_name(const char *src, char *out, size_t outlen, enum sf_format *fmt);
+/* The other way: the source names that served name could come from, in
+ * the order to try, with their output formats (at most 2: "a.png" is a.png,
+ * or a.png's reader-only source "a"... only when that is one, such as
+ * "b.gif.png" from b.gif).  Returns how many. */
+int sf_source_names(const char *served, char names[2][PATH_MAX], enum sf_format fmts[2]);
 
 /* The stat identity of a source (device, inode, size, times) with the
  * output format, the settings and the style: the cache's alias for it, so
@@ -91,10 +126,13 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
 void sf_pipeline_store(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data,
                        size_t len, int w, int h, enum sf_format fmt, const char *what);
 
-/* The same through the cache (when p->cache).  *hit tells whether it came
- * from the cache.  A failure to store is logged and not returned. */
-int sf_stylize_cached(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src,
-                      size_t len, enum sf_format out_fmt, uint8_t **out, size_t *outlen,
-                      int *hit, char *why, size_t whylen);
+/* The one produce path (see above).  On success *out (malloc'd; NULL for
+ * a hit with r->peek) and *outlen hold the styled file and *how says what
+ * happened (enum sf_produced); r->id, when given, is aliased to the key.
+ * A failure to read or store the cache is logged and not returned: the
+ * image is computed, or served uncached.  Returns 0 or sf_stylize's codes
+ * (joiners of a failed computation get its code and reason). */
+int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
+               char *why, size_t whylen);
 
 #endif
