@@ -236,9 +236,9 @@ int cmd_styles(int argc, char **argv)
     };
     const char *styles_opt = NULL;
     char dir[PATH_MAX], why[512];
-    char **names;
-    size_t n, good = 0;
-    int c, rc;
+    struct sf_model **models;
+    size_t n;
+    int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -255,25 +255,10 @@ int cmd_styles(int argc, char **argv)
         fprintf(stderr, "stylefs: styles: %s\n", why);
         return SF_EXIT_FAIL;
     }
-    rc = sf_styles_list(dir, &names, &n);
-    if (rc) {
-        fprintf(stderr, "stylefs: styles: %s: %s\n", dir, strerror(-rc));
+    if (sf_models_load(dir, NULL, 0, "styles: ", &models, &n))
         return SF_EXIT_FAIL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct sf_model *m;
-        if (sf_model_load(dir, names[i], &m, why, sizeof why)) {
-            fprintf(stderr, "stylefs: styles: skipping damaged style %s: %s\n", names[i], why);
-            continue;
-        }
-        sf_model_free(m);
-        printf("%s\n", names[i]);
-        good++;
-    }
-    sf_names_free(names, n);
-    if (!good) {
-        fprintf(stderr, "stylefs: styles: no usable style in %s\n", dir);
-        return SF_EXIT_FAIL;
-    }
+    for (size_t i = 0; i < n; i++)
+        printf("%s\n", models[i]->name);
+    sf_models_free(models, n);
     return SF_EXIT_OK;
 }

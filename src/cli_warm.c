@@ -325,28 +325,15 @@ int cmd_warm(int argc, char **argv)
             fprintf(stderr, "stylefs: warm: --style %s: %s\n", style_list, strerror(-rc));
             goto out_names;
         }
-    } else if ((rc = sf_styles_list(styles_dir, &names, &nnames))) {
-        fprintf(stderr, "stylefs: warm: styles %s: %s\n", styles_dir, strerror(-rc));
-        return SF_EXIT_FAIL;
-    }
-    if (!nnames) {
-        fprintf(stderr, "stylefs: warm: no styles in %s\n", styles_dir);
-        goto out_names;
-    }
-    if (!(w.models = calloc(nnames, sizeof *w.models)))
-        goto out_names;
-    for (size_t i = 0; i < nnames; i++) {
-        rc = sf_model_load(styles_dir, names[i], &w.models[i], why, sizeof why);
-        if (rc) {
-            if (rc == -ENOENT)
-                fprintf(stderr, "stylefs: warm: unknown style '%s' in %s (see 'stylefs styles')\n", names[i],
-                        styles_dir);
-            else
-                fprintf(stderr, "stylefs: warm: style %s is damaged: %s\n", names[i], why);
-            status = style_list ? SF_EXIT_USAGE : SF_EXIT_FAIL;
-            goto out_models;
+        if (!nnames) {
+            status = sf_cli_usage("warm", "--style names no style", style_list);
+            goto out_names;
         }
-        w.nmodels++;
+    }
+    rc = sf_models_load(styles_dir, style_list ? names : NULL, nnames, "warm: ", &w.models, &w.nmodels);
+    if (rc) {
+        status = style_list && rc != -ENOMEM ? SF_EXIT_USAGE : SF_EXIT_FAIL;
+        goto out_names;
     }
 
     /* the files */
@@ -413,10 +400,7 @@ out_files:
     for (size_t i = 0; i < w.nfails; i++)
         free(w.fails[i]);
     free(w.fails);
-out_models:
-    for (size_t i = 0; i < w.nmodels; i++)
-        sf_model_free(w.models[i]);
-    free(w.models);
+    sf_models_free(w.models, w.nmodels);
 out_names:
     sf_names_free(names, nnames);
     pthread_mutex_destroy(&w.fail_lock);

@@ -1095,8 +1095,7 @@ int cmd_mount(int argc, char **argv)
     struct sf_fs *fs;
     struct fuse *fuse = NULL;
     struct fuse_loop_config *lc = NULL;
-    char why[512], **names = NULL;
-    size_t nnames = 0;
+    char why[512];
     uint64_t v;
     int rc, status = SF_EXIT_FAIL;
 
@@ -1182,22 +1181,8 @@ int cmd_mount(int argc, char **argv)
         fprintf(stderr, "stylefs: %s\n", why);
         goto out_source;
     }
-    if ((rc = sf_styles_list(fs->styles_dir, &names, &nnames)) || !nnames) {
-        fprintf(stderr, "stylefs: styles %s: %s\n", fs->styles_dir,
-                rc ? strerror(-rc) : "no styles there (a style is a folder with manifest.json)");
+    if (sf_models_load(fs->styles_dir, NULL, 0, "", &fs->models, &fs->nmodels))
         goto out_source;
-    }
-    fs->models = calloc(nnames, sizeof *fs->models);
-    for (size_t i = 0; fs->models && i < nnames; i++) {
-        if (sf_model_load(fs->styles_dir, names[i], &fs->models[fs->nmodels], why, sizeof why))
-            fprintf(stderr, "stylefs: skipping damaged style %s: %s\n", names[i], why);
-        else
-            fs->nmodels++;
-    }
-    if (!fs->nmodels) {
-        fprintf(stderr, "stylefs: styles %s: no usable style\n", fs->styles_dir);
-        goto out_models;
-    }
     if (sf_cli_cache_dir(o.cache, fs->cache_dir, sizeof fs->cache_dir)) {
         fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
         goto out_models;
@@ -1253,10 +1238,7 @@ out_unmount:
 out_fuse:
     fuse_destroy(fuse);
 out_models:
-    for (size_t i = 0; i < fs->nmodels; i++)
-        sf_model_free(fs->models[i]);
-    free(fs->models);
-    sf_names_free(names, nnames);
+    sf_models_free(fs->models, fs->nmodels);
 out_source:
     close(fs->source_fd);
 out_args:

@@ -288,3 +288,62 @@ out_nomem:
     sf_names_free(v, n);
     return -ENOMEM;
 }
+
+int sf_models_load(const char *dir, char **names, size_t count, const char *who, struct sf_model ***models,
+                   size_t *n)
+{
+    char **all = NULL, why[512];
+    size_t nall = 0;
+    struct sf_model **v;
+    int rc = 0;
+
+    *models = NULL;
+    *n = 0;
+    if (!names) {
+        if ((rc = sf_styles_list(dir, &all, &nall))) {
+            fprintf(stderr, "stylefs: %sstyles %s: %s\n", who, dir, strerror(-rc));
+            return rc;
+        }
+        names = all;
+        count = nall;
+    }
+    if (!(v = calloc(count ? count : 1, sizeof *v))) {
+        sf_names_free(all, nall);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        rc = sf_model_load(dir, names[i], &v[*n], why, sizeof why);
+        if (!rc) {
+            (*n)++;
+        } else if (all) {            /* every style: skip the damaged one */
+            fprintf(stderr, "stylefs: %sskipping damaged style %s: %s\n", who, names[i], why);
+            rc = 0;
+        } else {                     /* a named one: the load fails */
+            if (rc == -ENOENT)
+                fprintf(stderr, "stylefs: %sunknown style '%s' in %s (see 'stylefs styles')\n", who, names[i], dir);
+            else
+                fprintf(stderr, "stylefs: %sstyle %s is damaged: %s\n", who, names[i], why);
+            break;
+        }
+    }
+    if (!rc && !*n) {
+        fprintf(stderr, "stylefs: %sstyles %s: %s\n", who, dir,
+                count ? "no usable style" : "no styles there (a style is a folder with manifest.json)");
+        rc = -ENOENT;
+    }
+    sf_names_free(all, nall);
+    if (rc) {
+        sf_models_free(v, *n);
+        *n = 0;
+        return rc;
+    }
+    *models = v;
+    return 0;
+}
+
+void sf_models_free(struct sf_model **models, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sf_model_free(models[i]);
+    free(models);
+}

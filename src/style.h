@@ -62,6 +62,18 @@ int sf_styles_dir(const char *opt, char *out, size_t outlen, char *err, size_t e
 int sf_styles_list(const char *dir, char ***names, size_t *count);
 void sf_names_free(char **names, size_t count);
 
+/* Load a set of styles from dir: the named ones (names, count), where an
+ * unknown or damaged one fails the load; or, with names NULL, every style
+ * there, where a damaged one is skipped and the others load.  Each refusal
+ * is reported on stderr as "stylefs: <who>..." naming the file at fault.
+ * On success *models (malloc'd; free with sf_models_free) holds *n >= 1
+ * models, in the names' order (sorted for all).  Returns 0, -ENOENT (no
+ * usable style, or an unknown name), -EINVAL (a named style is damaged),
+ * -ENOMEM or another -errno. */
+int sf_models_load(const char *dir, char **names, size_t count, const char *who, struct sf_model ***models,
+                   size_t *n);
+void sf_models_free(struct sf_model **models, size_t n);
+
 /* A style name is a single path component: no '/', not "." or "..". */
 int sf_style_name_ok(const char *name);
 

@@ -102,4 +102,16 @@ rc=$?
 [ $rc = 1 ] && grep -q "warm: --style udnie,wave: Cannot allocate memory" "$W/err" &&
     pass "warm: out of memory reading --style is a clean error (exit 1)" ||
     fail "warm: out of memory reading --style is a clean error" "exit $rc: $(head -c 300 "$W/err")"
+# every style, one of them damaged: skipped with a message naming the
+# file, the others warmed (the same loading rule as the mount and styles)
+mkdir -p "$W/st" "$W/one"
+cp -r "$STYLES/udnie" "$STYLES/wave" "$W/st/"
+head -c 100 "$STYLES/wave/Variable_3" >"$W/st/wave/Variable_3"
+$MK 32 24 "$W/one/a.png" --seed 4
+$SF warm --styles "$W/st" --cache "$W/c-damaged" "$W/one" >"$W/out" 2>"$W/err"
+rc=$?
+[ $rc = 0 ] && grep -q 'skipping damaged style wave' "$W/err" && grep -q 'wave/Variable_3' "$W/err" &&
+    grep -q '^1 computed, 0 already cached, 0 failed (1 files x 1 styles' "$W/out" &&
+    pass "warm: a damaged style is skipped, naming its file; the others are warmed" ||
+    fail "warm: a damaged style is skipped" "exit $rc: $(head -c 300 "$W/err") $(head -c 200 "$W/out")"
 finish
