@@ -84,8 +84,8 @@ else ifeq ($(ARCH),aarch64)
 CPU_C     += cpu/kern_neon.c
 endif
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
-SRC_C   := src/main.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
-           src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
+SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
+           src/cli_mount.c src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
            src/stb_impl.c src/fs.c cache/cache.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o

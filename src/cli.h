@@ -21,7 +21,7 @@ int cmd_prune(int argc, char **argv);
 /* stylefs warm: precompute a folder into the cache (cli_warm.c); also
  * exits 130 when interrupted. */
 int cmd_warm(int argc, char **argv);
-/* The mount: stylefs [options] SOURCE MOUNTPOINT (fs.c). */
+/* The mount: stylefs [options] SOURCE MOUNTPOINT (cli_mount.c). */
 int cmd_mount(int argc, char **argv);
 
 /* Shared by the commands that open a cache: the --cache value or the

@@ -10,13 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int usage_err(const char *cmd, const char *msg, const char *arg)
-{
-    fprintf(stderr, "stylefs: %s: %s%s%s\nTry 'stylefs %s --help'.\n", cmd, msg,
-            arg ? " " : "", arg ? arg : "", cmd);
-    return SF_EXIT_USAGE;
-}
-
 /* Open an existing cache; a missing one is reported, not created. */
 static int open_existing(const char *cmd, const char *opt, char *dir, size_t dirlen,
                          struct sf_cache **c)
@@ -69,10 +62,10 @@ int cmd_stats(int argc, char **argv)
         else if (opt == 'h')
             return fputs(stats_help, stdout), SF_EXIT_OK;
         else
-            return usage_err("stats", "bad option", NULL);
+            return sf_cli_usage("stats", "bad option", NULL);
     }
     if (optind != argc)
-        return usage_err("stats", "unexpected argument", argv[optind]);
+        return sf_cli_usage("stats", "unexpected argument", argv[optind]);
     if (open_existing("stats", cache_opt, dir, sizeof dir, &c))
         return SF_EXIT_FAIL;
     rc = sf_cache_stats(c, &st);
@@ -132,29 +125,29 @@ int cmd_prune(int argc, char **argv)
         case O_CACHE: cache_opt = optarg; break;
         case O_MAX:
             if (sf_parse_size(optarg, &po.max_size))
-                return usage_err("prune", "--max-size takes a size like 500M or 2G, not", optarg);
+                return sf_cli_usage("prune", "--max-size takes a size like 500M or 2G, not", optarg);
             have_max = 1;
             break;
         case O_OLDER:
             if (sf_parse_age(optarg, &po.older_than) || !po.older_than)
-                return usage_err("prune", "--older-than takes an age like 30d or 12h, not", optarg);
+                return sf_cli_usage("prune", "--older-than takes an age like 30d or 12h, not", optarg);
             have_age = 1;
             break;
         case O_ALL: po.all = 1; break;
         case O_DRY: po.dry_run = 1; break;
         case O_COMPACT: compact = 1; break;
         case 'h': return fputs(prune_help, stdout), SF_EXIT_OK;
-        default: return usage_err("prune", "bad option", NULL);
+        default: return sf_cli_usage("prune", "bad option", NULL);
         }
     }
     if (optind != argc)
-        return usage_err("prune", "unexpected argument", argv[optind]);
+        return sf_cli_usage("prune", "unexpected argument", argv[optind]);
     if (!have_max && !have_age && !po.all && !compact)
-        return usage_err("prune", "nothing to do: give --max-size, --older-than, --all or --compact", NULL);
+        return sf_cli_usage("prune", "nothing to do: give --max-size, --older-than, --all or --compact", NULL);
     if (po.all && (have_max || have_age))
-        return usage_err("prune", "--all cannot be combined with --max-size or --older-than", NULL);
+        return sf_cli_usage("prune", "--all cannot be combined with --max-size or --older-than", NULL);
     if (compact && po.dry_run)
-        return usage_err("prune", "--compact cannot be combined with --dry-run", NULL);
+        return sf_cli_usage("prune", "--compact cannot be combined with --dry-run", NULL);
     if (have_max && po.max_size == 0)
         po.all = 1;     /* --max-size 0 empties the cache */
     if (open_existing("prune", cache_opt, dir, sizeof dir, &c))

@@ -1,5 +1,8 @@
 /* fs.c: the FUSE filesystem: SOURCE mirrored under /styled/<style>/, each
- * image stylized when it is first opened, then served from the cache.
+ * image stylized when it is first opened, then served from the cache.  The
+ * mount command (cli_mount.c) parses the options and calls sf_fs_main
+ * (fs.h); producing the bytes and the naming rules are the pipeline's
+ * (pipeline.h), shared with warm and stylize.
  *
  * Tree:
  *   /                 holds styled/ (and the hidden .stats file)
@@ -7,7 +10,8 @@
  *   /styled/S/REL     a directory of SOURCE, or an image file of SOURCE
  *                     (jpg jpeg png bmp gif tga psd ppm pgm pnm, any case).
  *                     A format stylefs cannot write (gif psd ppm pgm pnm)
- *                     shows as NAME.png and is served as PNG.
+ *                     shows as NAME.png and is served as PNG
+ *                     (sf_served_name, sf_source_names).
  *   /.stats           counters: hits, misses, computes, joins, errors
  *
  * DESIGN: all mount state lives in struct sf_fs, passed as FUSE userdata.
@@ -59,7 +63,7 @@
  *   open_lock  the table of open styled files (path -> bytes).
  *   trim_lock  the trimmer's wake-up (cache_max).
  * Counters are atomics. */
-#include "cli.h"
+#include "fs.h"
 #include "log.h"
 #include "pipeline.h"
 #include "util.h"
@@ -987,269 +991,128 @@ static int sf_utimens(const char *p, const struct timespec tv[2], struct fuse_fi
 static int sf_setxattr(const char *p, const char *n, const char *v, size_t s, int f) { return sf_erofs(); }
 static int sf_removexattr(const char *p, const char *n) { return sf_erofs(); }
 
-/* ---- command line ---------------------------------------------------------- */
-
-struct mount_opts {
-    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
-    char *source, *mountpoint;
-    int help, version, verbose, confine, nonempty, allow_other;
-};
-
-enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_ALLOW_OTHER };
-
-#define MOPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
-/* One table for -o options and --flags alike. */
-static const struct fuse_opt mount_opt_spec[] = {
-    MOPT("styles=%s", styles),         MOPT("--styles=%s", styles),
-    MOPT("cache=%s", cache),           MOPT("--cache=%s", cache),
-    MOPT("max_side=%s", max_side),     MOPT("--max-side=%s", max_side),
-    MOPT("max_pixels=%s", max_pixels), MOPT("--max-pixels=%s", max_pixels),
-    MOPT("quality=%s", quality),       MOPT("--quality=%s", quality),
-    MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
-    MOPT("device=%s", device),         MOPT("--device=%s", device),
-    MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
-    { "confine", offsetof(struct mount_opts, confine), 1 },
-    { "nonempty", offsetof(struct mount_opts, nonempty), 1 },
-    FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
-    FUSE_OPT_KEY("-h", KEY_HELP),      FUSE_OPT_KEY("--help", KEY_HELP),
-    FUSE_OPT_KEY("-V", KEY_VERSION),   FUSE_OPT_KEY("--version", KEY_VERSION),
-    FUSE_OPT_KEY("-v", KEY_VERBOSE),   FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
-    FUSE_OPT_END
-};
-
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
-{
-    struct mount_opts *o = data;
-
-    switch (key) {
-    case FUSE_OPT_KEY_NONOPT:
-        if (!o->source) {
-            o->source = strdup(arg);
-            return 0;       /* SOURCE is ours; MOUNTPOINT goes to libfuse */
-        }
-        if (!o->mountpoint)
-            o->mountpoint = strdup(arg);    /* checked before libfuse sees it */
-        return 1;
-    case KEY_HELP: o->help = 1; return 0;
-    case KEY_VERSION: o->version = 1; return 0;
-    case KEY_VERBOSE: o->verbose = 1; return 0;
-    case KEY_ALLOW_OTHER: o->allow_other = 1; return 1;     /* libfuse's too */
-    }
-    return 1;
-}
-
-static const char mount_help[] =
-    "usage: stylefs [options] SOURCE MOUNTPOINT\n"
-    "Mount SOURCE's images, stylized on read, under MOUNTPOINT/styled/<style>/.\n"
-    "stylefs options (-o name=value, or --name=value):\n"
-    "  styles=DIR        folder of styles\n"
-    "  cache=DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
-    "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
-    "  max_pixels=N      refuse sources over N pixels (50000000)\n"
-    "  quality=N         JPEG quality (90)\n"
-    "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
-    "  device=DEV        auto, cpu or cuda (auto)\n"
-    "  gpu_idle=SECS     release the engine (GPU context and memory) after SECS idle (30)\n"
-    "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
-    "  nonempty          mount over a directory that is not empty\n"
-    "  -v, --verbose     log each stylization\n"
-    "Counters: cat MOUNTPOINT/.stats\n"
-    "FUSE options:\n";
-
 static const struct fuse_operations sf_ops;
 
-/* The mountpoint must be an empty directory (unless nonempty): mounting
- * over files hides them, which is rarely meant.  0, or 1 after saying why. */
-static int check_mountpoint(const char *mp, int nonempty)
-{
-    struct stat st;
-    struct dirent *de;
-    DIR *d;
-    int empty = 1;
+/* ---- mounting ------------------------------------------------------------ */
 
-    if (stat(mp, &st)) {
-        fprintf(stderr, "stylefs: mountpoint %s: %s%s\n", mp, strerror(errno),
-                errno == ENOTCONN ? " (a stale mount: fusermount3 -u it first)" : "");
-        return 1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "stylefs: mountpoint %s: %s\n", mp, strerror(ENOTDIR));
-        return 1;
-    }
-    if (nonempty || !(d = opendir(mp)))
-        return 0;
-    while (empty && (de = readdir(d)))
-        empty = de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]));
-    closedir(d);
-    if (!empty)
-        fprintf(stderr, "stylefs: mountpoint %s is not empty; mounting would hide its files "
-                        "(-o nonempty mounts anyway)\n", mp);
-    return !empty;
-}
-
-int cmd_mount(int argc, char **argv)
+/* SOURCE (with the confinement check), the styles and the cache folder
+ * into fs, before mounting, so that mistakes are said on stderr and not
+ * in syslog.  0, or -errno after saying why. */
+static int fs_prepare(struct sf_fs *fs, const struct sf_fs_config *c)
 {
-    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    struct mount_opts o = { 0 };
-    struct fuse_cmdline_opts co = { 0 };
-    struct sf_fs *fs;
-    struct fuse *fuse = NULL;
-    struct fuse_loop_config *lc = NULL;
     char why[512];
-    uint64_t v;
-    int rc, status = SF_EXIT_FAIL;
 
-    fs = calloc(1, sizeof *fs);
-    if (!fs)
-        return SF_EXIT_FAIL;
-    fs->source_fd = -1;
-    fs->gpu_idle = 30;
-    atomic_init(&fs->cache_est, UINT64_MAX / 2);    /* count at the first miss */
-    sf_settings_default(&fs->set);
-    if (fuse_opt_parse(&args, &o, mount_opt_spec, opt_proc)) {
-        status = SF_EXIT_USAGE;
-        goto out_args;
-    }
-    if (o.version) {
-        sf_print_version();
-        printf("FUSE library %s\n", fuse_pkgversion());
-        status = SF_EXIT_OK;
-        goto out_args;
-    }
-    if (o.help) {
-        fputs(mount_help, stdout);
-        fuse_lib_help(&args);
-        status = SF_EXIT_OK;
-        goto out_args;
-    }
-    if (o.mountpoint && check_mountpoint(o.mountpoint, o.nonempty))
-        goto out_args;
-    if (fuse_parse_cmdline(&args, &co) || !o.source || !co.mountpoint) {
-        fprintf(stderr, "stylefs: usage: stylefs [options] SOURCE MOUNTPOINT\n"
-                        "Try 'stylefs --help' or 'stylefs -h' for the mount's options.\n");
-        status = SF_EXIT_USAGE;
-        goto out_args;
-    }
-    if (o.verbose || co.debug)
-        sf_log_set_level(co.debug ? SF_LOG_DEBUG : SF_LOG_INFO);
-    else
-        sf_log_set_level(SF_LOG_WARN);
-    if ((o.max_side && sf_cli_parse_num(NULL, "max_side", o.max_side, 0, 65535, &v)) ||
-        (o.max_side && ((fs->set.max_side = (int)v), 0)) ||
-        (o.max_pixels && sf_cli_parse_num(NULL, "max_pixels", o.max_pixels, 1, 1ULL << 40, &fs->set.max_pixels)) ||
-        (o.quality && sf_cli_parse_num(NULL, "quality", o.quality, 1, 100, &v)) ||
-        (o.quality && ((fs->set.quality = (int)v), 0)) ||
-        (o.gpu_idle && sf_cli_parse_num(NULL, "gpu_idle", o.gpu_idle, 1, 86400 * 365, &v)) ||
-        (o.gpu_idle && ((fs->gpu_idle = (unsigned)v), 0))) {
-        status = SF_EXIT_USAGE;
-        goto out_args;
-    }
-    if (o.cache_max && sf_parse_size(o.cache_max, &fs->cache_max)) {
-        fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o.cache_max);
-        status = SF_EXIT_USAGE;
-        goto out_args;
-    }
-    if (o.device && sf_device_parse(o.device, &fs->device)) {
-        fprintf(stderr, "stylefs: device must be auto, cpu or cuda, not '%s'\n", o.device);
-        status = SF_EXIT_USAGE;
-        goto out_args;
-    }
-    fs->confine = o.confine || o.allow_other;
-    if (sf_engine_probe(fs->device, why, sizeof why)) {
-        fprintf(stderr, "stylefs: %s\n", why);
-        goto out_args;
-    }
-    /* SOURCE, styles and cache folder are checked before mounting, so that
-     * mistakes are reported here and not in syslog. */
-    if (!realpath(o.source, fs->source) ||
+    if (!realpath(c->source, fs->source) ||
         (fs->source_fd = open(fs->source, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        fprintf(stderr, "stylefs: source %s: %s\n", o.source, strerror(errno));
-        goto out_args;
+        int e = errno;
+        fprintf(stderr, "stylefs: source %s: %s\n", c->source, strerror(e));
+        return -e;
     }
     if (fs->confine) {          /* confinement needs openat2 (see Links) */
         int fd = openat2_fd(fs->source_fd, ".", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
         if (fd < 0 && errno == ENOSYS) {
             fprintf(stderr, "stylefs: %s needs openat2 (Linux 5.6 or later) to keep links from leading out of "
                             "SOURCE, and this kernel has none; mount without it, or on a newer kernel\n",
-                    o.allow_other ? "allow_other" : "confine");
-            goto out_args;
+                    c->allow_other ? "allow_other" : "confine");
+            return -ENOSYS;
         }
         if (fd >= 0)
             close(fd);
     }
-    if (sf_styles_dir(o.styles, fs->styles_dir, sizeof fs->styles_dir, why, sizeof why)) {
+    if (sf_styles_dir(c->styles, fs->styles_dir, sizeof fs->styles_dir, why, sizeof why)) {
         fprintf(stderr, "stylefs: %s\n", why);
-        goto out_source;
+        return -ENOENT;
     }
     if (sf_models_load(fs->styles_dir, NULL, 0, "", &fs->models, &fs->nmodels))
-        goto out_source;
-    if (sf_cli_cache_dir(o.cache, fs->cache_dir, sizeof fs->cache_dir)) {
-        fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
-        goto out_models;
-    }
+        return -ENOENT;
+    snprintf(fs->cache_dir, sizeof fs->cache_dir, "%s", c->cache_dir);
     if (!strncmp(fs->cache_dir, fs->source, strlen(fs->source)) &&
         (fs->cache_dir[strlen(fs->source)] == '/' || !fs->cache_dir[strlen(fs->source)]))
         sf_warn("the cache %s is inside SOURCE; its files are not images and stay hidden", fs->cache_dir);
+    return 0;
+}
 
-    fuse = fuse_new(&args, &sf_ops, sizeof sf_ops, fs);
-    if (!fuse)
-        goto out_models;
-    if (fuse_mount(fuse, co.mountpoint)) {
-        fprintf(stderr, "stylefs: cannot mount on %s\n", co.mountpoint);
+/* Stop signals: running stylizations stop at the next layer, and the FUSE
+ * loop ends. */
+static void install_stop_signals(struct fuse *fuse)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    g_se = fuse_get_session(fuse);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* The FUSE loop, multi-threaded unless co says single.  0 or -errno. */
+static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *co)
+{
+    struct fuse_loop_config *lc;
+    int rc;
+
+    if (co->singlethread)
+        return fuse_loop(fuse) ? -EIO : 0;
+    if (!(lc = fuse_loop_cfg_create())) {
+        sf_err("cannot start the FUSE loop: %s", strerror(ENOMEM));
+        return -ENOMEM;
+    }
+    fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
+    fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
+    if (co->max_threads > 0 && co->max_threads <= 100000)
+        fuse_loop_cfg_set_max_threads(lc, co->max_threads);
+    rc = fuse_loop_mt(fuse, lc) ? -EIO : 0;
+    fuse_loop_cfg_destroy(lc);
+    return rc;
+}
+
+int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struct fuse_cmdline_opts *co)
+{
+    struct sf_fs *fs = calloc(1, sizeof *fs);
+    struct fuse *fuse = NULL;
+    int rc;
+
+    if (!fs)
+        return -ENOMEM;
+    fs->source_fd = -1;
+    fs->set = c->set;
+    fs->device = c->device;
+    fs->gpu_idle = c->gpu_idle;
+    fs->cache_max = c->cache_max;
+    fs->confine = c->confine || c->allow_other;
+    atomic_init(&fs->cache_est, UINT64_MAX / 2);    /* count at the first miss */
+    if ((rc = fs_prepare(fs, c)))
+        goto out_prepared;
+    rc = -EIO;
+    if (!(fuse = fuse_new(args, &sf_ops, sizeof sf_ops, fs)))
+        goto out_prepared;
+    if (fuse_mount(fuse, co->mountpoint)) {
+        fprintf(stderr, "stylefs: cannot mount on %s\n", co->mountpoint);
         goto out_fuse;
     }
-    if (fuse_daemonize(co.foreground)) {
+    if (fuse_daemonize(co->foreground)) {
         fprintf(stderr, "stylefs: cannot go to the background\n");
         goto out_unmount;
     }
-    if (!co.foreground)
+    if (!co->foreground)
         sf_log_use_syslog();
     if (fuse_set_signal_handlers(fuse_get_session(fuse)))
         goto out_unmount;
-    {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_stop_signal;
-        sigemptyset(&sa.sa_mask);
-        g_se = fuse_get_session(fuse);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-    }
-    if (!co.singlethread) {
-        lc = fuse_loop_cfg_create();
-        if (!lc) {
-            sf_err("cannot start the FUSE loop: %s", strerror(ENOMEM));
-            rc = -ENOMEM;
-            goto out_signals;
-        }
-        fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
-        fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
-        if (co.max_threads > 0 && co.max_threads <= 100000)
-            fuse_loop_cfg_set_max_threads(lc, co.max_threads);
-    }
-    rc = co.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, lc);
-    fuse_loop_cfg_destroy(lc);
-out_signals:
+    install_stop_signals(fuse);
+    rc = run_loop(fuse, co);
     fuse_remove_signal_handlers(fuse_get_session(fuse));
-    status = rc ? SF_EXIT_FAIL : SF_EXIT_OK;
 out_unmount:
     fuse_unmount(fuse);
 out_fuse:
     fuse_destroy(fuse);
-out_models:
+out_prepared:
     sf_models_free(fs->models, fs->nmodels);
-out_source:
-    close(fs->source_fd);
-out_args:
-    free(co.mountpoint);
-    fuse_opt_free_args(&args);
-    free(o.source);
-    free(o.mountpoint);
-    free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
-    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
+    if (fs->source_fd >= 0)
+        close(fs->source_fd);
     free(fs);
-    return status;
+    return rc;
 }
 
 static const struct fuse_operations sf_ops = {

@@ -1,0 +1,207 @@
+/* cli_mount.c: the mount command, `stylefs [options] SOURCE MOUNTPOINT`:
+ * its options (-o name=value and --name=value from one table, libfuse's
+ * passed through), their checks, the mountpoint check and --help; then
+ * the filesystem (fs.h) takes over. */
+#include "cli.h"
+#include "fs.h"
+#include "log.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct mount_opts {
+    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
+    char *source, *mountpoint;
+    int help, version, verbose, confine, nonempty, allow_other;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_ALLOW_OTHER };
+
+#define MOPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
+/* One table for -o options and --flags alike. */
+static const struct fuse_opt mount_opt_spec[] = {
+    MOPT("styles=%s", styles),         MOPT("--styles=%s", styles),
+    MOPT("cache=%s", cache),           MOPT("--cache=%s", cache),
+    MOPT("max_side=%s", max_side),     MOPT("--max-side=%s", max_side),
+    MOPT("max_pixels=%s", max_pixels), MOPT("--max-pixels=%s", max_pixels),
+    MOPT("quality=%s", quality),       MOPT("--quality=%s", quality),
+    MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
+    MOPT("device=%s", device),         MOPT("--device=%s", device),
+    MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
+    { "confine", offsetof(struct mount_opts, confine), 1 },
+    { "nonempty", offsetof(struct mount_opts, nonempty), 1 },
+    FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+    FUSE_OPT_KEY("-h", KEY_HELP),      FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),   FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("-v", KEY_VERBOSE),   FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
+    FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+    struct mount_opts *o = data;
+
+    switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+        if (!o->source) {
+            o->source = strdup(arg);
+            return 0;       /* SOURCE is ours; MOUNTPOINT goes to libfuse */
+        }
+        if (!o->mountpoint)
+            o->mountpoint = strdup(arg);    /* checked before libfuse sees it */
+        return 1;
+    case KEY_HELP: o->help = 1; return 0;
+    case KEY_VERSION: o->version = 1; return 0;
+    case KEY_VERBOSE: o->verbose = 1; return 0;
+    case KEY_ALLOW_OTHER: o->allow_other = 1; return 1;     /* libfuse's too */
+    }
+    return 1;
+}
+
+static const char mount_help[] =
+    "usage: stylefs [options] SOURCE MOUNTPOINT\n"
+    "Mount SOURCE's images, stylized on read, under MOUNTPOINT/styled/<style>/.\n"
+    "stylefs options (-o name=value, or --name=value):\n"
+    "  styles=DIR        folder of styles\n"
+    "  cache=DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
+    "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
+    "  max_pixels=N      refuse sources over N pixels (50000000)\n"
+    "  quality=N         JPEG quality (90)\n"
+    "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
+    "  device=DEV        auto, cpu or cuda (auto)\n"
+    "  gpu_idle=SECS     release the engine (GPU context and memory) after SECS idle (30)\n"
+    "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
+    "  nonempty          mount over a directory that is not empty\n"
+    "  -v, --verbose     log each stylization\n"
+    "Counters: cat MOUNTPOINT/.stats\n"
+    "FUSE options:\n";
+
+/* The mountpoint must be an empty directory (unless nonempty): mounting
+ * over files hides them, which is rarely meant.  0, or 1 after saying why. */
+static int check_mountpoint(const char *mp, int nonempty)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int empty = 1;
+
+    if (stat(mp, &st)) {
+        fprintf(stderr, "stylefs: mountpoint %s: %s%s\n", mp, strerror(errno),
+                errno == ENOTCONN ? " (a stale mount: fusermount3 -u it first)" : "");
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "stylefs: mountpoint %s: %s\n", mp, strerror(ENOTDIR));
+        return 1;
+    }
+    if (nonempty || !(d = opendir(mp)))
+        return 0;
+    while (empty && (de = readdir(d)))
+        empty = de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]));
+    closedir(d);
+    if (!empty)
+        fprintf(stderr, "stylefs: mountpoint %s is not empty; mounting would hide its files "
+                        "(-o nonempty mounts anyway)\n", mp);
+    return !empty;
+}
+
+/* The option values into c; a bad one is said on stderr.  0 or -1. */
+static int parse_values(const struct mount_opts *o, struct sf_fs_config *c)
+{
+    uint64_t v;
+
+    if (o->max_side) {
+        if (sf_cli_parse_num(NULL, "max_side", o->max_side, 0, 65535, &v))
+            return -1;
+        c->set.max_side = (int)v;
+    }
+    if (o->max_pixels && sf_cli_parse_num(NULL, "max_pixels", o->max_pixels, 1, 1ULL << 40, &c->set.max_pixels))
+        return -1;
+    if (o->quality) {
+        if (sf_cli_parse_num(NULL, "quality", o->quality, 1, 100, &v))
+            return -1;
+        c->set.quality = (int)v;
+    }
+    if (o->gpu_idle) {
+        if (sf_cli_parse_num(NULL, "gpu_idle", o->gpu_idle, 1, 86400 * 365, &v))
+            return -1;
+        c->gpu_idle = (unsigned)v;
+    }
+    if (o->cache_max && sf_parse_size(o->cache_max, &c->cache_max)) {
+        fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o->cache_max);
+        return -1;
+    }
+    if (o->device && sf_device_parse(o->device, &c->device)) {
+        fprintf(stderr, "stylefs: device must be auto, cpu or cuda, not '%s'\n", o->device);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct mount_opts o = { 0 };
+    struct fuse_cmdline_opts co = { 0 };
+    struct sf_fs_config c = { .gpu_idle = 30 };
+    char why[512], cache_dir[PATH_MAX];
+    int rc, status = SF_EXIT_USAGE;
+
+    sf_settings_default(&c.set);
+    if (fuse_opt_parse(&args, &o, mount_opt_spec, opt_proc))
+        goto out_args;
+    if (o.version || o.help) {
+        if (o.version) {
+            sf_print_version();
+            printf("FUSE library %s\n", fuse_pkgversion());
+        } else {
+            fputs(mount_help, stdout);
+            fuse_lib_help(&args);
+        }
+        status = SF_EXIT_OK;
+        goto out_args;
+    }
+    if (o.mountpoint && check_mountpoint(o.mountpoint, o.nonempty)) {
+        status = SF_EXIT_FAIL;
+        goto out_args;
+    }
+    if (fuse_parse_cmdline(&args, &co) || !o.source || !co.mountpoint) {
+        fprintf(stderr, "stylefs: usage: stylefs [options] SOURCE MOUNTPOINT\n"
+                        "Try 'stylefs --help' or 'stylefs -h' for the mount's options.\n");
+        goto out_args;
+    }
+    sf_log_set_level(co.debug ? SF_LOG_DEBUG : o.verbose ? SF_LOG_INFO : SF_LOG_WARN);
+    if (parse_values(&o, &c))
+        goto out_args;
+    status = SF_EXIT_FAIL;
+    if (sf_engine_probe(c.device, why, sizeof why)) {
+        fprintf(stderr, "stylefs: %s\n", why);
+        goto out_args;
+    }
+    if (sf_cli_cache_dir(o.cache, cache_dir, sizeof cache_dir)) {
+        fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
+        goto out_args;
+    }
+    c.source = o.source;
+    c.styles = o.styles;
+    c.cache_dir = cache_dir;
+    c.confine = o.confine;
+    c.allow_other = o.allow_other;
+    rc = sf_fs_main(&c, &args, &co);
+    status = rc ? SF_EXIT_FAIL : SF_EXIT_OK;
+out_args:
+    free(co.mountpoint);
+    fuse_opt_free_args(&args);
+    free(o.source);
+    free(o.mountpoint);
+    free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
+    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
+    return status;
+}

@@ -1,0 +1,39 @@
+/* fs.h: the filesystem (fs.c) as the mount command (cli_mount.c) sees it.
+ *
+ * The command line parses and checks its options into an sf_fs_config and
+ * libfuse's own options, then hands over; the filesystem loads what it
+ * serves, mounts, and runs until it is unmounted or signalled.  The
+ * filesystem includes no command-line header. */
+#ifndef SF_FS_H
+#define SF_FS_H
+
+#include <stdint.h>
+
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+
+#include "engine.h"
+#include "pipeline.h"
+
+struct sf_fs_config {
+    const char *source;         /* SOURCE as given */
+    const char *styles;         /* styles=DIR, or NULL: the default search (style.h) */
+    const char *cache_dir;      /* the cache folder, resolved */
+    struct sf_settings set;     /* max_side, max_pixels, quality */
+    enum sf_device device;
+    unsigned gpu_idle;          /* seconds before an idle engine is released */
+    uint64_t cache_max;         /* bytes; 0 = no limit */
+    int confine;                /* -o confine */
+    int allow_other;            /* -o allow_other (confines too) */
+};
+
+/* Check SOURCE (and, when confined, that the kernel has openat2), load the
+ * styles, make the FUSE session from args, mount it on co->mountpoint, go
+ * to the background unless co->foreground, and serve until unmounted or
+ * stopped by SIGTERM, SIGINT or SIGHUP.  A failure before the mount is
+ * said on stderr.  Returns 0 (a clean unmount), or -errno: -ENOENT (no
+ * source, no usable style), -ENOSYS (confined without openat2), -ENOMEM,
+ * -EIO (libfuse failed). */
+int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struct fuse_cmdline_opts *co);
+
+#endif
