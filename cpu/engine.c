@@ -81,7 +81,7 @@ static void plan_free(struct sf_engine_impl *e)
 
 static void add_step(struct sf_engine_impl *e, struct step s)
 {
-    if (e->nsteps < MAX_STEPS)  /* the plan below makes 33 at most */
+    if (e->nsteps < MAX_STEPS)  /* the plan below makes 34 at most */
         e->steps[e->nsteps++] = s;
 }
 

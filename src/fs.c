@@ -60,7 +60,8 @@
  * Locks (never nested, and never held across a call into the pipeline,
  * whose flights_lock keeps one computation per cache key, pipeline.h):
  *   fail_lock  the table of remembered failures.
- *   open_lock  the table of open styled files (path -> bytes).
+ *   open_lock  the table of open styled files (path -> bytes); open_cond
+ *              waits on it for the first opener's size announcement.
  *   trim_lock  the trimmer's wake-up (cache_max).
  * Counters are atomics. */
 #include "fs.h"
@@ -103,6 +104,7 @@ struct openf {
     struct openf *next;
     struct blob *b;             /* the table's own reference */
     unsigned opens;
+    int announced;              /* the first opener has told the kernel the size */
     char path[];
 };
 #define OPEN_BUCKETS 256
@@ -137,6 +139,7 @@ struct sf_fs {
     int trim_wanted, trim_stop, trim_started;
     pthread_t trim_thread;      /* with cache_max: keeps the cache under it, off the readers' path */
     pthread_mutex_t open_lock;  /* protects open_files and every openf */
+    pthread_cond_t open_cond;   /* an openf was announced */
     struct openf *open_files[OPEN_BUCKETS];
     atomic_ullong errors;       /* reads that failed (hits, misses, computes, joins: pipe's) */
 };
@@ -290,32 +293,52 @@ static struct openf *open_find(struct sf_fs *fs, const char *path)
 
 /* Register one more open of path with bytes *b (the caller's reference).
  * If the path is already open, the caller's reference is traded for one
- * to the bytes already served (one size per file).  Returns 0 or -ENOMEM
+ * to the bytes already served (one size per file), and the call waits
+ * until the first opener has told the kernel their size (open_announce);
+ * else *first is set, and the caller must announce.  Returns 0 or -ENOMEM
  * (then *b is untouched and still the caller's). */
-static int open_add(struct sf_fs *fs, const char *path, struct blob **b)
+static int open_add(struct sf_fs *fs, const char *path, struct blob **b, int *first)
 {
     struct openf *e;
     size_t len = strlen(path);
     int rc = 0;
 
+    *first = 0;
     pthread_mutex_lock(&fs->open_lock);
     if ((e = open_find(fs, path))) {
         blob_put(*b);
         *b = e->b;
         atomic_fetch_add(&e->b->refs, 1);
         e->opens++;
+        while (!e->announced)       /* e stays: this open holds it */
+            pthread_cond_wait(&fs->open_cond, &fs->open_lock);
     } else if ((e = malloc(sizeof *e + len + 1))) {
         memcpy(e->path, path, len + 1);
         e->b = *b;
         atomic_fetch_add(&e->b->refs, 1);
         e->opens = 1;
+        e->announced = 0;
         e->next = *open_slot(fs, path);
         *open_slot(fs, path) = e;
+        *first = 1;
     } else {
         rc = -ENOMEM;
     }
     pthread_mutex_unlock(&fs->open_lock);
     return rc;
+}
+
+/* The first opener of path has told the kernel the size: let the others
+ * of the same bytes return from open. */
+static void open_announce(struct sf_fs *fs, const char *path)
+{
+    struct openf *e;
+
+    pthread_mutex_lock(&fs->open_lock);
+    if ((e = open_find(fs, path)))
+        e->announced = 1;
+    pthread_cond_broadcast(&fs->open_cond);
+    pthread_mutex_unlock(&fs->open_lock);
 }
 
 /* The shared bytes of path if it is open (a new reference), else NULL. */
@@ -607,6 +630,7 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->nullpath_ok = 0;
     pthread_mutex_init(&fs->fail_lock, NULL);
     pthread_mutex_init(&fs->open_lock, NULL);
+    pthread_cond_init(&fs->open_cond, NULL);
     if (sf_cache_open(fs->cache_dir, NULL, &fs->cache, why, sizeof why)) {
         sf_err("%s; serving without a cache", why);
         fs->cache = NULL;
@@ -867,7 +891,7 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
     struct node n;
     struct stat st;
     struct blob *b = NULL;
-    int rc;
+    int rc, first = 0;
 
     if ((fi->flags & O_ACCMODE) != O_RDONLY)
         return -EROFS;
@@ -886,14 +910,22 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
         return -EISDIR;
     if (!(b = open_get(fs, path)) && (rc = produce(fs, &n, &b)))
         return rc;
-    if ((rc = open_add(fs, path, &b))) {
+    if ((rc = open_add(fs, path, &b, &first))) {
         blob_put(b);
         return rc;
     }
     fi->fh = (uintptr_t)b;              /* this open's reference */
     fi->keep_cache = 0;
-    if ((off_t)b->len != st.st_size)    /* the kernel may hold the estimate */
-        fuse_invalidate_path(fuse_get_context()->fuse, path);
+    /* The kernel may hold the estimate: only the first opener of these
+     * bytes invalidates (the others waited in open_add), so that no
+     * invalidation waits for the page lock of a read from another open of
+     * the same file while every worker thread sits in an invalidation (a
+     * deadlock seen with 16 readers of one cold file). */
+    if (first) {
+        if ((off_t)b->len != st.st_size)
+            fuse_invalidate_path(fuse_get_context()->fuse, path);
+        open_announce(fs, path);
+    }
     return 0;
 }
 
