@@ -9,7 +9,8 @@
  *
  * DESIGN: the main thread walks SOURCE (nftw with FTW_PHYS: links to
  * directories are not entered; a link to a file counts, wherever it
- * points, as a plain read of it would), then starts --jobs workers and draws progress until they end.
+ * points, as a plain read of it would), then starts --jobs workers and
+ * draws progress until they end.
  * Workers take tasks (one file in one style) from an atomic counter; each
  * reads, hashes, looks up, and on a miss stylizes through the shared
  * pipeline, whose engine runs one pass at a time: with more than one job,

@@ -38,6 +38,17 @@ static double rel_err(const float *a, const float *b, size_t n, size_t *at)
     return mx > 0 ? d / mx : d;
 }
 
+/* Keep the worst error seen (a NaN counts as worst), where, and the shape
+ * it came from. */
+static int worse(double e, double *worst, size_t at, size_t *wat)
+{
+    if (!(e > *worst || e != e))
+        return 0;
+    *worst = e;
+    *wat = at;
+    return 1;
+}
+
 static void report(const char *what, const char *level, const char *impl, double err, double tol, size_t at,
                    const char *shape)
 {
@@ -80,11 +91,8 @@ static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
             r->conv0_rows(br, h, wd, wr, ok, cb, 0, h);
             size_t at;
             double e = rel_err(got, ok, n * 32, &at);
-            if (e > worst || e != e) {
-                worst = e;
-                wat = at;
+            if (worse(e, &worst, at, &wat))
                 snprintf(shape, sizeof shape, "%dx%d, cb %d", wd, h, cb);
-            }
             free(rgb); free(ok); free(got); free(bk); free(br);
         }
     report("layer 0 (conv0)", lv, k->conv0_name, worst, tol, wat, shape);
@@ -128,11 +136,8 @@ static void test_outconv(const struct sf_cpu_kernels *k, const struct sf_cpu_ker
             r->oc_rows(in, h4, w4, cb, na, nb, wr, ok, NULL, 0, h4);
             size_t at;
             double e = rel_err(got, ok, n * 3, &at);
-            if (e > worst || e != e) {
-                worst = e;
-                wat = at;
+            if (worse(e, &worst, at, &wat))
                 snprintf(shape, sizeof shape, "%dx%d, cb %d", w4, h4, cb);
-            }
             free(in); free(ok); free(got); free(band);
         }
     report(bf16 ? "layer 15 (outconv, bf16)" : "layer 15 (outconv)", lv, bf16 ? k->oc16_name : k->oc_name, worst,
@@ -179,12 +184,9 @@ static void test_conv3(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
             r->conv3_rows(in, w, ok, &sh, 0, sh.hout);
             size_t at;
             double e = rel_err(got, ok, nout, &at);
-            if (e > worst || e != e) {
-                worst = e;
-                wat = at;
+            if (worse(e, &worst, at, &wat))
                 snprintf(shape, sizeof shape, "%dx%d %d->%d stride %d%s", sh.win, sh.hin, sh.cin, sh.cout, sh.stride,
                          sh.deconv ? " transposed" : "");
-            }
             free(in); free(w); free(ok); free(got);
         }
     report("3x3 layers (conv3, where oneDNN has only reference kernels)", lv, k->conv3_name, worst, 2e-5, wat,
@@ -232,11 +234,8 @@ static void test_wino(const struct sf_cpu_kernels *k, const struct sf_cpu_kernel
         size_t at;
         double em = rel_err(ok, direct, n, &at), e = rel_err(got, ok, n, &at);
         worst_math = em > worst_math || em != em ? em : worst_math;
-        if (e > worst || e != e) {
-            worst = e;
-            wat = at;
+        if (worse(e, &worst, at, &wat))
             snprintf(shape, sizeof shape, "%dx%d, cb %d", wd, h, cb);
-        }
         free(in); free(inb); free(direct); free(ok); free(got); free(gotn);
     }
     report("Winograd F(4x4,3x3), the portable one against the direct convolution", lv, r->wino_name, worst_math,
@@ -284,11 +283,8 @@ static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
             e = fmax(e, rel_err(xk, xr, hw * cb, &at));
             e = fmax(e, rel_err(rk, rr, hw * cb, &at));
         }
-        if (e > worst || e != e) {
-            worst = e;
-            wat = at;
+        if (worse(e, &worst, at, &wat))
             snprintf(shape, sizeof shape, "cb %d", cb);
-        }
         free(x); free(xk); free(xr); free(rk); free(rr);
     }
     report("instance norm (sums, apply, ReLU, residual)", lv, k->norm_name, worst, 1e-5, wat, shape);
