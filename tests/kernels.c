@@ -289,7 +289,10 @@ static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
     }
     report("instance norm (sums, apply, ReLU, residual)", lv, k->norm_name, worst, 1e-5, wat, shape);
 
-    /* bf16 norm and the output stage: exact (same arithmetic, other vector width) */
+    /* bf16 norm and the output stage: the same arithmetic at another vector
+     * width, except that a vector file may contract x * a + b into one FMA.
+     * That moves y by an ulp, which can move its bf16 rounding by one step:
+     * allow one step, nothing more. */
     {
         float x[64 * 50], a[64], b[64];
         uint16_t ok[64 * 50], got[64 * 50];
@@ -301,7 +304,9 @@ static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
         }
         k->norm_bf16(x, 0, 50, a, b, got);
         r->norm_bf16(x, 0, 50, a, b, ok);
-        int bad = memcmp(got, ok, sizeof ok) != 0;
+        int bad = 0;
+        for (int i = 0; i < 64 * 50; i++)
+            bad |= abs((int)got[i] - (int)ok[i]) > 1;
 
         int h = 9, w = 23, w4 = 24;
         float O[9 * 24 * 3], oa[3] = { 0.7f, -1.1f, 0.3f }, ob[3] = { 0.1f, 0.2f, -0.4f };
@@ -318,7 +323,7 @@ static void test_norms(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
                    k->output_name);
         } else {
             printf("FAIL kernels: bf16 norm and output stage at %s: bf16 %s, output max diff %d\n", lv,
-                   bad ? "differs" : "same", maxd);
+                   bad ? "differs by more than one step" : "within one step", maxd);
             failures++;
         }
     }
