@@ -21,9 +21,9 @@ PKG_CONFIG ?= pkg-config
 BUILD     := build
 SHARED    ?= ../shared
 
-PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate
+PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -86,7 +86,7 @@ endif
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
            src/cli_mount.c src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
-           src/stb_impl.c src/fs.c cache/cache.c $(CPU_C)
+           src/stb_impl.c src/fs.c cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/fault_inject.so \
@@ -199,7 +199,7 @@ bench: all $(TEST_BIN)
 ARM64      := build-arm64
 ARM64_DEBS := crossbuild-essential-arm64 qemu-user pkgconf:arm64 liblmdb-dev:arm64 libxxhash-dev:arm64 \
               libstb-dev:arm64 libfuse3-dev:arm64 libturbojpeg0-dev:arm64 libcjson-dev:arm64 zlib1g-dev:arm64 \
-              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64
+              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64 libhiredis-dev:arm64
 ARM64_MAKE := $(MAKE) --no-print-directory BUILD=$(ARM64)/obj BIN=$(ARM64)/stylefs CC=aarch64-linux-gnu-gcc \
               PKG_CONFIG=aarch64-linux-gnu-pkg-config USE_CUDA=no DNNL_CFLAGS=-I$(ARM64)/dnnl/usr/include \
               DNNL_LIBS=-l:libdnnl.so.2
@@ -263,7 +263,7 @@ devkit: all $(TEST_BIN)
 # (mdb_stat, GNU time, python3 and curl for the HTTP example).
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
                libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev libdeflate-dev lmdb-utils time \
-               python3 curl util-linux
+               python3 curl util-linux libhiredis-dev redis-server
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

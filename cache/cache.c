@@ -100,6 +100,25 @@ static void write_header(uint8_t *p, const struct sf_entry_meta *m, uint64_t sum
     put_u64(p + 48, sum);
 }
 
+void sf_entry_header(uint8_t hdr[SF_CACHE_HDR_LEN], const void *data, size_t len, uint32_t width,
+                     uint32_t height, uint32_t format, uint64_t now)
+{
+    struct sf_entry_meta m = { .created = now, .last_read = now, .data_len = len,
+                               .width = width, .height = height, .format = format };
+    write_header(hdr, &m, XXH3_64bits(data, len));
+}
+
+int sf_entry_check(const void *value, size_t vlen, struct sf_entry_meta *m)
+{
+    MDB_val v = { vlen, (void *)value };
+
+    if (parse_header(&v, m) ||
+        XXH3_64bits((const uint8_t *)value + SF_CACHE_HDR_LEN, m->data_len) !=
+            get_u64((const uint8_t *)value + 48))
+        return -EIO;
+    return 0;
+}
+
 int sf_cache_default_dir(char *buf, size_t len)
 {
     const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");

@@ -130,6 +130,14 @@ int sf_cache_prune(struct sf_cache *c, const struct sf_prune_opts *o,
 int sf_cache_compact(const char *dir, uint64_t *before, uint64_t *after,
                      char *why, size_t whylen);
 
+/* The VALUE format for other stores of the same entries (remote.c):
+ * write the 64-byte header for data into hdr (created = last_read = now),
+ * and check a whole value (header, length, checksum) into m.
+ * sf_entry_check returns 0 or -EIO. */
+void sf_entry_header(uint8_t hdr[SF_CACHE_HDR_LEN], const void *data, size_t len, uint32_t width,
+                     uint32_t height, uint32_t format, uint64_t now);
+int sf_entry_check(const void *value, size_t vlen, struct sf_entry_meta *m);
+
 /* The one place that turns LMDB return codes into -errno. */
 int sf_mdb_errno(int rc);
 

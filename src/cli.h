@@ -35,4 +35,12 @@ int sf_cli_usage(const char *cmd, const char *msg, const char *arg);
 int sf_cli_parse_num(const char *cmd, const char *name, const char *val, uint64_t lo, uint64_t hi,
                      uint64_t *out);
 
+/* The shared store's options (remote.h) from their strings (any may be
+ * NULL but url): ttl an age (30d), lease whole seconds, timeout ms.  A bad
+ * one is said on stderr, naming it; returns 0 or -1.  The strings must
+ * outlive o. */
+struct sf_remote_opts;
+int sf_cli_remote_opts(const char *url, const char *auth, const char *prefix, const char *ttl,
+                       const char *lease, const char *timeout, struct sf_remote_opts *o);
+
 #endif

@@ -1,6 +1,8 @@
-/* cli_cache.c: `stylefs stats` and `stylefs prune`, the cache's commands. */
+/* cli_cache.c: `stylefs stats` and `stylefs prune`, the cache's commands
+ * (stats also counts the shared store's entries with --redis). */
 #include "cache.h"
 #include "cli.h"
+#include "remote.h"
 #include "util.h"
 
 #include <errno.h>
@@ -34,38 +36,84 @@ static int open_existing(const char *cmd, const char *opt, char *dir, size_t dir
 }
 
 static const char stats_help[] =
-    "usage: stylefs stats [--cache DIR] [--verify]\n"
+    "usage: stylefs stats [--cache DIR] [--verify] [--redis URL [--redis-auth FILE]\n"
+    "                     [--redis-prefix P] [--redis-timeout MS]]\n"
     "Print the cache's entries and bytes, its oldest and newest reads and\n"
     "the size of its file on disk.\n"
     "  --verify   also read every entry and check its checksum; exit 1 if any\n"
-    "             is damaged (a damaged entry is never served: it is dropped)\n";
+    "             is damaged (a damaged entry is never served: it is dropped)\n"
+    "  --redis    also count the shared store's entries and bytes under the\n"
+    "             prefix (SCAN); exit 1 if it cannot be reached.  Without a\n"
+    "             local cache, only those are printed.\n";
+
+/* The shared store's part of stats.  0, or 1 after saying why. */
+static int remote_stats(const struct sf_remote_opts *ro)
+{
+    struct sf_remote *r;
+    uint64_t n, bytes;
+    char why[512], a[64];
+    int rc;
+
+    if (sf_remote_open(ro, &r, why, sizeof why)) {
+        fprintf(stderr, "stylefs: stats: %s\n", why);
+        return 1;
+    }
+    rc = sf_remote_stats(r, &n, &bytes);
+    printf("redis:        %s (prefix %s)\n", ro->url, ro->prefix ? ro->prefix : SF_REMOTE_DEFAULT_PREFIX);
+    if (!rc) {
+        printf("remote entries: %llu\n", (unsigned long long)n);
+        printf("remote bytes: %llu (%s)\n", (unsigned long long)bytes, sf_fmt_size(bytes, a, sizeof a));
+    } else {
+        fprintf(stderr, "stylefs: stats: redis %s: %s\n", ro->url, strerror(-rc));
+    }
+    sf_remote_close(r);
+    return rc ? 1 : 0;
+}
 
 int cmd_stats(int argc, char **argv)
 {
+    enum { O_REDIS = 256, O_RAUTH, O_RPREFIX, O_RTIMEOUT };
     static const struct option opts[] = {
         { "cache", required_argument, 0, 'c' }, { "help", no_argument, 0, 'h' },
-        { "verify", no_argument, 0, 'v' }, { 0, 0, 0, 0 },
+        { "verify", no_argument, 0, 'v' }, { "redis", required_argument, 0, O_REDIS },
+        { "redis-auth", required_argument, 0, O_RAUTH }, { "redis-prefix", required_argument, 0, O_RPREFIX },
+        { "redis-timeout", required_argument, 0, O_RTIMEOUT }, { 0, 0, 0, 0 },
     };
-    const char *cache_opt = NULL;
-    char dir[PATH_MAX], a[64], b[64];
+    const char *cache_opt = NULL, *redis = NULL, *rauth = NULL, *rprefix = NULL, *rtimeout = NULL;
+    char dir[PATH_MAX], path[PATH_MAX + 16], a[64], b[64];
     struct sf_cache *c;
     struct sf_cache_stats st;
+    struct sf_remote_opts ro;
+    struct stat sst;
     uint64_t checked = 0, damaged = 0;
-    int opt, rc, verify = 0;
+    int opt, rc, verify = 0, remote_bad = 0;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'c')
-            cache_opt = optarg;
-        else if (opt == 'v')
-            verify = 1;
-        else if (opt == 'h')
-            return fputs(stats_help, stdout), SF_EXIT_OK;
-        else
-            return sf_cli_usage("stats", "bad option", NULL);
+        switch (opt) {
+        case 'c': cache_opt = optarg; break;
+        case 'v': verify = 1; break;
+        case O_REDIS: redis = optarg; break;
+        case O_RAUTH: rauth = optarg; break;
+        case O_RPREFIX: rprefix = optarg; break;
+        case O_RTIMEOUT: rtimeout = optarg; break;
+        case 'h': return fputs(stats_help, stdout), SF_EXIT_OK;
+        default: return sf_cli_usage("stats", "bad option", NULL);
+        }
     }
     if (optind != argc)
         return sf_cli_usage("stats", "unexpected argument", argv[optind]);
+    if (!redis && (rauth || rprefix || rtimeout))
+        return sf_cli_usage("stats", "the --redis-* options need --redis URL", NULL);
+    if (redis && sf_cli_remote_opts(redis, rauth, rprefix, NULL, NULL, rtimeout, &ro))
+        return SF_EXIT_USAGE;
+    if (redis && !sf_cli_cache_dir(cache_opt, dir, sizeof dir)) {
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        if (stat(path, &sst)) {                     /* a host without a local cache */
+            printf("cache:        %s (none)\n", dir);
+            return remote_stats(&ro) ? SF_EXIT_FAIL : SF_EXIT_OK;
+        }
+    }
     if (open_existing("stats", cache_opt, dir, sizeof dir, &c))
         return SF_EXIT_FAIL;
     rc = sf_cache_stats(c, &st);
@@ -88,7 +136,9 @@ int cmd_stats(int argc, char **argv)
     if (verify)
         printf("verified:     %llu entries, %llu damaged\n", (unsigned long long)checked,
                (unsigned long long)damaged);
-    return damaged ? SF_EXIT_FAIL : SF_EXIT_OK;
+    if (redis)
+        remote_bad = remote_stats(&ro);
+    return damaged || remote_bad ? SF_EXIT_FAIL : SF_EXIT_OK;
 }
 
 static const char prune_help[] =

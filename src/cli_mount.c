@@ -18,6 +18,7 @@
 
 struct mount_opts {
     char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
+    char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout;
     char *source, *mountpoint;
     int help, version, verbose, confine, nonempty, allow_other;
 };
@@ -35,6 +36,12 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
     MOPT("device=%s", device),         MOPT("--device=%s", device),
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
+    MOPT("redis=%s", redis),           MOPT("--redis=%s", redis),
+    MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth),
+    MOPT("redis_prefix=%s", redis_prefix), MOPT("--redis-prefix=%s", redis_prefix),
+    MOPT("redis_ttl=%s", redis_ttl),   MOPT("--redis-ttl=%s", redis_ttl),
+    MOPT("redis_lease=%s", redis_lease), MOPT("--redis-lease=%s", redis_lease),
+    MOPT("redis_timeout=%s", redis_timeout), MOPT("--redis-timeout=%s", redis_timeout),
     { "confine", offsetof(struct mount_opts, confine), 1 },
     { "nonempty", offsetof(struct mount_opts, nonempty), 1 },
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -77,6 +84,12 @@ static const char mount_help[] =
     "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
     "  device=DEV        auto, cpu or cuda (auto)\n"
     "  gpu_idle=SECS     release the engine (GPU context and memory) after SECS idle (30)\n"
+    "  redis=URL         share results through Redis: unix:PATH or tcp://HOST[:PORT]\n"
+    "  redis_auth=FILE   the Redis password, the first line of FILE\n"
+    "  redis_prefix=P    prefix of every Redis key (stylefs:)\n"
+    "  redis_ttl=AGE     how long Redis keeps a result (30d)\n"
+    "  redis_lease=SECS  how long other hosts wait on a computation here (30)\n"
+    "  redis_timeout=MS  bound on every Redis call (1000)\n"
     "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
     "  nonempty          mount over a directory that is not empty\n"
     "  -v, --verbose     log each stylization\n"
@@ -112,11 +125,22 @@ static int check_mountpoint(const char *mp, int nonempty)
     return !empty;
 }
 
-/* The option values into c; a bad one is said on stderr.  0 or -1. */
-static int parse_values(const struct mount_opts *o, struct sf_fs_config *c)
+/* The option values into c (and ro, which c->remote then points to); a
+ * bad one is said on stderr.  0 or -1. */
+static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, struct sf_remote_opts *ro)
 {
     uint64_t v;
 
+    if (o->redis || o->redis_auth || o->redis_prefix || o->redis_ttl || o->redis_lease || o->redis_timeout) {
+        if (!o->redis) {
+            fprintf(stderr, "stylefs: the redis_* options need redis=URL\n");
+            return -1;
+        }
+        if (sf_cli_remote_opts(o->redis, o->redis_auth, o->redis_prefix, o->redis_ttl, o->redis_lease,
+                               o->redis_timeout, ro))
+            return -1;
+        c->remote = ro;
+    }
     if (o->max_side) {
         if (sf_cli_parse_num(NULL, "max_side", o->max_side, 0, 65535, &v))
             return -1;
@@ -151,6 +175,7 @@ int cmd_mount(int argc, char **argv)
     struct mount_opts o = { 0 };
     struct fuse_cmdline_opts co = { 0 };
     struct sf_fs_config c = { .gpu_idle = 30 };
+    struct sf_remote_opts ro;
     char why[512], cache_dir[PATH_MAX];
     int rc, status = SF_EXIT_USAGE;
 
@@ -178,7 +203,7 @@ int cmd_mount(int argc, char **argv)
         goto out_args;
     }
     sf_log_set_level(co.debug ? SF_LOG_DEBUG : o.verbose ? SF_LOG_INFO : SF_LOG_WARN);
-    if (parse_values(&o, &c))
+    if (parse_values(&o, &c, &ro))
         goto out_args;
     status = SF_EXIT_FAIL;
     if (sf_engine_probe(c.device, why, sizeof why)) {
@@ -203,5 +228,7 @@ out_args:
     free(o.mountpoint);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
     free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
+    free(o.redis); free(o.redis_auth); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
+    free(o.redis_timeout);
     return status;
 }

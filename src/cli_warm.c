@@ -59,7 +59,7 @@ struct warm {
     struct sf_pipeline pipe;
     struct sf_cache *cache;
     atomic_size_t next;         /* next task: file * nmodels + style */
-    atomic_size_t computed, cached, failed, done;
+    atomic_size_t computed, cached, fetched, failed, done;
     pthread_mutex_t fail_lock;  /* protects fails */
     char **fails;
     size_t nfails;
@@ -140,6 +140,7 @@ static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
     sf_source_id(&st, fmt, &w->set, m, id);
     if (w->cache && sf_cache_alias_get(w->cache, id, key) == 0 && sf_cache_peek(w->cache, key, &meta) == 0) {
         atomic_fetch_add(&w->cached, 1);        /* known without reading */
+        sf_pipeline_publish(&w->pipe, key);     /* with --redis: shared too */
         close(fd);
         return 0;
     }
@@ -151,7 +152,7 @@ static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
     }
     {
         struct sf_produce_req r = { .model = m, .fmt = fmt, .src = src, .len = len, .id = id, .peek = 1,
-                                    .what = rel };
+                                    .publish = 1, .what = rel };
         rc = sf_produce(&w->pipe, &r, &out, &outlen, &how, why, sizeof why);
     }
     free(src);
@@ -166,6 +167,8 @@ static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
         atomic_fetch_add(&w->computed, 1);
         if (w->verbose)
             sf_info("warm: %s (%s): computed", rel, m->name);
+    } else if (how == SF_PRODUCED_REMOTE) {
+        atomic_fetch_add(&w->fetched, 1);
     } else {
         atomic_fetch_add(&w->cached, 1);
     }
@@ -234,21 +237,32 @@ static const char warm_help[] =
     "  --max-pixels N      as the mount's max_pixels (50000000)\n"
     "  --quality N         as the mount's quality (90)\n"
     "  --device DEV        auto, cpu or cuda (auto)\n"
+    "  --redis URL         also fill (and use) a shared store: unix:PATH or tcp://HOST[:PORT]\n"
+    "  --redis-auth FILE   its password, the first line of FILE\n"
+    "  --redis-prefix P    --redis-ttl AGE   --redis-lease SECS   --redis-timeout MS\n"
+    "                      as the mount's redis_prefix, redis_ttl, redis_lease, redis_timeout\n"
     "  -v, --verbose       log each file\n"
     "Ctrl-C stops cleanly; running warm again resumes.\n"
     "Exit status: 0 all done, 1 some files failed, 2 usage, 130 interrupted.\n";
 
 int cmd_warm(int argc, char **argv)
 {
-    enum { O_STYLES = 256, O_STYLE, O_CACHE, O_JOBS, O_MAXSIDE, O_MAXPIX, O_QUALITY, O_DEVICE };
+    enum { O_STYLES = 256, O_STYLE, O_CACHE, O_JOBS, O_MAXSIDE, O_MAXPIX, O_QUALITY, O_DEVICE, O_REDIS, O_RAUTH,
+           O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT };
     static const struct option opts[] = {
         { "styles", required_argument, 0, O_STYLES },    { "style", required_argument, 0, O_STYLE },
         { "cache", required_argument, 0, O_CACHE },      { "jobs", required_argument, 0, O_JOBS },
         { "max-side", required_argument, 0, O_MAXSIDE }, { "max-pixels", required_argument, 0, O_MAXPIX },
         { "quality", required_argument, 0, O_QUALITY },  { "device", required_argument, 0, O_DEVICE },
+        { "redis", required_argument, 0, O_REDIS },      { "redis-auth", required_argument, 0, O_RAUTH },
+        { "redis-prefix", required_argument, 0, O_RPREFIX }, { "redis-ttl", required_argument, 0, O_RTTL },
+        { "redis-lease", required_argument, 0, O_RLEASE }, { "redis-timeout", required_argument, 0, O_RTIMEOUT },
         { "verbose", no_argument, 0, 'v' },              { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
+    const char *redis = NULL, *rauth = NULL, *rprefix = NULL, *rttl = NULL, *rlease = NULL, *rtimeout = NULL;
+    struct sf_remote_opts ro;
+    struct sf_remote *remote = NULL;
     const char *styles_opt = NULL, *style_list = NULL, *cache_opt = NULL;
     char styles_dir[PATH_MAX], cache_dir[PATH_MAX], root[PATH_MAX], why[512];
     enum sf_device dev = SF_DEVICE_AUTO;
@@ -286,6 +300,12 @@ int cmd_warm(int argc, char **argv)
             if (sf_device_parse(optarg, &dev))
                 return sf_cli_usage("warm", "--device must be auto, cpu or cuda, not", optarg);
             break;
+        case O_REDIS: redis = optarg; break;
+        case O_RAUTH: rauth = optarg; break;
+        case O_RPREFIX: rprefix = optarg; break;
+        case O_RTTL: rttl = optarg; break;
+        case O_RLEASE: rlease = optarg; break;
+        case O_RTIMEOUT: rtimeout = optarg; break;
         case 'v': w.verbose = 1; break;
         case 'h': fputs(warm_help, stdout); return SF_EXIT_OK;
         default: return sf_cli_usage("warm", "bad option", NULL);
@@ -293,6 +313,10 @@ int cmd_warm(int argc, char **argv)
     }
     if (argc - optind != 1)
         return sf_cli_usage("warm", "expected one SOURCE folder", NULL);
+    if (!redis && (rauth || rprefix || rttl || rlease || rtimeout))
+        return sf_cli_usage("warm", "the --redis-* options need --redis URL", NULL);
+    if (redis && sf_cli_remote_opts(redis, rauth, rprefix, rttl, rlease, rtimeout, &ro))
+        return SF_EXIT_USAGE;
     if (w.verbose)
         sf_log_set_level(SF_LOG_INFO);
     if (!realpath(argv[optind], root)) {
@@ -353,8 +377,13 @@ int cmd_warm(int argc, char **argv)
         fprintf(stderr, "stylefs: warm: %s\n", why);
         goto out_files;
     }
+    if (redis && (rc = sf_remote_open(&ro, &remote, why, sizeof why))) {
+        fprintf(stderr, "stylefs: warm: %s\n", why);
+        goto out_cache;
+    }
     sf_pipeline_init(&w.pipe, dev, &w.set, w.cache);
     w.pipe.cancel = &g_warm_stop;
+    w.pipe.remote = remote;
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -380,9 +409,14 @@ int cmd_warm(int argc, char **argv)
         pthread_join(th[i], NULL);
     progress(&w, t0, tty, 1);
 
-    printf("%s%zu computed, %zu already cached, %zu failed (%zu files x %zu styles, %.1f s)\n",
-           atomic_load(&g_warm_stop) ? "interrupted: " : "", atomic_load(&w.computed), atomic_load(&w.cached),
-           atomic_load(&w.failed), w.nfiles, w.nmodels, sf_monotonic() - t0);
+    {
+        char fetched[64] = "";
+        if (remote)
+            snprintf(fetched, sizeof fetched, ", %zu from redis", atomic_load(&w.fetched));
+        printf("%s%zu computed, %zu already cached%s, %zu failed (%zu files x %zu styles, %.1f s)\n",
+               atomic_load(&g_warm_stop) ? "interrupted: " : "", atomic_load(&w.computed), atomic_load(&w.cached),
+               fetched, atomic_load(&w.failed), w.nfiles, w.nmodels, sf_monotonic() - t0);
+    }
     for (size_t i = 0; i < w.nfails; i++)
         printf("failed: %s\n", w.fails[i]);
     if (atomic_load(&g_warm_stop))
@@ -393,6 +427,8 @@ out_pipe:
     sigaction(SIGTERM, &old_term, NULL);
     free(th);
     sf_pipeline_close(&w.pipe);
+    sf_remote_close(remote);
+out_cache:
     sf_cache_close(w.cache);
 out_files:
     for (size_t i = 0; i < w.nfiles; i++)

@@ -12,11 +12,14 @@
  *                     A format stylefs cannot write (gif psd ppm pgm pnm)
  *                     shows as NAME.png and is served as PNG
  *                     (sf_served_name, sf_source_names).
- *   /.stats           counters: hits, misses, computes, joins, errors
+ *   /.stats           counters: hits, misses, computes, joins, errors; with
+ *                     redis=, remote_hits, remote_misses, remote_stores,
+ *                     remote_damaged, remote_errors, remote_waits,
+ *                     remote_outages
  *
  * DESIGN: all mount state lives in struct sf_fs, passed as FUSE userdata.
- * Models, settings and the source fd are set before the mount and
- * read-only after.  The cache, the pipeline and the engine are opened in
+ * Models, settings, the source fd and the shared store (remote.h, its own
+ * locks) are set before the mount and read-only after.  The cache, the pipeline and the engine are opened in
  * init() (after FUSE daemonizes).  Requests run on libfuse's worker threads;
  * a stylization blocks only its own reader.  With cache_max, one more
  * thread, the trimmer (trim_main), keeps the cache under it: a store that
@@ -129,6 +132,7 @@ struct sf_fs {
     atomic_ullong cache_est;    /* cache bytes as trim_cache last counted, plus adds */
     struct sf_model **models;
     size_t nmodels;
+    struct sf_remote *remote;   /* the shared store (opened before the mount: a bad option fails it), or NULL */
     /* opened in init() */
     struct sf_cache *cache;     /* NULL if it could not be opened */
     struct sf_pipeline pipe;
@@ -608,10 +612,21 @@ out_close:
 
 static int stats_text(struct sf_fs *fs, char *buf, size_t len)
 {
-    return snprintf(buf, len, "hits %llu\nmisses %llu\ncomputes %llu\njoins %llu\nerrors %llu\n",
-                    (unsigned long long)fs->pipe.hits, (unsigned long long)fs->pipe.misses,
-                    (unsigned long long)fs->pipe.computes, (unsigned long long)fs->pipe.joins,
-                    (unsigned long long)fs->errors);
+    int n = snprintf(buf, len, "hits %llu\nmisses %llu\ncomputes %llu\njoins %llu\nerrors %llu\n",
+                     (unsigned long long)fs->pipe.hits, (unsigned long long)fs->pipe.misses,
+                     (unsigned long long)fs->pipe.computes, (unsigned long long)fs->pipe.joins,
+                     (unsigned long long)fs->errors);
+    if (fs->remote && n >= 0 && (size_t)n < len) {
+        const struct sf_remote_counters *rc = sf_remote_counters(fs->remote);
+        n += snprintf(buf + n, len - (size_t)n,
+                      "remote_hits %llu\nremote_misses %llu\nremote_stores %llu\nremote_damaged %llu\n"
+                      "remote_errors %llu\nremote_waits %llu\nremote_outages %llu\n",
+                      (unsigned long long)fs->pipe.remote_hits, (unsigned long long)rc->misses,
+                      (unsigned long long)rc->stores, (unsigned long long)rc->damaged,
+                      (unsigned long long)rc->errors, (unsigned long long)rc->waits,
+                      (unsigned long long)rc->outages);
+    }
+    return n;
 }
 
 /* ---- FUSE callbacks: thin, 0 or -errno ------------------------------------ */
@@ -646,10 +661,12 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         fs->trim_started = !e;
     }
     sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
+    fs->pipe.remote = fs->remote;
     fs->pipe.idle_s = fs->gpu_idle;
     fs->pipe.cancel = &g_stop;
-    sf_info("mounted %s: %zu styles, cache %s%s", fs->source, fs->nmodels, fs->cache_dir,
-            fs->confine ? ", confined to SOURCE" : "");
+    sf_info("mounted %s: %zu styles, cache %s%s%s%s", fs->source, fs->nmodels, fs->cache_dir,
+            fs->confine ? ", confined to SOURCE" : "", fs->remote ? ", shared store redis " : "",
+            fs->remote ? sf_remote_url(fs->remote) : "");
     return fs;
 }
 
@@ -766,7 +783,7 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
         fill_dir_stat(st, &src);
         return 0;
     case N_STATS: {
-        char buf[256];
+        char buf[1024];
         stats_stat(fs, st, (size_t)stats_text(fs, buf, sizeof buf));
         return 0;
     }
@@ -898,7 +915,7 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
     if ((rc = resolve(fs, path, &n, &st)))
         return rc;
     if (n.kind == N_STATS) {
-        char buf[256];
+        char buf[1024];
         int len = stats_text(fs, buf, sizeof buf);
         if (!(b = blob_new((uint8_t *)buf, (size_t)len)))
             return -ENOMEM;
@@ -1117,6 +1134,13 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
     atomic_init(&fs->cache_est, UINT64_MAX / 2);    /* count at the first miss */
     if ((rc = fs_prepare(fs, c)))
         goto out_prepared;
+    if (c->remote) {        /* no threads in it: its connection survives daemonizing */
+        char why[512];
+        if ((rc = sf_remote_open(c->remote, &fs->remote, why, sizeof why))) {
+            fprintf(stderr, "stylefs: %s\n", why);
+            goto out_prepared;
+        }
+    }
     rc = -EIO;
     if (!(fuse = fuse_new(args, &sf_ops, sizeof sf_ops, fs)))
         goto out_prepared;
@@ -1140,6 +1164,7 @@ out_unmount:
 out_fuse:
     fuse_destroy(fuse);
 out_prepared:
+    sf_remote_close(fs->remote);
     sf_models_free(fs->models, fs->nmodels);
     if (fs->source_fd >= 0)
         close(fs->source_fd);

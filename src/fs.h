@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "pipeline.h"
+#include "remote.h"
 
 struct sf_fs_config {
     const char *source;         /* SOURCE as given */
@@ -25,15 +26,18 @@ struct sf_fs_config {
     uint64_t cache_max;         /* bytes; 0 = no limit */
     int confine;                /* -o confine */
     int allow_other;            /* -o allow_other (confines too) */
+    const struct sf_remote_opts *remote;    /* redis=..., or NULL: no shared store */
 };
 
 /* Check SOURCE (and, when confined, that the kernel has openat2), load the
  * styles, make the FUSE session from args, mount it on co->mountpoint, go
  * to the background unless co->foreground, and serve until unmounted or
  * stopped by SIGTERM, SIGINT or SIGHUP.  A failure before the mount is
- * said on stderr.  Returns 0 (a clean unmount), or -errno: -ENOENT (no
- * source, no usable style), -ENOSYS (confined without openat2), -ENOMEM,
- * -EIO (libfuse failed). */
+ * said on stderr (Redis unreachable is not a failure: it is said, and the
+ * mount serves locally until Redis is back).  Returns 0 (a clean unmount),
+ * or -errno: -ENOENT (no source, no usable style, no password file),
+ * -ENOSYS (confined without openat2), -EINVAL (a bad redis option),
+ * -EACCES, -ENOMEM, -EIO (libfuse failed). */
 int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struct fuse_cmdline_opts *co);
 
 #endif

@@ -245,12 +245,69 @@ static int cache_hit(struct sf_pipeline *p, const struct sf_produce_req *r, cons
     return rc;
 }
 
+/* The flight leader after a local miss: the shared store's entry, or its
+ * lease and a computation (waiting while another host holds the lease, up
+ * to twice the lease, then computing anyway: a second computation of the
+ * same key gives the same bytes), or, without a usable store, a local
+ * computation.  Returns 0 or sf_stylize's codes. */
+static int fetch_or_compute(struct sf_pipeline *p, const struct sf_produce_req *r, const uint8_t key[16],
+                            uint8_t **out, size_t *outlen, int *how, char *why, size_t whylen)
+{
+    struct sf_remote *rm = p->remote;
+    struct sf_entry_meta meta;
+    char token[SF_REMOTE_TOKEN_LEN];
+    int rc, leased = 0, w = 0, h = 0;
+
+    if (rm) {
+        double deadline = sf_monotonic() + 2 * (double)sf_remote_lease_ms(rm) / 1000;
+        for (;;) {
+            rc = sf_remote_get(rm, key, out, outlen, &meta);
+            if (rc == 0) {
+                atomic_fetch_add(&p->remote_hits, 1);
+                *how = SF_PRODUCED_REMOTE;
+                sf_pipeline_store(p, key, *out, *outlen, (int)meta.width, (int)meta.height,
+                                  (enum sf_format)meta.format, r->what);
+                return 0;
+            }
+            if (rc != -ENOENT || (rc = sf_remote_lease(rm, key, token)) != -EBUSY) {
+                leased = rc == 0;
+                break;
+            }
+            if (sf_remote_wait(rm, key, deadline, p->cancel))
+                break;          /* waited long enough, or the store failed: compute */
+        }
+    }
+    atomic_fetch_add(&p->computes, 1);
+    *how = SF_PRODUCED_COMPUTED;
+    rc = sf_stylize(p, r->model, r->src, r->len, r->fmt, out, outlen, &w, &h, why, whylen);
+    if (!rc) {
+        sf_pipeline_store(p, key, *out, *outlen, w, h, r->fmt, r->what);
+        if (rm)
+            sf_remote_put(rm, key, *out, *outlen, (uint32_t)w, (uint32_t)h, (uint32_t)r->fmt);
+    }
+    if (leased)
+        sf_remote_release(rm, key, token, rc == 0);
+    return rc;
+}
+
+void sf_pipeline_publish(struct sf_pipeline *p, const uint8_t key[16])
+{
+    struct sf_entry_meta m;
+    uint8_t *d;
+    size_t len;
+
+    if (!p->remote || !p->cache || sf_remote_exists(p->remote, key) != -ENOENT || sf_cache_get(p->cache, key, &d, &len, &m))
+        return;
+    sf_remote_put(p->remote, key, d, len, m.width, m.height, m.format);
+    free(d);
+}
+
 int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
                char *why, size_t whylen)
 {
     uint8_t h[16], key[16];
     struct sf_flight *f;
-    int rc, w = 0, hh = 0;
+    int rc;
 
     *out = NULL;
     *outlen = 0;
@@ -260,6 +317,8 @@ int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **
     if (cache_hit(p, r, key, out, outlen) == 0) {
         atomic_fetch_add(&p->hits, 1);
         *how = SF_PRODUCED_HIT;
+        if (r->publish)
+            sf_pipeline_publish(p, key);
         goto out_alias;
     }
     atomic_fetch_add(&p->misses, 1);
@@ -302,13 +361,8 @@ int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **
      * waiters want bytes, so read it). */
     rc = p->cache ? sf_cache_get(p->cache, key, out, outlen, NULL) : -ENOENT;
     *how = SF_PRODUCED_HIT;
-    if (rc) {
-        atomic_fetch_add(&p->computes, 1);
-        *how = SF_PRODUCED_COMPUTED;
-        rc = sf_stylize(p, r->model, r->src, r->len, r->fmt, out, outlen, &w, &hh, why, whylen);
-        if (!rc)
-            sf_pipeline_store(p, key, *out, *outlen, w, hh, r->fmt, r->what);
-    }
+    if (rc)
+        rc = fetch_or_compute(p, r, key, out, outlen, how, why, whylen);
 
     pthread_mutex_lock(&p->flights_lock);
     for (struct sf_flight **pp = &p->flights; *pp; pp = &(*pp)->next)

@@ -5,9 +5,11 @@
  * stylize` use, so that all three give the same bytes under the same keys
  * for the same source, style and settings:
  *   hash source -> key -> cache hit?  else join a computation of the same
- *   key already running in this process, or decode -> fit to max_side ->
- *   engine -> put alpha back -> encode -> store; then alias the source's
- *   stat identity to the key.
+ *   key already running in this process; else, with a shared store
+ *   (remote.h), its entry, or its lease (waiting for another host's
+ *   computation while that host holds it); else decode -> fit to max_side
+ *   -> engine -> put alpha back -> encode -> store (locally, and in the
+ *   shared store); then alias the source's stat identity to the key.
  * sf_served_name and sf_source_names are the one set of naming rules (which
  * sources are images, the name each is served under, its output format).
  *
@@ -31,6 +33,7 @@
 #include "cache.h"
 #include "engine.h"
 #include "image.h"
+#include "remote.h"
 #include "style.h"
 
 /* Bump when the engine's output or the encoders' bytes change: it is part
@@ -54,6 +57,7 @@ struct sf_pipeline {
     enum sf_device device;
     struct sf_settings set;
     struct sf_cache *cache;         /* NULL: no caching */
+    struct sf_remote *remote;       /* the shared store, or NULL; set after init */
     pthread_mutex_t engine_lock;    /* guards opening `engine` */
     struct sf_engine *engine;       /* NULL until the first miss */
     unsigned idle_s;                /* release the engine after this idle time; 0 = never */
@@ -61,8 +65,9 @@ struct sf_pipeline {
     pthread_mutex_t flights_lock;   /* protects flights and every flight */
     struct sf_flight *flights;
     /* what sf_produce did: cache hits, misses, computations started,
-     * misses that joined one already running */
-    atomic_ullong hits, misses, computes, joins;
+     * misses that joined one already running, misses served from the
+     * shared store */
+    atomic_ullong hits, misses, computes, joins, remote_hits;
 };
 
 /* One sf_produce call. */
@@ -73,10 +78,11 @@ struct sf_produce_req {
     size_t len;
     const uint8_t *id;              /* sf_source_id to alias to the key, or NULL */
     int peek;                       /* a hit need not be read: *out stays NULL (warm) */
+    int publish;                    /* a local hit missing from the shared store is copied there (warm) */
     const char *what;               /* names the source in messages */
 };
 
-enum sf_produced { SF_PRODUCED_HIT = 1, SF_PRODUCED_COMPUTED, SF_PRODUCED_JOINED };
+enum sf_produced { SF_PRODUCED_HIT = 1, SF_PRODUCED_COMPUTED, SF_PRODUCED_JOINED, SF_PRODUCED_REMOTE };
 
 void sf_settings_default(struct sf_settings *s);
 
@@ -126,11 +132,16 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
 void sf_pipeline_store(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data,
                        size_t len, int w, int h, enum sf_format fmt, const char *what);
 
+/* Copy the local entry for key to the shared store when the store lacks
+ * it (warm: what this host computed before becomes the cluster's).  A
+ * failure is logged by the store and not returned. */
+void sf_pipeline_publish(struct sf_pipeline *p, const uint8_t key[16]);
+
 /* The one produce path (see above).  On success *out (malloc'd; NULL for
  * a hit with r->peek) and *outlen hold the styled file and *how says what
  * happened (enum sf_produced); r->id, when given, is aliased to the key.
- * A failure to read or store the cache is logged and not returned: the
- * image is computed, or served uncached.  Returns 0 or sf_stylize's codes
+ * A failure to read or store the cache, or of the shared store, is logged
+ * and not returned: the image is computed, or served uncached.  Returns 0 or sf_stylize's codes
  * (joiners of a failed computation get its code and reason). */
 int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
                char *why, size_t whylen);

@@ -1,0 +1,649 @@
+/* remote.c: the shared result store on Redis (see remote.h for the key
+ * layout, the fault rules and the DESIGN of the connection pool).
+ *
+ * hiredis's error space (the context's err and errno, error replies) is
+ * turned into -errno in one place, redis_errno. */
+#include "remote.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECONNECT_S 1.0         /* at most one reconnect attempt per second */
+#define ERRLOG_S 60.0           /* error replies: one warning a minute at most */
+#define NAME_MAX_LEN 512        /* prefix + "done:" + 32 hex */
+
+/* Compare-and-delete: release the lease only if it is still ours. */
+static const char RELEASE_LUA[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+struct conn {
+    redisContext *c;
+    unsigned gen;               /* the generation it was opened in */
+};
+
+struct sf_remote {
+    char *url, *host, *path, *prefix, *password;
+    int port;
+    uint64_t ttl_s, lease_ms, timeout_ms;
+    char holder[200];           /* "host:pid", the start of every token */
+    atomic_ullong token_seq;
+    pthread_mutex_t lock;       /* protects everything below it */
+    pthread_cond_t freed;       /* a connection came back to the pool */
+    struct conn pool[SF_REMOTE_CONNS];
+    int nfree, nopen;           /* free contexts in pool[]; contexts open in all */
+    unsigned gen;               /* bumped by each outage */
+    int down, connecting;       /* an outage; a reconnect attempt in progress */
+    double down_since, last_try, last_errlog;
+    struct sf_remote_counters n;
+};
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* The one translation of hiredis's error space: a context error, or an
+ * error reply (reply non-NULL, type REDIS_REPLY_ERROR). */
+static int redis_errno(const redisContext *c, const redisReply *reply)
+{
+    if (reply)
+        return reply->type == REDIS_REPLY_ERROR && !strncmp(reply->str, "OOM", 3) ? -ENOSPC : -EPROTO;
+    if (!c)
+        return -ENOMEM;
+    switch (c->err) {
+    case REDIS_ERR_IO:
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT || errno == EINPROGRESS
+                   ? -ETIMEDOUT : -ENOTCONN;
+    case REDIS_ERR_EOF: return -ENOTCONN;
+    case REDIS_ERR_PROTOCOL: return -EPROTO;
+    case REDIS_ERR_OOM: return -ENOMEM;
+    default: return -EIO;
+    }
+}
+
+/* Log an error reply or a wrong-typed one, at most once a minute. */
+static void reply_warn(struct sf_remote *r, const char *what, const redisReply *reply)
+{
+    double now = sf_monotonic();
+    int say;
+
+    atomic_fetch_add(&r->n.errors, 1);
+    pthread_mutex_lock(&r->lock);
+    say = r->last_errlog == 0 || now - r->last_errlog >= ERRLOG_S;
+    if (say)
+        r->last_errlog = now;
+    pthread_mutex_unlock(&r->lock);
+    if (say)
+        sf_warn("redis %s: %s: %s%s; computing locally (said once a minute)", r->url, what,
+                reply->type == REDIS_REPLY_ERROR ? "" : "a reply of the wrong type",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+}
+
+/* ---- the pool -------------------------------------------------------------- */
+
+static void mark_down_locked(struct sf_remote *r, const char *why)
+{
+    if (r->down)
+        return;
+    r->down = 1;
+    r->gen++;
+    r->down_since = r->last_try = sf_monotonic();
+    atomic_fetch_add(&r->n.outages, 1);
+    sf_warn("redis %s: %s; serving from the local cache and local computation until it is back", r->url, why);
+}
+
+/* Open and authenticate a connection.  NULL with why on failure. */
+static redisContext *dial(struct sf_remote *r, char *why, size_t whylen)
+{
+    struct timeval tv = { (time_t)(r->timeout_ms / 1000), (suseconds_t)(r->timeout_ms % 1000 * 1000) };
+    redisContext *c = r->path ? redisConnectUnixWithTimeout(r->path, tv)
+                              : redisConnectWithTimeout(r->host, r->port, tv);
+    redisReply *rep;
+
+    if (!c) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    if (c->err) {
+        snprintf(why, whylen, "cannot connect (%s)", c->errstr);
+        goto out_free;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(why, whylen, "cannot set the timeout (%s)", c->errstr);
+        goto out_free;
+    }
+    if (r->password) {
+        rep = redisCommand(c, "AUTH %s", r->password);
+        if (!rep || rep->type != REDIS_REPLY_STATUS) {
+            snprintf(why, whylen, "authentication failed (%s)",
+                     !rep ? c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "a reply of the wrong type");
+            if (rep)
+                freeReplyObject(rep);
+            goto out_free;
+        }
+        freeReplyObject(rep);
+    }
+    return c;
+out_free:
+    redisFree(c);
+    return NULL;
+}
+
+/* Borrow a connection.  Returns 0, -ENOTCONN (down, or it just failed),
+ * -ETIMEDOUT (none came free within the timeout). */
+static int borrow(struct sf_remote *r, struct conn *out)
+{
+    char why[256];
+    struct timespec until;
+    unsigned gen;
+    redisContext *c;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(r->timeout_ms / 1000);
+    until.tv_nsec += (long)(r->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        if (r->down) {
+            double now = sf_monotonic();
+            if (r->connecting || now - r->last_try < RECONNECT_S || r->nopen >= SF_REMOTE_CONNS) {
+                pthread_mutex_unlock(&r->lock);
+                return -ENOTCONN;
+            }
+            r->connecting = 1;
+            r->last_try = now;
+            pthread_mutex_unlock(&r->lock);
+            c = dial(r, why, sizeof why);
+            pthread_mutex_lock(&r->lock);
+            r->connecting = 0;
+            if (!c) {
+                pthread_mutex_unlock(&r->lock);
+                return -ENOTCONN;
+            }
+            sf_warn("redis %s: connected again after %.1f s", r->url, sf_monotonic() - r->down_since);
+            r->down = 0;
+            r->nopen++;
+            *out = (struct conn){ c, r->gen };
+            pthread_mutex_unlock(&r->lock);
+            return 0;
+        }
+        while (r->nfree > 0) {
+            struct conn k = r->pool[--r->nfree];
+            if (k.gen == r->gen) {
+                *out = k;
+                pthread_mutex_unlock(&r->lock);
+                return 0;
+            }
+            redisFree(k.c);     /* from before an outage */
+            r->nopen--;
+        }
+        if (r->nopen < SF_REMOTE_CONNS) {
+            r->nopen++;
+            gen = r->gen;
+            pthread_mutex_unlock(&r->lock);
+            c = dial(r, why, sizeof why);
+            pthread_mutex_lock(&r->lock);
+            if (!c) {
+                r->nopen--;
+                mark_down_locked(r, why);
+                pthread_cond_broadcast(&r->freed);
+                pthread_mutex_unlock(&r->lock);
+                return -ENOTCONN;
+            }
+            *out = (struct conn){ c, gen };
+            pthread_mutex_unlock(&r->lock);
+            return 0;
+        }
+        if (pthread_cond_timedwait(&r->freed, &r->lock, &until) == ETIMEDOUT) {
+            pthread_mutex_unlock(&r->lock);
+            return -ETIMEDOUT;
+        }
+    }
+}
+
+/* Return a borrowed connection; a broken one is closed and marks Redis
+ * down (why says how it broke). */
+static void give_back(struct sf_remote *r, struct conn k, const char *broken)
+{
+    pthread_mutex_lock(&r->lock);
+    if (broken || k.gen != r->gen) {
+        redisFree(k.c);
+        r->nopen--;
+        if (broken)
+            mark_down_locked(r, broken);
+    } else {
+        r->pool[r->nfree++] = k;
+    }
+    pthread_cond_signal(&r->freed);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Run one command.  Returns the reply (the caller frees it), or NULL with
+ * *rc set (-ENOTCONN, -ETIMEDOUT, -EPROTO, -ENOMEM). */
+static redisReply *command(struct sf_remote *r, int *rc, const char *fmt, ...)
+{
+    struct conn k;
+    redisReply *rep;
+    va_list ap;
+    char why[300];
+
+    if ((*rc = borrow(r, &k)))
+        return NULL;
+    va_start(ap, fmt);
+    rep = redisvCommand(k.c, fmt, ap);
+    va_end(ap);
+    if (!rep) {
+        *rc = redis_errno(k.c, NULL);
+        snprintf(why, sizeof why, "%s (%s)", *rc == -ETIMEDOUT ? "no answer within the timeout" : "connection lost",
+                 k.c->errstr);
+        give_back(r, k, why);
+        return NULL;
+    }
+    give_back(r, k, NULL);
+    *rc = 0;
+    return rep;
+}
+
+/* ---- names ------------------------------------------------------------------ */
+
+static void name(const struct sf_remote *r, const char *kind, const uint8_t key[SF_CACHE_KEY_LEN],
+                 char out[NAME_MAX_LEN])
+{
+    int n = snprintf(out, NAME_MAX_LEN, "%s%s", r->prefix, kind);
+    for (int i = 0; i < SF_CACHE_KEY_LEN && n + 2 < NAME_MAX_LEN; i++)
+        n += snprintf(out + n, (size_t)(NAME_MAX_LEN - n), "%02x", key[i]);
+}
+
+/* ---- open / close -------------------------------------------------------------- */
+
+static int parse_url(struct sf_remote *r, const char *url, char *why, size_t whylen)
+{
+    if (!strncmp(url, "unix:", 5)) {
+        const char *p = url + 5;
+        if (!strncmp(p, "//", 2))
+            p += 2;
+        if (!*p) {
+            snprintf(why, whylen, "redis: '%s' names no socket (unix:PATH)", url);
+            return -EINVAL;
+        }
+        return (r->path = strdup(p)) ? 0 : -ENOMEM;
+    }
+    if (!strncmp(url, "tcp://", 6) || !strncmp(url, "redis://", 8)) {
+        const char *h = strstr(url, "://") + 3, *end, *colon;
+        uint64_t port = 6379;
+        if (*h == '[') {                        /* [v6 address] */
+            end = strchr(h, ']');
+            if (!end)
+                goto bad;
+            colon = end[1] == ':' ? end + 1 : end[1] ? NULL : end + 1;
+            if (!colon)
+                goto bad;
+            h++;
+        } else {
+            colon = strchr(h, ':');
+            end = colon ? colon : h + strlen(h);
+        }
+        if (end == h || strchr(h, '/'))
+            goto bad;
+        if (*colon == ':' && sf_parse_u64(colon + 1, 1, 65535, &port))
+            goto bad;
+        r->port = (int)port;
+        return (r->host = strndup(h, (size_t)(end - h))) ? 0 : -ENOMEM;
+    }
+bad:
+    snprintf(why, whylen, "redis: '%s' is not unix:PATH or tcp://HOST[:PORT]", url);
+    return -EINVAL;
+}
+
+static int read_password(struct sf_remote *r, const char *file, char *why, size_t whylen)
+{
+    uint8_t *d;
+    size_t len, n;
+    struct stat st;
+    int rc = sf_read_file(file, 4096, &d, &len);
+
+    if (rc) {
+        snprintf(why, whylen, "redis_auth: %s: %s", file, rc == -EFBIG ? "larger than a password" : strerror(-rc));
+        return rc == -EFBIG ? -EINVAL : rc;
+    }
+    for (n = 0; n < len && d[n] != '\n' && d[n] != '\r'; n++)
+        if (!d[n])
+            break;
+    if (n == 0 || (n < len && !d[n])) {
+        snprintf(why, whylen, "redis_auth: %s: %s", file, n == 0 ? "the first line is empty" : "contains a NUL byte");
+        free(d);
+        return -EINVAL;
+    }
+    if (stat(file, &st) == 0 && (st.st_mode & 077))
+        sf_warn("redis_auth: %s can be read by others (chmod 600 it)", file);
+    r->password = strndup((char *)d, n);
+    memset(d, 0, len);
+    free(d);
+    return r->password ? 0 : -ENOMEM;
+}
+
+static void remote_free(struct sf_remote *r)
+{
+    free(r->url);
+    free(r->host);
+    free(r->path);
+    free(r->prefix);
+    if (r->password) {
+        memset(r->password, 0, strlen(r->password));
+        free(r->password);
+    }
+    free(r);
+}
+
+int sf_remote_open(const struct sf_remote_opts *o, struct sf_remote **out, char *why, size_t whylen)
+{
+    struct sf_remote *r = calloc(1, sizeof *r);
+    char host[128] = "?", dwhy[256];
+    redisContext *c;
+    int rc;
+
+    *out = NULL;
+    if (!r) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    if (!(r->url = strdup(o->url)) ||
+        !(r->prefix = strdup(o->prefix ? o->prefix : SF_REMOTE_DEFAULT_PREFIX))) {
+        snprintf(why, whylen, "out of memory");
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    if (strlen(r->prefix) > 200) {
+        snprintf(why, whylen, "redis_prefix: longer than 200 bytes");
+        rc = -EINVAL;
+        goto out_free;
+    }
+    if ((rc = parse_url(r, o->url, why, whylen)))
+        goto out_free;
+    if (o->auth_file && (rc = read_password(r, o->auth_file, why, whylen)))
+        goto out_free;
+    r->ttl_s = o->ttl_s ? o->ttl_s : SF_REMOTE_DEFAULT_TTL_S;
+    r->lease_ms = o->lease_ms ? o->lease_ms : SF_REMOTE_DEFAULT_LEASE_MS;
+    r->timeout_ms = o->timeout_ms ? o->timeout_ms : SF_REMOTE_DEFAULT_TIMEOUT_MS;
+    gethostname(host, sizeof host - 1);
+    snprintf(r->holder, sizeof r->holder, "%s:%ld", host, (long)getpid());
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->freed, NULL);
+    /* One connection now, to say at once whether Redis is there. */
+    if ((c = dial(r, dwhy, sizeof dwhy))) {
+        r->pool[r->nfree++] = (struct conn){ c, 0 };
+        r->nopen = 1;
+    } else {
+        mark_down_locked(r, dwhy);
+    }
+    *out = r;
+    return 0;
+out_free:
+    remote_free(r);
+    return rc;
+}
+
+void sf_remote_close(struct sf_remote *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nfree; i++)
+        redisFree(r->pool[i].c);
+    pthread_cond_destroy(&r->freed);
+    pthread_mutex_destroy(&r->lock);
+    remote_free(r);
+}
+
+const struct sf_remote_counters *sf_remote_counters(const struct sf_remote *r) { return &r->n; }
+uint64_t sf_remote_lease_ms(const struct sf_remote *r) { return r->lease_ms; }
+const char *sf_remote_url(const struct sf_remote *r) { return r->url; }
+
+/* ---- entries ----------------------------------------------------------------- */
+
+int sf_remote_get(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], uint8_t **data, size_t *len,
+                  struct sf_entry_meta *meta)
+{
+    char k[NAME_MAX_LEN];
+    struct sf_entry_meta m;
+    redisReply *rep;
+    int rc;
+
+    name(r, "r:", key, k);
+    if (!(rep = command(r, &rc, "GET %s", k)))
+        return rc;
+    if (rep->type == REDIS_REPLY_NIL) {
+        rc = -ENOENT;
+        atomic_fetch_add(&r->n.misses, 1);
+    } else if (rep->type != REDIS_REPLY_STRING) {
+        reply_warn(r, "reading an entry", rep);
+        rc = redis_errno(NULL, rep);
+    } else if (sf_entry_check(rep->str, rep->len, &m)) {
+        sf_warn("redis %s: dropping a damaged entry %s (%zu bytes); computing it again", r->url, k,
+                (size_t)rep->len);
+        atomic_fetch_add(&r->n.damaged, 1);
+        freeReplyObject(rep);
+        /* A good entry another host stored since the GET goes too: it is
+         * then computed again, which costs time and nothing else. */
+        redisReply *d = command(r, &rc, "DEL %s", k);
+        if (d)
+            freeReplyObject(d);
+        return -ENOENT;
+    } else if (!(*data = malloc(m.data_len ? m.data_len : 1))) {
+        rc = -ENOMEM;
+    } else {
+        memcpy(*data, rep->str + SF_CACHE_HDR_LEN, m.data_len);
+        *len = m.data_len;
+        if (meta)
+            *meta = m;
+        atomic_fetch_add(&r->n.hits, 1);
+        rc = 0;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_exists(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN])
+{
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, "r:", key, k);
+    if (!(rep = command(r, &rc, "EXISTS %s", k)))
+        return rc;
+    if (rep->type == REDIS_REPLY_INTEGER)
+        rc = rep->integer > 0 ? 0 : -ENOENT;
+    else {
+        reply_warn(r, "looking up an entry", rep);
+        rc = redis_errno(NULL, rep);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_put(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const void *data, size_t len,
+                  uint32_t width, uint32_t height, uint32_t format)
+{
+    char k[NAME_MAX_LEN];
+    uint8_t *v = malloc(SF_CACHE_HDR_LEN + len);
+    redisReply *rep;
+    int rc;
+
+    if (!v)
+        return -ENOMEM;
+    sf_entry_header(v, data, len, width, height, format, sf_now());
+    memcpy(v + SF_CACHE_HDR_LEN, data, len);
+    name(r, "r:", key, k);
+    rep = command(r, &rc, "SET %s %b PX %llu", k, v, SF_CACHE_HDR_LEN + len,
+                  (unsigned long long)(r->ttl_s * 1000));
+    free(v);
+    if (!rep)
+        return rc;
+    if (rep->type == REDIS_REPLY_STATUS) {
+        atomic_fetch_add(&r->n.stores, 1);
+        rc = 0;
+    } else {
+        reply_warn(r, "storing an entry", rep);
+        rc = redis_errno(NULL, rep);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* ---- leases ------------------------------------------------------------------ */
+
+int sf_remote_lease(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], char token[SF_REMOTE_TOKEN_LEN])
+{
+    char k[NAME_MAX_LEN];
+    struct timespec ts;
+    redisReply *rep;
+    int rc;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(token, SF_REMOTE_TOKEN_LEN, "%.40s:%llx:%lx", r->holder,
+             (unsigned long long)atomic_fetch_add(&r->token_seq, 1), (long)ts.tv_nsec);
+    name(r, "l:", key, k);
+    if (!(rep = command(r, &rc, "SET %s %s NX PX %llu", k, token, (unsigned long long)r->lease_ms)))
+        return rc;
+    if (rep->type == REDIS_REPLY_STATUS)
+        rc = 0;
+    else if (rep->type == REDIS_REPLY_NIL)
+        rc = -EBUSY;
+    else {
+        reply_warn(r, "taking a lease", rep);
+        rc = redis_errno(NULL, rep);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_release(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const char *token, int ok)
+{
+    char k[NAME_MAX_LEN], ch[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, "l:", key, k);
+    if (!(rep = command(r, &rc, "EVAL %s 1 %s %s", RELEASE_LUA, k, token)))
+        return rc;
+    if (rep->type != REDIS_REPLY_INTEGER) {
+        reply_warn(r, "releasing a lease", rep);
+        rc = redis_errno(NULL, rep);
+    }
+    freeReplyObject(rep);
+    if (rc)
+        return rc;
+    name(r, "done:", key, ch);
+    if (!(rep = command(r, &rc, "PUBLISH %s %s", ch, ok ? "ok" : "failed")))
+        return rc;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int sf_remote_wait(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], double deadline,
+                   const atomic_int *cancel)
+{
+    char l[NAME_MAX_LEN];
+    long sleep_ms = 5;
+    int rc;
+
+    atomic_fetch_add(&r->n.waits, 1);
+    name(r, "l:", key, l);
+    for (;;) {
+        redisReply *rep;
+        if ((rc = sf_remote_exists(r, key)) != -ENOENT)
+            return rc;
+        if (!(rep = command(r, &rc, "EXISTS %s", l)))
+            return rc;
+        rc = rep->type == REDIS_REPLY_INTEGER ? (rep->integer ? 1 : 0) : redis_errno(NULL, rep);
+        if (rc < 0)
+            reply_warn(r, "looking up a lease", rep);
+        freeReplyObject(rep);
+        if (rc <= 0)
+            return rc;              /* the lease is free, or an error */
+        double now = sf_monotonic();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        if (cancel && atomic_load(cancel))
+            return -ECANCELED;
+        if (now + sleep_ms / 1e3 > deadline)
+            sleep_ms = (long)((deadline - now) * 1e3) + 1;
+        struct timespec ts = { sleep_ms / 1000, sleep_ms % 1000 * 1000000L };
+        nanosleep(&ts, NULL);
+        sleep_ms = sleep_ms * 2 > 100 ? 100 : sleep_ms * 2;
+    }
+}
+
+/* ---- stats ------------------------------------------------------------------- */
+
+int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes)
+{
+    char pat[2 * NAME_MAX_LEN + 4], cursor[32] = "0";
+    size_t n = 0;
+    struct conn k;
+    int rc;
+
+    *entries = *bytes = 0;
+    /* SCAN's MATCH is a glob: escape the prefix's glob characters */
+    for (const char *p = r->prefix; *p; p++) {
+        if (strchr("*?[]\\", *p))
+            pat[n++] = '\\';
+        pat[n++] = *p;
+    }
+    memcpy(pat + n, "r:*", 4);
+    if ((rc = borrow(r, &k)))
+        return rc;
+    do {
+        redisReply *rep = redisCommand(k.c, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
+        if (!rep)
+            goto out_broken;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            reply_warn(r, "listing entries", rep);
+            rc = redis_errno(NULL, rep);
+            freeReplyObject(rep);
+            give_back(r, k, NULL);
+            return rc;
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++)
+            redisAppendCommand(k.c, "STRLEN %b", keys->element[i]->str, (size_t)keys->element[i]->len);
+        for (size_t i = 0; i < keys->elements; i++) {
+            redisReply *len;
+            if (redisGetReply(k.c, (void **)&len) != REDIS_OK || !len) {
+                freeReplyObject(rep);
+                goto out_broken;
+            }
+            if (len->type == REDIS_REPLY_INTEGER && len->integer > 0) {
+                (*entries)++;
+                *bytes += (uint64_t)len->integer;
+            }
+            freeReplyObject(len);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0"));
+    give_back(r, k, NULL);
+    return 0;
+out_broken:
+    rc = redis_errno(k.c, NULL);
+    {
+        char why[300];
+        snprintf(why, sizeof why, "connection lost (%s)", k.c->errstr);
+        give_back(r, k, why);
+    }
+    return rc;
+}

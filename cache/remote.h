@@ -1,0 +1,123 @@
+/* remote.h: the shared result store, on Redis, that lets several hosts
+ * (several mounts, `stylefs warm`) compute each image once for all of them.
+ *
+ * One Redis primary (not Redis Cluster: hiredis 0.14 cannot follow MOVED
+ * redirects; a replica and sentinel may stand beside it).  Every key is
+ * under a prefix (default "stylefs:"), so that clusters can share a Redis:
+ *   PREFIX "r:" HEX   an entry: exactly the bytes of a local cache VALUE
+ *                     (cache.h: the 64-byte header, then the encoded
+ *                     image), stored with SET ... PX ttl.  Checked like a
+ *                     local entry (header, length, XXH3-64 of the data)
+ *                     before it is served; a damaged one is deleted.
+ *   PREFIX "l:" HEX   the lease on computing HEX: SET NX PX lease, value
+ *                     a token unique to the holder ("host:pid:random");
+ *                     released by compare-and-delete (a Lua script), so a
+ *                     holder whose lease expired never deletes another's.
+ *   channel PREFIX "done:" HEX
+ *                     the holder PUBLISHes "ok" or "failed" when it is
+ *                     done.  Waiters here poll instead (GET, then whether
+ *                     the lease still exists, with a backoff from 5 to
+ *                     100 ms) and only while a reader waits.
+ * HEX is the 32 lower-case hex digits of the 16-byte content key
+ * (pipeline.c sf_key_make), so every host derives the same names.
+ *
+ * Faults never fail a read.  Every call is bounded by the timeout (connect,
+ * send and receive).  A call that finds the connection broken marks Redis
+ * down: one warning per outage, further calls return -ENOTCONN at once, and
+ * one caller at a time tries to reconnect, at most once per second; the
+ * first success logs that Redis is back.  A reply of the wrong type is
+ * -EPROTO and leaves the connection up.
+ *
+ * DESIGN: one sf_remote per process, shared by its threads.  hiredis
+ * contexts are not thread-safe, so each call borrows one from a small pool
+ * (at most SF_REMOTE_CONNS; a caller finding none free waits, up to the
+ * timeout, on `freed`).  `lock` protects the pool, the connection count,
+ * the generation and the outage state; it is never held across network
+ * I/O.  An outage bumps the generation: contexts of an older generation
+ * are closed when they come back, so a restarted Redis gets fresh
+ * connections.  The counters are atomics.
+ *
+ * All functions return 0 or -errno. */
+#ifndef SF_REMOTE_H
+#define SF_REMOTE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+
+#define SF_REMOTE_CONNS 4
+#define SF_REMOTE_DEFAULT_PREFIX "stylefs:"
+#define SF_REMOTE_DEFAULT_TTL_S (30ULL * 86400)
+#define SF_REMOTE_DEFAULT_LEASE_MS 30000
+#define SF_REMOTE_DEFAULT_TIMEOUT_MS 1000
+#define SF_REMOTE_TOKEN_LEN 64
+
+struct sf_remote;
+
+struct sf_remote_opts {
+    const char *url;        /* "unix:PATH" or "tcp://HOST[:PORT]" (port 6379) */
+    const char *auth_file;  /* NULL, or a file whose first line is the password */
+    const char *prefix;     /* NULL: SF_REMOTE_DEFAULT_PREFIX */
+    uint64_t ttl_s;         /* 0: SF_REMOTE_DEFAULT_TTL_S */
+    uint64_t lease_ms;      /* 0: SF_REMOTE_DEFAULT_LEASE_MS */
+    uint64_t timeout_ms;    /* 0: SF_REMOTE_DEFAULT_TIMEOUT_MS */
+};
+
+/* What a process's store did (read by the mount's .stats). */
+struct sf_remote_counters {
+    atomic_ullong hits, misses, stores, damaged, errors, waits, outages;
+};
+
+/* Check the options (URL syntax, the password file) and try to connect
+ * once.  Redis being unreachable is not an error: it is logged and the
+ * store starts down.  Returns 0, -EINVAL (a bad URL or option: why says
+ * which), -EACCES or -ENOENT (the password file), -ENOMEM. */
+int sf_remote_open(const struct sf_remote_opts *o, struct sf_remote **out, char *why, size_t whylen);
+void sf_remote_close(struct sf_remote *r);
+
+const struct sf_remote_counters *sf_remote_counters(const struct sf_remote *r);
+uint64_t sf_remote_lease_ms(const struct sf_remote *r);
+
+/* Fetch the entry for key: on success *data (malloc'd) and *len hold the
+ * encoded image and meta (may be NULL) its header.  A damaged entry is
+ * deleted, logged and reported as a miss.  Returns 0, -ENOENT (miss),
+ * -ENOTCONN (Redis down), -ETIMEDOUT, -EPROTO (a reply of the wrong
+ * type), -ENOMEM. */
+int sf_remote_get(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], uint8_t **data, size_t *len,
+                  struct sf_entry_meta *meta);
+/* Whether the entry exists (not read, not checked).  Returns 0 (it
+ * does), -ENOENT, or the errors of sf_remote_get. */
+int sf_remote_exists(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN]);
+/* Store an entry with the TTL.  Returns 0, -ENOTCONN, -ETIMEDOUT, -ENOSPC
+ * (Redis is out of memory under a maxmemory noeviction policy), -EPROTO
+ * (another refusal, such as a value over proto-max-bulk-len), -ENOMEM. */
+int sf_remote_put(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const void *data, size_t len,
+                  uint32_t width, uint32_t height, uint32_t format);
+
+/* Take the lease on computing key; token receives the holder's token.
+ * Returns 0 (this process holds it), -EBUSY (another holder has it),
+ * -ENOTCONN, -ETIMEDOUT, -EPROTO. */
+int sf_remote_lease(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], char token[SF_REMOTE_TOKEN_LEN]);
+/* Release a lease taken by sf_remote_lease (only if it is still this
+ * token's) and publish the completion, "ok" or "failed".  Returns 0 or the
+ * errors of sf_remote_lease; the caller has nothing to undo on failure
+ * (the lease then expires by itself). */
+int sf_remote_release(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const char *token, int ok);
+/* Wait, polling with backoff, until the entry exists or nobody holds the
+ * lease any more, or until deadline (sf_monotonic seconds), or until
+ * *cancel becomes non-zero (cancel may be NULL).  Returns 0 (look again:
+ * the entry is there or the lease is free), -ETIMEDOUT (deadline),
+ * -ECANCELED, -ENOTCONN, -EPROTO. */
+int sf_remote_wait(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], double deadline,
+                   const atomic_int *cancel);
+
+/* Count the entries under the prefix and their bytes (SCAN and STRLEN;
+ * for `stylefs stats`).  Returns 0, -ENOTCONN, -ETIMEDOUT, -EPROTO. */
+int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes);
+
+/* The URL as given, for messages. */
+const char *sf_remote_url(const struct sf_remote *r);
+
+#endif
