@@ -599,7 +599,7 @@ again:
         if (!rc && !(*out = blob_new(bytes, blen)))
             rc = -ENOMEM;
         free(bytes);
-        if (!rc && how == SF_PRODUCED_COMPUTED && fs->cache_max)
+        if (!rc && (how == SF_PRODUCED_COMPUTED || how == SF_PRODUCED_REMOTE) && fs->cache_max)
             cache_max_note(fs, (*out)->len + SF_CACHE_HDR_LEN);
     }
     if (rc)
