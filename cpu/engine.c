@@ -64,7 +64,7 @@ static void plan_free(struct sf_engine_impl *e)
     sf_plan_free_dnnl(e);
     if (e->c0buf != (void *)e->M)    /* else it lives in M (plan_try) */
         free(e->c0buf);
-    free(e->B); free(e->X); free(e->T); free(e->U);    /* M and O live inside B's block */
+    free(e->B);                 /* the block: M, O, X, T, U and T16 live in it */
     free(e->scratch_res);
     free(e->scratch);
     free(e->band);
@@ -73,6 +73,7 @@ static void plan_free(struct sf_engine_impl *e)
     e->wU = e->wscratch = NULL;
     e->c0buf = e->band = e->scratch = e->scratch_res = NULL;
     e->B = e->M = e->X = e->T = e->U = e->O = NULL;
+    e->T16 = NULL;
     e->h = e->w = 0;
     e->nsteps = 0;
     e->cfg = NULL;
@@ -149,7 +150,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     int h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2;
     int h3 = 2 * h2, w3 = 2 * w2, h4 = 2 * h3, w4 = 2 * w3;
     size_t full = (size_t)h4 * w4, half = (size_t)h3 * w3, quarter = (size_t)h2 * w2;
-    size_t scratch_need = 0, res_need = 0, bm = full * 32 + half * 64;
+    size_t scratch_need = 0, res_need = 0, res_avail, bm = full * 32 + half * 64;
     int rc = 0, i, oh, ow, wino = cfg->winograd && e->winograd;
     int split = cfg->cb_128 != cfg->cb_res;     /* layer 2 and 13 see another layout */
 
@@ -161,18 +162,44 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         return -ENOTSUP;
     e->cfg = cfg;
     e->bf16 = e->k.oc16_rows && split && (size_t)h0 * w0 >= BF16_MIN_PIXELS;
-    /* One block holds B, then M.  Layer 0's input and O (written by layer 15
-     * only) live in M, which is dead at those times; and while the
-     * residual layers run, B and M are both dead, so the block is their
-     * (large, Winograd) scratchpad.  This keeps 1 MP under 400 MB. */
-    e->B = alloc_f(bm);
-    e->M = e->B ? e->B + full * 32 : NULL;
-    e->O = e->M;
-    e->X = alloc_f(quarter * 128);
-    e->T = alloc_f(quarter * 128);
-    e->U = alloc_f(quarter * 128);
-    if (!e->B || !e->X || !e->T || !e->U)
-        goto out_nomem;
+    /* Every activation lives in one block, laid out by liveness (f = full
+     * pixels, in floats; a fresh page costs more than its share of the
+     * pass on these VMs, about 1.5 ms per MB when the host backs it anew,
+     * so the block is as small as the liveness allows):
+     *   [0, 32f)      B: layer 0's output (1-2 read it), layer 14's output
+     *   [32f, 48f)    M: layer 1's and 13's outputs; layer 0's prepared
+     *                 input and O (layer 15's output) when each is dead
+     *   [0, 24f)      X, T, U (8f each): layers 2-13, while B is dead
+     *   [24f, ...)    the residual layers' oneDNN scratchpad (Winograd's
+     *                 is large: 152 MB at 1 MP), while B and M are dead
+     *   [48f, 56f)    T16: layer 14's bf16 input (bf16 plans), written
+     *                 after the scratchpad's last use
+     * so at 1 MP it is 192 MB (our Winograd, no scratchpad) to 240 MB
+     * (oneDNN's), against 288 MB for separate buffers. */
+    if (wino && !cfg->own_wino && !cfg->own) {
+        /* the scratchpad's size, from a plan of one residual layer (kept
+         * in oneDNN's primitive cache for the real one) */
+        if ((rc = sf_plan_layer(e, 3, NULL, h2, w2, cfg->cb_res, NULL, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
+            goto out_free;
+        sf_plan_free_layer(e, 3);
+    }
+    {
+        size_t floats = bm, tail = (res_need + sizeof(float) - 1) / sizeof(float);
+        if (floats < full * 24 + tail)
+            floats = full * 24 + tail;
+        if (e->bf16 && floats < full * 56)
+            floats = full * 56;
+        if (!(e->B = alloc_f(floats)))
+            goto out_nomem;
+        e->M = e->B + full * 32;
+        e->O = e->M;
+        e->X = e->B;
+        e->T = e->B + full * 8;
+        e->U = e->B + full * 16;
+        e->T16 = e->bf16 ? (uint16_t *)(e->B + full * 48) : NULL;
+        res_avail = (floats - full * 24) * sizeof(float);
+        res_need = 0;
+    }
 
     /* layer 0 (ours) */
     {
@@ -224,7 +251,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         add_step(e, (struct step){ .op = OP_NORM_BF16, .layer = 13, .x = e->M, .hw = half, .c = 64, .cb = 64 });
     else
         add_norm(e, 13, e->M, half, cfg->cb_64, NULL);
-    if ((rc = plan_conv(e, 14, e->bf16 ? e->T : e->M, h3, w3, cfg->cb_64, e->B, cfg->cb_32, 0, e->bf16, &oh, &ow,
+    if ((rc = plan_conv(e, 14, e->bf16 ? (float *)e->T16 : e->M, h3, w3, cfg->cb_64, e->B, cfg->cb_32, 0, e->bf16, &oh, &ow,
                         &scratch_need)))
         goto out_free;
     add_step(e, (struct step){ .op = OP_NORM_STATS, .layer = 14, .x = e->B, .hw = full, .c = 32, .cb = cfg->cb_32 });
@@ -250,8 +277,8 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
                 dnnl_memory_set_data_handle(e->L[i].scratch, e->scratch);
     }
     if (res_need) {
-        void *rs = e->B;
-        if (res_need > bm * sizeof(float) &&
+        void *rs = e->B + full * 24;
+        if (res_need > res_avail &&
             !(rs = e->scratch_res = aligned_alloc(64, (res_need + 63) / 64 * 64)))
             goto out_nomem;
         for (i = 3; i <= 12; i++)
@@ -402,7 +429,7 @@ static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const 
             size_t p0 = bi * NORM_CHUNK, p1 = p0 + NORM_CHUNK < s->hw ? p0 + NORM_CHUNK : s->hw;
             size_t off = (size_t)g * s->hw * s->cb;
             if (s->op == OP_NORM_BF16)
-                e->k.norm_bf16(s->x, p0, p1, a, b, (uint16_t *)e->T);
+                e->k.norm_bf16(s->x, p0, p1, a, b, e->T16);
             else
                 e->k.norm_apply(s->x + off, s->cb, p0, p1, a + g * s->cb, b + g * s->cb, s->relu,
                                 s->res ? s->res + off : NULL);

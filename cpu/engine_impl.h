@@ -106,7 +106,8 @@ struct sf_engine_impl {
     struct dnn_layer L[SF_LAYERS];
     char impl[SF_LAYERS][72];   /* what each layer runs */
     double flops[SF_LAYERS];
-    float *B, *M, *X, *T, *U, *O;
+    float *B, *M, *X, *T, *U, *O;   /* all in one block (the layout in plan_try) */
+    uint16_t *T16;              /* layer 14's bf16 input, in the block too */
     void *c0buf;                /* layer 0's prepared input (in M when it fits) */
     float *band;                /* layer 15's per-thread bands */
     size_t band_floats;         /* per thread */
@@ -115,7 +116,7 @@ struct sf_engine_impl {
     dnnl_memory_t mT, mX;       /* to_res's views of T and X */
     dnnl_memory_t mXr, mTr;     /* from_res's views of X and T (T maybe bf16) */
     void *scratch;              /* scratchpad of layers 0-2, 13, 14 */
-    void *scratch_res;          /* of layers 3..12 when B's block is too small */
+    void *scratch_res;          /* of layers 3..12 when the block's tail is too small */
     struct sf_conv3_shape c3[SF_LAYERS];    /* layers on our 3x3 kernel */
     float *c3in[SF_LAYERS], *c3out[SF_LAYERS];
     const float *c3w[SF_LAYERS];            /* their weights, [ky][kx][cin][cout] */
@@ -158,8 +159,9 @@ int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win,
 /* A reorder of [1][c][h][w] between channel blocks (dt_to: bf16 or f32). */
 int sf_plan_reorder(struct sf_engine_impl *e, int c, int h, int w, int cb_from, float *from, int cb_to,
                     int to_bf16, float *to, dnnl_primitive_t *r, dnnl_memory_t *mfrom, dnnl_memory_t *mto);
-/* Free every oneDNN object of the plan. */
+/* Free every oneDNN object of the plan, or of layer i. */
 void sf_plan_free_dnnl(struct sf_engine_impl *e);
+void sf_plan_free_layer(struct sf_engine_impl *e, int i);
 /* Run a layer's primitive, or a reorder, and wait.  Returns 0 or -errno. */
 int sf_plan_exec_layer(struct sf_engine_impl *e, int i);
 int sf_plan_exec_reorder(struct sf_engine_impl *e, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to);

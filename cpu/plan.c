@@ -181,20 +181,25 @@ out_fail:
     return rc;
 }
 
+void sf_plan_free_layer(struct sf_engine_impl *e, int i)
+{
+    struct dnn_layer *l = &e->L[i];
+
+    if (l->prim) dnnl_primitive_destroy(l->prim);
+    if (l->wreorder) dnnl_primitive_destroy(l->wreorder);
+    if (l->src) dnnl_memory_destroy(l->src);
+    if (l->dst) dnnl_memory_destroy(l->dst);
+    if (l->wuser) dnnl_memory_destroy(l->wuser);
+    if (l->wprim) dnnl_memory_destroy(l->wprim);
+    if (l->scratch) dnnl_memory_destroy(l->scratch);
+    free(l->wbuf);
+    memset(l, 0, sizeof *l);
+}
+
 void sf_plan_free_dnnl(struct sf_engine_impl *e)
 {
-    for (int i = 0; i < SF_LAYERS; i++) {
-        struct dnn_layer *l = &e->L[i];
-        if (l->prim) dnnl_primitive_destroy(l->prim);
-        if (l->wreorder) dnnl_primitive_destroy(l->wreorder);
-        if (l->src) dnnl_memory_destroy(l->src);
-        if (l->dst) dnnl_memory_destroy(l->dst);
-        if (l->wuser) dnnl_memory_destroy(l->wuser);
-        if (l->wprim) dnnl_memory_destroy(l->wprim);
-        if (l->scratch) dnnl_memory_destroy(l->scratch);
-        free(l->wbuf);
-    }
-    memset(e->L, 0, sizeof e->L);
+    for (int i = 0; i < SF_LAYERS; i++)
+        sf_plan_free_layer(e, i);
     if (e->to_res) dnnl_primitive_destroy(e->to_res);
     if (e->from_res) dnnl_primitive_destroy(e->from_res);
     if (e->mT) dnnl_memory_destroy(e->mT);
