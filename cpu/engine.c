@@ -509,10 +509,13 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
 
     if (w <= 0 || h <= 0)
         return -EINVAL;
+    double tp, tw;
     if ((e->h != h || e->w != w) && (rc = plan_build(e, h, w)))
         return rc;
+    tp = omp_get_wtime();
     if ((rc = load_weights(e, m)))
         return rc;
+    tw = omp_get_wtime();
     for (int si = 0; si < e->nsteps; si++) {
         const struct step *s = &e->steps[si];
         double t1 = omp_get_wtime();
@@ -541,8 +544,8 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
             tc += tl[i];
             tm += tn[i];
         }
-        sf_info("profile: %dx%d total %.1f ms: convolutions %.1f, norms and output %.1f", w, h,
-                (omp_get_wtime() - t0) * 1e3, tc * 1e3, tm * 1e3);
+        sf_info("profile: %dx%d total %.1f ms: plan %.1f, weights %.1f, convolutions %.1f, norms and output %.1f",
+                w, h, (omp_get_wtime() - t0) * 1e3, (tp - t0) * 1e3, (tw - tp) * 1e3, tc * 1e3, tm * 1e3);
     }
     return 0;
 }
