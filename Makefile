@@ -86,14 +86,14 @@ endif
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
            src/cli_mount.c src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
-           src/stb_impl.c src/fs.c cache/cache.c cache/remote.c $(CPU_C)
+           src/stb_impl.c src/fs.c src/tflite.c src/tflnet.c cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/fault_inject.so \
-            $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench \
+            $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench $(BUILD)/tests/tflcheck \
             $(BUILD)/examples/gallery
 
-.PHONY: all clean test test-arm64 arm64-deps print-deps models bench install uninstall deps demo undemo config golden devkit gallery \
+.PHONY: all clean test test-arm64 arm64-deps print-deps models bench install uninstall deps demo undemo config golden golden-arbitrary fuzz-tflite devkit gallery \
         fuzz stress
 
 BIN       ?= stylefs
@@ -238,6 +238,24 @@ fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
 	@sh tests/fuzz_seeds.sh $(BUILD)/tests/mkimg $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ_DIR)/findings/ -print_final_stats=1 $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+
+# libFuzzer over the TFLite reader and runner (tests/fuzz_tflite.c), seeded
+# with ../shared/arbitrary's three models; runs FUZZ_SECONDS.  Not part of
+# `make test`, which runs a deterministic damage pass (tests/tflcheck.c).
+$(FUZZ_DIR)/fuzz_tflite: tests/fuzz_tflite.c src/tflite.c src/tflnet.c src/tflite.h src/tflnet.h
+	@command -v clang >/dev/null || { echo "make fuzz-tflite needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -o $@ \
+	  tests/fuzz_tflite.c src/tflite.c src/tflnet.c -lm
+fuzz-tflite: $(FUZZ_DIR)/fuzz_tflite
+	@mkdir -p $(FUZZ_DIR)/tfl_seeds $(FUZZ_DIR)/tfl_corpus $(FUZZ_DIR)/tfl_findings
+	cp $(SHARED)/arbitrary/*.tflite $(FUZZ_DIR)/tfl_seeds/
+	$(FUZZ_DIR)/fuzz_tflite -max_total_time=$(FUZZ_SECONDS) -max_len=3000000 -rss_limit_mb=4096 \
+	  -artifact_prefix=$(FUZZ_DIR)/tfl_findings/ -print_final_stats=1 $(FUZZ_DIR)/tfl_corpus $(FUZZ_DIR)/tfl_seeds
+
+# LiteRT's outputs for tests/t_arbitrary.sh (npm; see tests/make_golden_arb.sh).
+golden-arbitrary: $(BUILD)/tests/mkimg
+	@SHARED=$(SHARED) sh tests/make_golden_arb.sh
 
 # Everything tests/gpu.sh needs on a GPU machine that has none of our
 # Debian libraries: the binaries, their shared libraries, one style and

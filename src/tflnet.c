@@ -1,0 +1,714 @@
+/* tflnet.c: the planned TFLite graph runner (tflnet.h).
+ *
+ * Each tensor gets a run-time record (struct rt): its 4-D shape at the
+ * planned size (lower ranks padded with leading 1s), its type in the run
+ * (F32, I8 or I32), and where its bytes are: in the file (int8 and int32
+ * constants), in a widened copy (float16 constants, folded DEQUANTIZEs), or
+ * in the arena (activations). */
+#include "tflnet.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CH 2048             /* output channels of a convolution (accumulators on the stack) */
+
+struct rt {
+    int d[4];                   /* N, H, W, C (lower ranks: leading 1s) */
+    int type;                   /* SF_TFL_F32, I8, I32 */
+    int is_const, is_act;
+    const void *cdata;          /* constants */
+    void *owned;                /* a widened or folded constant we own */
+    size_t off, bytes;          /* activations: offset in the arena */
+    int first, last;            /* ops producing and last reading it */
+    float scale;                /* per-tensor quantization (activations) */
+    int32_t zero;
+};
+
+struct sf_tflnet {
+    const struct sf_tfl_model *m;
+    struct rt *r;
+    uint8_t *arena;
+    size_t arena_bytes;
+    uint8_t *skip;              /* ops folded at plan time */
+};
+
+static int fail(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static size_t elems4(const int d[4]) { return (size_t)d[0] * d[1] * d[2] * d[3]; }
+
+static void *ptr(struct sf_tflnet *n, int t)
+{
+    struct rt *r = &n->r[t];
+    return r->is_act ? (void *)(n->arena + r->off) : (void *)r->cdata;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, f = h & 1023, u;
+    if (e == 0) {
+        if (!f) {
+            u = s;
+        } else {                        /* subnormal */
+            e = 113;
+            while (!(f & 1024)) {
+                f <<= 1;
+                e--;
+            }
+            u = s | e << 23 | (f & 1023) << 13;
+        }
+    } else if (e == 31) {
+        u = s | 0x7f800000u | f << 13;
+    } else {
+        u = s | (e + 112) << 23 | f << 13;
+    }
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static int8_t sat8(long v) { return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v); }
+/* Round half to even, clamped far outside int8 (NaN to 0): what the int8
+ * rules feed sat8, kept defined for any (damaged) scale. */
+static long qround(double v)
+{
+    if (!(v > -1e9))
+        return v != v ? 0 : -1000000000L;
+    return v > 1e9 ? 1000000000L : lrint(v);
+}
+static int qok(float scale, int32_t zero) { return isfinite(scale) && scale > 0 && zero >= -128 && zero <= 127; }
+
+/* ---- planning -------------------------------------------------------------- */
+
+static void shape_of(const struct sf_tfl_tensor *t, int d[4])
+{
+    d[0] = d[1] = d[2] = d[3] = 1;
+    for (int i = 0; i < t->ndim; i++)
+        d[4 - t->ndim + i] = t->shape[i];
+}
+
+static int conv_out(int n, int k, int s, int same, int *before)
+{
+    if (same) {
+        int out = (n + s - 1) / s, total = (out - 1) * s + k - n;
+        *before = total > 0 ? total / 2 : 0;
+        return out;
+    }
+    *before = 0;
+    return n >= k ? (n - k) / s + 1 : 0;
+}
+
+static const int32_t *i32_const(struct sf_tflnet *n, int t, size_t count)
+{
+    struct rt *r = &n->r[t];
+    return r->is_const && r->type == SF_TFL_I32 && elems4(r->d) == count ? r->cdata : NULL;
+}
+
+/* Shapes and types of op i's outputs.  0 or -EINVAL. */
+static int infer(struct sf_tflnet *n, int i, char *why, size_t whylen)
+{
+    const struct sf_tfl_model *m = n->m;
+    const struct sf_tfl_op *op = &m->ops[i];
+    struct rt *o = &n->r[op->out[0]], *a = op->nin > 0 && op->in[0] >= 0 ? &n->r[op->in[0]] : NULL;
+    struct rt *b = op->nin > 1 && op->in[1] >= 0 ? &n->r[op->in[1]] : NULL;
+    const struct sf_tfl_tensor *ot = &m->t[op->out[0]];
+    int pb;
+
+    if (!a || op->nout != 1)
+        return fail(why, whylen, "op %d (code %d): %d inputs, %d outputs", i, op->code, op->nin, op->nout);
+    o->type = ot->type;
+    switch (op->code) {
+    case SF_TFL_CONV_2D: case SF_TFL_DEPTHWISE_CONV_2D: {
+        int dw = op->code == SF_TFL_DEPTHWISE_CONV_2D;
+        if (!b || op->nin < 3 || op->in[2] < 0 || !b->is_const || !n->r[op->in[2]].is_const)
+            return fail(why, whylen, "op %d: a convolution without constant weights and bias", i);
+        int kh = b->d[1], kw = b->d[2];
+        if ((!dw && b->d[3] != a->d[3]) || (dw && (b->d[0] != 1 || b->d[3] != a->d[3])))
+            return fail(why, whylen, "op %d: weights [%d,%d,%d,%d] for %d input channels", i, b->d[0], b->d[1],
+                        b->d[2], b->d[3], a->d[3]);
+        o->d[0] = 1;
+        o->d[1] = conv_out(a->d[1], kh, op->stride_h, op->padding == 0, &pb);
+        o->d[2] = conv_out(a->d[2], kw, op->stride_w, op->padding == 0, &pb);
+        o->d[3] = dw ? a->d[3] : b->d[0];
+        if (o->d[3] > MAX_CH)
+            return fail(why, whylen, "op %d: %d output channels (at most %d)", i, o->d[3], MAX_CH);
+        if (elems4(n->r[op->in[2]].d) != (size_t)o->d[3])
+            return fail(why, whylen, "op %d: bias of %zu for %d channels", i, elems4(n->r[op->in[2]].d), o->d[3]);
+        break;
+    }
+    case SF_TFL_ADD: case SF_TFL_SUB: case SF_TFL_MUL: case SF_TFL_SQUARED_DIFFERENCE:
+        if (!b)
+            return fail(why, whylen, "op %d: one input", i);
+        for (int k = 0; k < 4; k++) {
+            if (a->d[k] != b->d[k] && a->d[k] != 1 && b->d[k] != 1)
+                return fail(why, whylen, "op %d: shapes do not broadcast", i);
+            o->d[k] = a->d[k] > b->d[k] ? a->d[k] : b->d[k];
+        }
+        break;
+    case SF_TFL_MEAN: {
+        const int32_t *ax = b ? i32_const(n, op->in[1], 2) : NULL;
+        if (!ax || ax[0] != 1 || ax[1] != 2 || !op->keep_dims)
+            return fail(why, whylen, "op %d: MEAN other than over axes 1, 2 with keep_dims", i);
+        o->d[0] = o->d[1] = o->d[2] = 1;
+        o->d[3] = a->d[3];
+        break;
+    }
+    case SF_TFL_RESIZE_NEAREST: {
+        const int32_t *sz = b ? i32_const(n, op->in[1], 2) : NULL;
+        const struct sf_tfl_tensor *it = &m->t[op->in[0]];
+        if (!sz || it->ndim != 4 || op->align_corners || op->half_pixel || sz[0] % it->shape[1] ||
+            sz[1] % it->shape[2])
+            return fail(why, whylen, "op %d: a resize other than by a whole factor", i);
+        memcpy(o->d, a->d, sizeof o->d);
+        o->d[1] = a->d[1] * (sz[0] / it->shape[1]);
+        o->d[2] = a->d[2] * (sz[1] / it->shape[2]);
+        break;
+    }
+    case SF_TFL_MIRROR_PAD: {
+        const int32_t *p = b ? i32_const(n, op->in[1], 8) : NULL;
+        if (!p || p[0] || p[1] || p[6] || p[7] || p[2] < 0 || p[3] < 0 || p[4] < 0 || p[5] < 0)
+            return fail(why, whylen, "op %d: MIRROR_PAD other than spatial", i);
+        int lim = op->mirror_mode == 0 ? 1 : 0;     /* REFLECT needs pad <= n - 1 */
+        if (p[2] > a->d[1] - lim || p[3] > a->d[1] - lim || p[4] > a->d[2] - lim || p[5] > a->d[2] - lim)
+            return fail(why, whylen, "the image is too small for this network (%dx%d at op %d)", a->d[2], a->d[1], i);
+        memcpy(o->d, a->d, sizeof o->d);
+        o->d[1] += p[2] + p[3];
+        o->d[2] += p[4] + p[5];
+        break;
+    }
+    case SF_TFL_RSQRT: case SF_TFL_LOGISTIC: case SF_TFL_QUANTIZE: case SF_TFL_DEQUANTIZE:
+        memcpy(o->d, a->d, sizeof o->d);
+        break;
+    default:
+        return fail(why, whylen, "op %d: operator code %d is not supported", i, op->code);
+    }
+    if (o->d[1] < 1 || o->d[2] < 1)
+        return fail(why, whylen, "the image is too small for this network (op %d)", i);
+    if (o->type != SF_TFL_F32 && o->type != SF_TFL_I8)
+        return fail(why, whylen, "op %d: output type %d", i, o->type);
+    /* the types each op takes */
+    switch (op->code) {
+    case SF_TFL_QUANTIZE: if (a->type != SF_TFL_F32 || o->type != SF_TFL_I8) goto bad_types; break;
+    case SF_TFL_DEQUANTIZE: if (a->type != SF_TFL_I8 || o->type != SF_TFL_F32) goto bad_types; break;
+    case SF_TFL_CONV_2D: case SF_TFL_DEPTHWISE_CONV_2D:
+        if (a->type != o->type || b->type != (o->type == SF_TFL_I8 ? SF_TFL_I8 : SF_TFL_F32) ||
+            n->r[op->in[2]].type != (o->type == SF_TFL_I8 ? SF_TFL_I32 : SF_TFL_F32))
+            goto bad_types;
+        break;
+    case SF_TFL_ADD: case SF_TFL_SUB:
+        if (a->type != o->type || b->type != o->type) goto bad_types;
+        break;
+    case SF_TFL_MEAN: if (a->type != o->type) goto bad_types; break;
+    default: if (a->type != SF_TFL_F32 || o->type != SF_TFL_F32 || (b && op->code != SF_TFL_MIRROR_PAD &&
+                  op->code != SF_TFL_RESIZE_NEAREST && b->type != SF_TFL_F32)) goto bad_types;
+    }
+    if (o->type == SF_TFL_I8) {
+        const struct sf_tfl_tensor *t = &m->t[op->out[0]];
+        if (t->nq != 1 || !qok(t->scale[0], t->zero[0]))
+            return fail(why, whylen, "op %d: an int8 output without one usable scale", i);
+        o->scale = t->scale[0];
+        o->zero = t->zero[0];
+    }
+    for (int k = 0; k < 2; k++) {           /* int8 inputs: usable scales, per channel for weights */
+        const struct rt *x = k ? b : a;
+        const struct sf_tfl_tensor *t = x ? &m->t[op->in[k]] : NULL;
+        if (!x || x->type != SF_TFL_I8)
+            continue;
+        if (t->nq < 1 || (t->nq > 1 && t->nq != o->d[3]))
+            return fail(why, whylen, "op %d: int8 input %d without its scales", i, k);
+        for (int q = 0; q < t->nq; q++)
+            if (!qok(t->scale[q], x->is_const ? 0 : t->zero[q]) || (x->is_const && t->zero[q]))
+                return fail(why, whylen, "op %d: int8 input %d has an unusable scale or zero point", i, k);
+    }
+    if (o->type == SF_TFL_I8 && (op->code == SF_TFL_ADD || op->code == SF_TFL_SUB)) {
+        float ra = a->scale / o->scale, rb = b->scale / o->scale;
+        int e;
+        frexpf(ra > rb ? ra : rb, &e);
+        if (20 - (e - 1) < 1 || 20 - (e - 1) > 40)
+            return fail(why, whylen, "op %d: int8 scales too far apart for the fixed-point add", i);
+    }
+    return 0;
+bad_types:
+    return fail(why, whylen, "op %d (code %d): types %d, %d -> %d are not supported", i, op->code, a->type,
+                b ? b->type : -1, o->type);
+}
+
+void sf_tflnet_free(struct sf_tflnet *n)
+{
+    if (!n)
+        return;
+    if (n->r)
+        for (int i = 0; i < n->m->ntensors; i++)
+            free(n->r[i].owned);
+    free(n->r);
+    free(n->arena);
+    free(n->skip);
+    free(n);
+}
+
+int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, struct sf_tflnet **out, char *why, size_t whylen)
+{
+    struct sf_tflnet *n = calloc(1, sizeof *n);
+    int rc = -ENOMEM;
+
+    *out = NULL;
+    if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)))
+        goto out_nomem;
+    n->m = m;
+    /* constants: int8/int32 in place; float16 widened; float32 in place */
+    for (int i = 0; i < m->ntensors; i++) {
+        const struct sf_tfl_tensor *t = &m->t[i];
+        struct rt *r = &n->r[i];
+        shape_of(t, r->d);
+        r->type = t->type;
+        r->first = -1;
+        r->last = -1;
+        if (t->nq == 1) {
+            r->scale = t->scale[0];
+            r->zero = t->zero[0];
+        }
+        if (!t->data)
+            continue;
+        r->is_const = 1;
+        r->cdata = t->data;
+        if (t->type == SF_TFL_F16 || t->type == SF_TFL_F32) {
+            size_t ne = sf_tfl_elems(t);
+            float *f = malloc(ne * sizeof *f);
+            if (!f)
+                goto out_nomem;
+            for (size_t k = 0; k < ne; k++) {
+                if (t->type == SF_TFL_F16) {
+                    uint16_t hv;
+                    memcpy(&hv, t->data + 2 * k, 2);
+                    f[k] = half_to_float(hv);
+                } else {
+                    memcpy(&f[k], t->data + 4 * k, 4);
+                }
+            }
+            r->owned = f;
+            r->cdata = f;
+            r->type = SF_TFL_F32;
+        }
+    }
+    if (m->nin < 1 || m->t[m->in[0]].ndim != 4 || m->t[m->in[0]].type != SF_TFL_F32)
+        return fail(why, whylen, "the first input is not a float32 image"), sf_tflnet_free(n), -EINVAL;
+    for (int k = 0; k < m->nin; k++) {
+        if (m->t[m->in[k]].type != SF_TFL_F32 || n->r[m->in[k]].is_const)
+            return fail(why, whylen, "input %d is not float32", k), sf_tflnet_free(n), -EINVAL;
+        n->r[m->in[k]].is_act = 1;
+        n->r[m->in[k]].first = -1;
+    }
+    if (h > 0 && w > 0) {
+        n->r[m->in[0]].d[1] = h;
+        n->r[m->in[0]].d[2] = w;
+    }
+    /* shapes, op by op; DEQUANTIZE of a constant folds into a constant */
+    for (int i = 0; i < m->nops; i++) {
+        const struct sf_tfl_op *op = &m->ops[i];
+        if (op->nout != 1 || op->nin < 1 || op->in[0] < 0)
+            return fail(why, whylen, "op %d: %d inputs, %d outputs", i, op->nin, op->nout), sf_tflnet_free(n),
+                   -EINVAL;
+        struct rt *o = &n->r[op->out[0]];
+        if (o->is_const || o->is_act)
+            return fail(why, whylen, "op %d writes a constant or an input", i), sf_tflnet_free(n), -EINVAL;
+        if (op->code == SF_TFL_DEQUANTIZE && op->nin == 1 && n->r[op->in[0]].is_const &&
+            n->r[op->in[0]].type == SF_TFL_F32) {
+            struct rt *a = &n->r[op->in[0]];
+            size_t bytes = elems4(a->d) * sizeof(float);
+            if (elems4(a->d) != sf_tfl_elems(&m->t[op->out[0]]))
+                return fail(why, whylen, "op %d: DEQUANTIZE changes the size", i), sf_tflnet_free(n), -EINVAL;
+            if (!(o->owned = malloc(bytes)))
+                goto out_nomem;
+            memcpy(o->owned, a->cdata, bytes);
+            memcpy(o->d, a->d, sizeof o->d);
+            o->cdata = o->owned;
+            o->type = SF_TFL_F32;
+            o->is_const = 1;
+            n->skip[i] = 1;
+            continue;
+        }
+        for (int k = 0; k < op->nin; k++)
+            if (op->in[k] >= 0 && !n->r[op->in[k]].is_const && !n->r[op->in[k]].is_act)
+                return fail(why, whylen, "op %d reads tensor %d before it is written", i, op->in[k]),
+                       sf_tflnet_free(n), -EINVAL;
+        if ((rc = infer(n, i, why, whylen))) {
+            sf_tflnet_free(n);
+            return rc;
+        }
+        o->is_act = 1;
+        o->first = i;
+        for (int k = 0; k < op->nin; k++)
+            if (op->in[k] >= 0 && n->r[op->in[k]].is_act)
+                n->r[op->in[k]].last = i;
+    }
+    for (int k = 0; k < m->nout; k++) {
+        if (!n->r[m->out[k]].is_act || n->r[m->out[k]].type != SF_TFL_F32)
+            return fail(why, whylen, "output %d is not a float32 activation", k), sf_tflnet_free(n), -EINVAL;
+        n->r[m->out[k]].last = m->nops;         /* kept to the end */
+    }
+    for (int k = 0; k < m->nin; k++)
+        if (n->r[m->in[k]].last < 0)
+            n->r[m->in[k]].last = 0;
+    /* the arena: first fit by liveness, in 64-byte units */
+    {
+        struct { size_t off, len; int t; } *live = calloc((size_t)m->ntensors, sizeof *live);
+        int nlive = 0;
+        size_t top = 0;
+        if (!live)
+            goto out_nomem;
+        for (int step = -1; step < m->nops; step++) {
+            /* allocate what is produced at this step (inputs at step -1) */
+            for (int t = 0; t < m->ntensors; t++) {
+                struct rt *r = &n->r[t];
+                if (!r->is_act || r->first != step)
+                    continue;
+                r->bytes = (elems4(r->d) * sf_tfl_type_size(r->type) + 63) / 64 * 64;
+                size_t off = 0;
+                for (int again = 1; again;) {       /* lowest offset that overlaps nothing live */
+                    again = 0;
+                    for (int k = 0; k < nlive; k++)
+                        if (off < live[k].off + live[k].len && live[k].off < off + r->bytes) {
+                            off = live[k].off + live[k].len;
+                            again = 1;
+                        }
+                }
+                r->off = off;
+                live[nlive].off = off;
+                live[nlive].len = r->bytes;
+                live[nlive++].t = t;
+                if (off + r->bytes > top)
+                    top = off + r->bytes;
+            }
+            /* free what is last read at this step */
+            for (int k = 0; k < nlive; k++)
+                if (step >= 0 && n->r[live[k].t].last == step) {
+                    live[k] = live[--nlive];
+                    k--;
+                }
+        }
+        free(live);
+        n->arena_bytes = top;
+
+        if (!(n->arena = aligned_alloc(64, top ? top : 64)))
+            goto out_nomem;
+    }
+    *out = n;
+    return 0;
+out_nomem:
+    snprintf(why, whylen, "out of memory");
+    sf_tflnet_free(n);
+    return -ENOMEM;
+}
+
+float *sf_tflnet_input(struct sf_tflnet *n, int i, size_t *elems)
+{
+    int t = n->m->in[i];
+    *elems = elems4(n->r[t].d);
+    return ptr(n, t);
+}
+
+const float *sf_tflnet_output(const struct sf_tflnet *n, int i, int shape[4])
+{
+    int t = n->m->out[i];
+    memcpy(shape, n->r[t].d, sizeof n->r[t].d);
+    return (const float *)(n->arena + n->r[t].off);
+}
+
+/* ---- kernels (portable C) ------------------------------------------------------ */
+
+static float act_f(float v, int act)
+{
+    if (act == 1)
+        return v > 0 ? v : 0;
+    if (act == 3)
+        return v < 0 ? 0 : v > 6 ? 6 : v;
+    return v;
+}
+
+static void conv_f32(struct sf_tflnet *n, const struct sf_tfl_op *op, int dw)
+{
+    const struct rt *a = &n->r[op->in[0]], *wt = &n->r[op->in[1]], *o = &n->r[op->out[0]];
+    const float *x = ptr(n, op->in[0]), *W = ptr(n, op->in[1]), *bias = ptr(n, op->in[2]);
+    float *y = ptr(n, op->out[0]);
+    int H = a->d[1], Wd = a->d[2], C = a->d[3], kh = wt->d[1], kw = wt->d[2], OC = o->d[3];
+    int pt, pl, sh = op->stride_h, sw = op->stride_w;
+
+    conv_out(H, kh, sh, op->padding == 0, &pt);
+    conv_out(Wd, kw, sw, op->padding == 0, &pl);
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < o->d[1]; oy++) {
+        float acc[MAX_CH];
+        for (int ox = 0; ox < o->d[2]; ox++) {
+            float *yo = y + ((size_t)oy * o->d[2] + ox) * OC;
+            for (int c = 0; c < OC; c++)
+                acc[c] = 0;
+            for (int ky = 0; ky < kh; ky++) {
+                int iy = oy * sh + ky - pt;
+                if (iy < 0 || iy >= H)
+                    continue;
+                for (int kx = 0; kx < kw; kx++) {
+                    int ix = ox * sw + kx - pl;
+                    if (ix < 0 || ix >= Wd)
+                        continue;
+                    const float *xi = x + ((size_t)iy * Wd + ix) * C;
+                    if (dw) {
+                        const float *wk = W + ((size_t)ky * kw + kx) * C;
+                        for (int c = 0; c < C; c++)
+                            acc[c] += xi[c] * wk[c];
+                    } else {
+                        for (int c = 0; c < OC; c++) {
+                            const float *wk = W + (((size_t)c * kh + ky) * kw + kx) * C;
+                            float s = 0;
+                            for (int ci = 0; ci < C; ci++)
+                                s += xi[ci] * wk[ci];
+                            acc[c] += s;
+                        }
+                    }
+                }
+            }
+            for (int c = 0; c < OC; c++)
+                yo[c] = act_f(acc[c] + bias[c], op->act);
+        }
+    }
+}
+
+static void conv_i8(struct sf_tflnet *n, const struct sf_tfl_op *op, int dw)
+{
+    const struct sf_tfl_tensor *wtt = &n->m->t[op->in[1]];
+    const struct rt *a = &n->r[op->in[0]], *wt = &n->r[op->in[1]], *o = &n->r[op->out[0]];
+    const int8_t *x = ptr(n, op->in[0]), *W = ptr(n, op->in[1]);
+    const uint8_t *braw = ptr(n, op->in[2]);
+    int8_t *y = ptr(n, op->out[0]);
+    int H = a->d[1], Wd = a->d[2], C = a->d[3], kh = wt->d[1], kw = wt->d[2], OC = o->d[3];
+    int pt, pl, sh = op->stride_h, sw = op->stride_w, zin = a->zero;
+    int qmin = -128, qmax = 127;
+
+    if (op->act == 1 || op->act == 3) {
+        long lo = o->zero + qround(0.0f / o->scale);
+        qmin = lo > -128 ? (int)lo : -128;
+        if (op->act == 3) {
+            long hi = o->zero + qround(6.0f / o->scale);
+            qmax = hi < 127 ? (int)hi : 127;
+        }
+    }
+    conv_out(H, kh, sh, op->padding == 0, &pt);
+    conv_out(Wd, kw, sw, op->padding == 0, &pl);
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < o->d[1]; oy++) {
+        int64_t acc[MAX_CH];         /* int32 in LiteRT; wider here, so never overflowing */
+        for (int ox = 0; ox < o->d[2]; ox++) {
+            for (int c = 0; c < OC; c++) {
+                int32_t bv;
+                memcpy(&bv, braw + 4 * (size_t)c, 4);
+                acc[c] = bv;
+            }
+            for (int ky = 0; ky < kh; ky++) {
+                int iy = oy * sh + ky - pt;
+                if (iy < 0 || iy >= H)
+                    continue;
+                for (int kx = 0; kx < kw; kx++) {
+                    int ix = ox * sw + kx - pl;
+                    if (ix < 0 || ix >= Wd)
+                        continue;
+                    const int8_t *xi = x + ((size_t)iy * Wd + ix) * C;
+                    if (dw) {
+                        const int8_t *wk = W + ((size_t)ky * kw + kx) * C;
+                        for (int c = 0; c < C; c++)
+                            acc[c] += (xi[c] - zin) * wk[c];
+                    } else {
+                        for (int c = 0; c < OC; c++) {
+                            const int8_t *wk = W + (((size_t)c * kh + ky) * kw + kx) * C;
+                            int32_t s = 0;
+                            for (int ci = 0; ci < C; ci++)
+                                s += (xi[ci] - zin) * wk[ci];
+                            acc[c] += s;
+                        }
+                    }
+                }
+            }
+            int8_t *yo = y + ((size_t)oy * o->d[2] + ox) * OC;
+            for (int c = 0; c < OC; c++) {
+                float sw_c = wtt->nq > 1 ? wtt->scale[c] : wtt->scale[0];
+                float mc = (float)(a->scale * sw_c) / o->scale;
+                long q = qround((float)acc[c] * mc) + o->zero;
+                yo[c] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
+            }
+        }
+    }
+}
+
+/* Broadcast index: flat output index -> input index (4-D). */
+static size_t bidx(const int od[4], const int id[4], size_t k)
+{
+    size_t c = k % (size_t)od[3], rest = k / (size_t)od[3];
+    size_t x = rest % (size_t)od[2], y = rest / (size_t)od[2] % (size_t)od[1];
+    return (((size_t)(id[1] == 1 ? 0 : y) * id[2]) + (id[2] == 1 ? 0 : x)) * id[3] + (id[3] == 1 ? 0 : c);
+}
+
+static void binary_f32(struct sf_tflnet *n, const struct sf_tfl_op *op)
+{
+    const struct rt *a = &n->r[op->in[0]], *b = &n->r[op->in[1]], *o = &n->r[op->out[0]];
+    const float *x = ptr(n, op->in[0]), *z = ptr(n, op->in[1]);
+    float *y = ptr(n, op->out[0]);
+    size_t ne = elems4(o->d);
+
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < ne; k++) {
+        float u = x[bidx(o->d, a->d, k)], v = z[bidx(o->d, b->d, k)], r;
+        switch (op->code) {
+        case SF_TFL_ADD: r = u + v; break;
+        case SF_TFL_SUB: r = u - v; break;
+        case SF_TFL_MUL: r = u * v; break;
+        default: r = (u - v) * (u - v); break;
+        }
+        y[k] = act_f(r, op->act);
+    }
+}
+
+static void add_i8(struct sf_tflnet *n, const struct sf_tfl_op *op)
+{
+    const struct rt *a = &n->r[op->in[0]], *b = &n->r[op->in[1]], *o = &n->r[op->out[0]];
+    const int8_t *x = ptr(n, op->in[0]), *z = ptr(n, op->in[1]);
+    int8_t *y = ptr(n, op->out[0]);
+    float ra = a->scale / o->scale, rb = b->scale / o->scale;
+    int e;
+    frexpf(ra > rb ? ra : rb, &e);
+    int shift = 20 - (e - 1);
+    if (shift < 1 || shift > 40)        /* scales this far apart: refused at plan (infer) */
+        return;
+    int64_t ma = llrintf(ldexpf(ra, shift)), mb = llrintf(ldexpf(rb, shift));
+    if (op->code == SF_TFL_SUB)
+        mb = -mb;
+    size_t ne = elems4(o->d);
+    for (size_t k = 0; k < ne; k++) {
+        int64_t s = (x[bidx(o->d, a->d, k)] - a->zero) * ma + (z[bidx(o->d, b->d, k)] - b->zero) * mb +
+                    ((int64_t)1 << (shift - 1));
+        y[k] = sat8((long)((s >> shift) + o->zero));
+    }
+}
+
+static void mean(struct sf_tflnet *n, const struct sf_tfl_op *op)
+{
+    const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
+    size_t hw = (size_t)a->d[1] * a->d[2];
+    int C = a->d[3];
+
+    for (int c = 0; c < C; c++) {
+        double s = 0;
+        if (a->type == SF_TFL_F32) {
+            const float *x = ptr(n, op->in[0]);
+            for (size_t p = 0; p < hw; p++)
+                s += x[p * C + c];
+            ((float *)ptr(n, op->out[0]))[c] = (float)(s / (double)hw);
+        } else {
+            const int8_t *x = ptr(n, op->in[0]);
+            for (size_t p = 0; p < hw; p++)
+                s += x[p * C + c] - a->zero;
+            ((int8_t *)ptr(n, op->out[0]))[c] =
+                sat8(qround((double)a->scale * s / ((double)hw * o->scale)) + o->zero);
+        }
+    }
+}
+
+static void unary(struct sf_tflnet *n, const struct sf_tfl_op *op)
+{
+    const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
+    size_t ne = elems4(o->d);
+    void *yv = ptr(n, op->out[0]);
+    const void *xv = ptr(n, op->in[0]);
+
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < ne; k++) {
+        switch (op->code) {
+        case SF_TFL_RSQRT: ((float *)yv)[k] = 1.0f / sqrtf(((const float *)xv)[k]); break;
+        case SF_TFL_LOGISTIC: ((float *)yv)[k] = 1.0f / (1.0f + expf(-((const float *)xv)[k])); break;
+        case SF_TFL_QUANTIZE:
+            ((int8_t *)yv)[k] = sat8(qround(((const float *)xv)[k] / o->scale) + o->zero);
+            break;
+        default:                    /* DEQUANTIZE */
+            ((float *)yv)[k] = a->scale * (float)(((const int8_t *)xv)[k] - a->zero);
+            break;
+        }
+    }
+}
+
+static void mirror_pad(struct sf_tflnet *n, const struct sf_tfl_op *op)
+{
+    const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
+    const int32_t *p = ptr(n, op->in[1]);
+    const float *x = ptr(n, op->in[0]);
+    float *y = ptr(n, op->out[0]);
+    int H = a->d[1], W = a->d[2], C = a->d[3], sym = op->mirror_mode == 1;
+
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < o->d[1]; oy++) {
+        int iy = oy - p[2];
+        iy = iy < 0 ? -iy - sym : iy >= H ? 2 * H - 2 - iy + sym : iy;
+        for (int ox = 0; ox < o->d[2]; ox++) {
+            int ix = ox - p[4];
+            ix = ix < 0 ? -ix - sym : ix >= W ? 2 * W - 2 - ix + sym : ix;
+            memcpy(y + ((size_t)oy * o->d[2] + ox) * C, x + ((size_t)iy * W + ix) * C, (size_t)C * sizeof *y);
+        }
+    }
+}
+
+static void resize_nearest(struct sf_tflnet *n, const struct sf_tfl_op *op)
+{
+    const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
+    const float *x = ptr(n, op->in[0]);
+    float *y = ptr(n, op->out[0]);
+    int C = a->d[3];
+    float sy = (float)a->d[1] / (float)o->d[1], sx = (float)a->d[2] / (float)o->d[2];
+
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < o->d[1]; oy++) {
+        int iy = (int)floorf((float)oy * sy);
+        iy = iy < a->d[1] - 1 ? iy : a->d[1] - 1;
+        for (int ox = 0; ox < o->d[2]; ox++) {
+            int ix = (int)floorf((float)ox * sx);
+            ix = ix < a->d[2] - 1 ? ix : a->d[2] - 1;
+            memcpy(y + ((size_t)oy * o->d[2] + ox) * C, x + ((size_t)iy * a->d[2] + ix) * C, (size_t)C * sizeof *y);
+        }
+    }
+}
+
+int sf_tflnet_run(struct sf_tflnet *n)
+{
+    for (int i = 0; i < n->m->nops; i++) {
+        const struct sf_tfl_op *op = &n->m->ops[i];
+        int i8 = n->r[op->out[0]].type == SF_TFL_I8;
+        if (n->skip[i])
+            continue;
+        switch (op->code) {
+        case SF_TFL_CONV_2D: case SF_TFL_DEPTHWISE_CONV_2D:
+            if (i8)
+                conv_i8(n, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
+            else
+                conv_f32(n, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
+            break;
+        case SF_TFL_ADD: case SF_TFL_SUB:
+            if (i8)
+                add_i8(n, op);
+            else
+                binary_f32(n, op);
+            break;
+        case SF_TFL_MUL: case SF_TFL_SQUARED_DIFFERENCE: binary_f32(n, op); break;
+        case SF_TFL_MEAN: mean(n, op); break;
+        case SF_TFL_MIRROR_PAD: mirror_pad(n, op); break;
+        case SF_TFL_RESIZE_NEAREST: resize_nearest(n, op); break;
+        default: unary(n, op); break;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* tflnet.h: runs a TFLite graph (tflite.h) planned for one input size:
+ * Magenta's arbitrary-style networks (../shared/docs/arbitrary.md).
+ *
+ * A plan is the model's read-only constants (float16 widened to float32
+ * once, float DEQUANTIZEs of constants folded), every tensor's shape at
+ * that size, and one arena holding all activations at offsets chosen by
+ * liveness.  sf_tflnet_run allocates nothing: it is a loop over the ops.
+ *
+ * Sizes generalize as arbitrary.md section 7 says: the spatial size of the
+ * first input may differ from the file's; RESIZE_NEAREST_NEIGHBOR scales
+ * by the ratio of its constant size to its input's size in the file.
+ *
+ * Arithmetic: float32 ops in float32 (reductions summed in double); int8
+ * ops (the full-integer predictor) by the integer rules of section 3,
+ * which reproduce LiteRT bit for bit.  These kernels are portable C: the
+ * reference, not yet the fast path.
+ *
+ * Returns 0 or -errno. */
+#ifndef SF_TFLNET_H
+#define SF_TFLNET_H
+
+#include <stddef.h>
+
+#include "tflite.h"
+
+struct sf_tflnet;
+
+/* Plan m with its first input at h x w (0, 0: the file's own size).
+ * Returns 0, -EINVAL (an op, type or shape this runner does not support,
+ * or a size the graph cannot take: why says which), -ENOMEM. */
+int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, struct sf_tflnet **out, char *why, size_t whylen);
+void sf_tflnet_free(struct sf_tflnet *n);
+
+/* Input i as float32 NHWC (quantized inputs are not supported): where to
+ * write it, and its element count. */
+float *sf_tflnet_input(struct sf_tflnet *n, int i, size_t *elems);
+/* Run the plan.  Returns 0. */
+int sf_tflnet_run(struct sf_tflnet *n);
+/* Output i (float32 NHWC, valid until the next run) and its shape. */
+const float *sf_tflnet_output(const struct sf_tflnet *n, int i, int shape[4]);
+
+#endif
