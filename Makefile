@@ -86,7 +86,7 @@ endif
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
            src/cli_mount.c src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
-           src/stb_impl.c src/fs.c src/tflite.c src/tflnet.c cache/cache.c cache/remote.c $(CPU_C)
+           src/stb_impl.c src/fs.c src/tflite.c src/tflnet.c src/arbitrary.c cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/fault_inject.so \
@@ -181,6 +181,10 @@ models/.stamp:
 	    for f in $$(sed -n 's/.*"filename": *"\([^"]*\)".*/\1/p' models/$$s/manifest.json); do \
 	      curl -fsSL -o models/$$s/$$f $(MODELS_URL)/$$s/$$f || exit 1; done; done; \
 	fi
+	@if [ -d "$(SHARED)/arbitrary" ]; then \
+	  echo "copying the arbitrary-style networks (for paintings as styles) from $(SHARED)/arbitrary"; \
+	  mkdir -p models/arbitrary && cp $(SHARED)/arbitrary/*.tflite models/arbitrary/; \
+	else echo "no $(SHARED)/arbitrary: paintings in the styles folder will be skipped (see man stylefs)"; fi
 	@touch $@
 
 # ---- tests ----------------------------------------------------------------

@@ -11,7 +11,7 @@ SF=${SF:-stylefs} GALLERY=${GALLERY:-gallery}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 set -- "$photo"
-for s in $($SF styles ${styles:+--styles "$styles"}); do
+for s in $($SF styles ${styles:+--styles "$styles"} | cut -f1); do
     $SF stylize ${styles:+--styles "$styles"} --no-cache --max-side 256 "$s" "$photo" "$tmp/$s.png"
     set -- "$@" "$tmp/$s.png"
 done

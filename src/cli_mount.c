@@ -18,7 +18,7 @@
 
 struct mount_opts {
     char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
-    char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout;
+    char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *arbitrary;
     char *source, *mountpoint;
     int help, version, verbose, confine, nonempty, allow_other;
 };
@@ -36,6 +36,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
     MOPT("device=%s", device),         MOPT("--device=%s", device),
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
+    MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary),
     MOPT("redis=%s", redis),           MOPT("--redis=%s", redis),
     MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth),
     MOPT("redis_prefix=%s", redis_prefix), MOPT("--redis-prefix=%s", redis_prefix),
@@ -76,7 +77,8 @@ static const char mount_help[] =
     "usage: stylefs [options] SOURCE MOUNTPOINT\n"
     "Mount SOURCE's images, stylized on read, under MOUNTPOINT/styled/<style>/.\n"
     "stylefs options (-o name=value, or --name=value):\n"
-    "  styles=DIR        folder of styles\n"
+    "  styles=DIR        folder of styles (network folders, and paintings: image files)\n"
+    "  arbitrary=DIR     the arbitrary-style networks for paintings (STYLES/arbitrary)\n"
     "  cache=DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
     "  max_pixels=N      refuse sources over N pixels (50000000)\n"
@@ -214,6 +216,8 @@ int cmd_mount(int argc, char **argv)
         fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
         goto out_args;
     }
+    if (o.arbitrary)
+        sf_styles_set_arbitrary(o.arbitrary);
     c.source = o.source;
     c.styles = o.styles;
     c.cache_dir = cache_dir;
@@ -229,6 +233,6 @@ out_args:
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
     free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
     free(o.redis); free(o.redis_auth); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
-    free(o.redis_timeout);
+    free(o.redis_timeout); free(o.arbitrary);
     return status;
 }

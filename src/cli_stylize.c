@@ -18,6 +18,9 @@ static const char stylize_help[] =
     "for standard output (then --format is needed).  The output format\n"
     "follows OUTPUT's extension: .jpg/.jpeg, .png, .bmp or .tga.\n"
     "  --styles DIR      folder of styles (default: see 'man stylefs')\n"
+    "  --style-image F   a painting as the style (then no STYLE argument)\n"
+    "  --strength P      with --style-image: percent of the painting's style (100)\n"
+    "  --arbitrary DIR   the arbitrary-style networks (default STYLES/arbitrary)\n"
     "  --cache DIR       cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  --no-cache        neither read nor write the cache\n"
     "  --quality N       JPEG quality 1..100 (default 90)\n"
@@ -30,16 +33,20 @@ static const char stylize_help[] =
 
 int cmd_stylize(int argc, char **argv)
 {
-    enum { O_STYLES = 256, O_CACHE, O_NOCACHE, O_QUALITY, O_MAXSIDE, O_MAXPIX, O_FORMAT, O_DEVICE };
+    enum { O_STYLES = 256, O_CACHE, O_NOCACHE, O_QUALITY, O_MAXSIDE, O_MAXPIX, O_FORMAT, O_DEVICE, O_STYLEIMG,
+           O_STRENGTH, O_ARB };
     static const struct option opts[] = {
         { "styles", required_argument, 0, O_STYLES },   { "cache", required_argument, 0, O_CACHE },
         { "no-cache", no_argument, 0, O_NOCACHE },      { "quality", required_argument, 0, O_QUALITY },
         { "max-side", required_argument, 0, O_MAXSIDE }, { "max-pixels", required_argument, 0, O_MAXPIX },
         { "format", required_argument, 0, O_FORMAT },   { "device", required_argument, 0, O_DEVICE },
+        { "style-image", required_argument, 0, O_STYLEIMG }, { "strength", required_argument, 0, O_STRENGTH },
+        { "arbitrary", required_argument, 0, O_ARB },
         { "verbose", no_argument, 0, 'v' },             { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *styles_opt = NULL, *cache_opt = NULL, *format_opt = NULL;
+    const char *styles_opt = NULL, *cache_opt = NULL, *format_opt = NULL, *style_image = NULL;
+    uint64_t strength = 100;
     char styles_dir[PATH_MAX], cache_dir[PATH_MAX], why[512] = "";
     struct sf_settings set;
     enum sf_device dev = SF_DEVICE_AUTO;
@@ -78,16 +85,24 @@ int cmd_stylize(int argc, char **argv)
             if (sf_device_parse(optarg, &dev))
                 return sf_cli_usage("stylize", "--device must be auto, cpu or cuda, not", optarg);
             break;
+        case O_STYLEIMG: style_image = optarg; break;
+        case O_STRENGTH:
+            if (sf_cli_parse_num("stylize", "--strength", optarg, 0, 100, &strength)) return SF_EXIT_USAGE;
+            break;
+        case O_ARB: sf_styles_set_arbitrary(optarg); break;
         case 'v': verbose = 1; break;
         case 'h': fputs(stylize_help, stdout); return SF_EXIT_OK;
         default: return sf_cli_usage("stylize", "bad option", NULL);
         }
     }
-    if (argc - optind != 3)
-        return sf_cli_usage("stylize", "expected STYLE INPUT OUTPUT", NULL);
-    style = argv[optind];
-    in = argv[optind + 1];
-    outp = argv[optind + 2];
+    if (argc - optind != (style_image ? 2 : 3))
+        return sf_cli_usage("stylize", style_image ? "expected INPUT OUTPUT after --style-image" :
+                                                     "expected STYLE INPUT OUTPUT", NULL);
+    if (!style_image && strength != 100)
+        return sf_cli_usage("stylize", "--strength goes with --style-image (or name NAME@P)", NULL);
+    style = style_image ? style_image : argv[optind];
+    in = argv[optind + !style_image];
+    outp = argv[optind + 1 + !style_image];
     if (verbose)
         sf_log_set_level(SF_LOG_INFO);
 
@@ -107,10 +122,27 @@ int cmd_stylize(int argc, char **argv)
     }
 
     if (sf_styles_dir(styles_opt, styles_dir, sizeof styles_dir, why, sizeof why)) {
-        fprintf(stderr, "stylefs: stylize: %s\n", why);
-        return SF_EXIT_FAIL;
+        if (!style_image) {
+            fprintf(stderr, "stylefs: stylize: %s\n", why);
+            return SF_EXIT_FAIL;
+        }
+        snprintf(styles_dir, sizeof styles_dir, ".");  /* a painting needs only the networks */
     }
-    rc = sf_model_load(styles_dir, style, &model, why, sizeof why);
+    if (style_image) {
+        char name[SF_STYLE_NAME_MAX];
+        const char *base = strrchr(style_image, '/'), *dot;
+        base = base ? base + 1 : style_image;
+        dot = strrchr(base, '.');
+        size_t stem = dot && dot > base ? (size_t)(dot - base) : strlen(base);
+        snprintf(name, sizeof name, "%.*s@%d", (int)(stem < 100 ? stem : 100), base, (int)strength);
+        rc = sf_model_load_image(style_image, name, styles_dir, &model, why, sizeof why);
+        if (rc) {
+            fprintf(stderr, "stylefs: stylize: --style-image %s\n", why);
+            return SF_EXIT_FAIL;
+        }
+    } else {
+        rc = sf_model_load(styles_dir, style, &model, why, sizeof why);
+    }
     if (rc) {
         if (rc == -ENOENT)
             fprintf(stderr, "stylefs: stylize: unknown style '%s' in %s (see 'stylefs styles')\n",
@@ -194,8 +226,10 @@ out_model:
 
 static const char styles_help[] =
     "usage: stylefs styles [--styles DIR]\n"
-    "List the styles that load, one name per line.  Damaged styles are\n"
-    "reported on stderr, naming the file at fault.\n";
+    "List the styles that load, one per line: its name, a tab, and its kind\n"
+    "(\"network\", a pretrained folder; or \"painting FILE\", an image run\n"
+    "through the arbitrary-style networks).  Damaged styles and name clashes\n"
+    "are reported on stderr, naming the files.\n";
 
 int cmd_styles(int argc, char **argv)
 {
@@ -225,8 +259,12 @@ int cmd_styles(int argc, char **argv)
     }
     if (sf_models_load(dir, NULL, 0, "styles: ", &models, &n))
         return SF_EXIT_FAIL;
-    for (size_t i = 0; i < n; i++)
-        printf("%s\n", models[i]->name);
+    for (size_t i = 0; i < n; i++) {
+        if (models[i]->kind == SF_STYLE_IMAGE)
+            printf("%s\tpainting %s\n", models[i]->name, sf_style_path(models[i]));
+        else
+            printf("%s\tnetwork\n", models[i]->name);
+    }
     sf_models_free(models, n);
     return SF_EXIT_OK;
 }

@@ -237,6 +237,7 @@ static const char warm_help[] =
     "  --max-pixels N      as the mount's max_pixels (50000000)\n"
     "  --quality N         as the mount's quality (90)\n"
     "  --device DEV        auto, cpu or cuda (auto)\n"
+    "  --arbitrary DIR     the arbitrary-style networks for paintings (STYLES/arbitrary)\n"
     "  --redis URL         also fill (and use) a shared store: unix:PATH or tcp://HOST[:PORT]\n"
     "  --redis-auth FILE   its password, the first line of FILE\n"
     "  --redis-prefix P    --redis-ttl AGE   --redis-lease SECS   --redis-timeout MS\n"
@@ -248,7 +249,7 @@ static const char warm_help[] =
 int cmd_warm(int argc, char **argv)
 {
     enum { O_STYLES = 256, O_STYLE, O_CACHE, O_JOBS, O_MAXSIDE, O_MAXPIX, O_QUALITY, O_DEVICE, O_REDIS, O_RAUTH,
-           O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT };
+           O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT, O_ARB };
     static const struct option opts[] = {
         { "styles", required_argument, 0, O_STYLES },    { "style", required_argument, 0, O_STYLE },
         { "cache", required_argument, 0, O_CACHE },      { "jobs", required_argument, 0, O_JOBS },
@@ -257,6 +258,7 @@ int cmd_warm(int argc, char **argv)
         { "redis", required_argument, 0, O_REDIS },      { "redis-auth", required_argument, 0, O_RAUTH },
         { "redis-prefix", required_argument, 0, O_RPREFIX }, { "redis-ttl", required_argument, 0, O_RTTL },
         { "redis-lease", required_argument, 0, O_RLEASE }, { "redis-timeout", required_argument, 0, O_RTIMEOUT },
+        { "arbitrary", required_argument, 0, O_ARB },
         { "verbose", no_argument, 0, 'v' },              { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -306,6 +308,7 @@ int cmd_warm(int argc, char **argv)
         case O_RTTL: rttl = optarg; break;
         case O_RLEASE: rlease = optarg; break;
         case O_RTIMEOUT: rtimeout = optarg; break;
+        case O_ARB: sf_styles_set_arbitrary(optarg); break;
         case 'v': w.verbose = 1; break;
         case 'h': fputs(warm_help, stdout); return SF_EXIT_OK;
         default: return sf_cli_usage("warm", "bad option", NULL);

@@ -386,11 +386,19 @@ struct node {
     enum sf_format fmt;         /* output format (N_FILE) */
 };
 
+/* The style of a styled/ directory name: a loaded style, or a painting's
+ * strength variant "NAME@P" (reachable, never listed; anything but a whole
+ * percent from 0 to 100 is no style). */
 static const struct sf_model *find_model(struct sf_fs *fs, const char *name, size_t len)
 {
+    size_t blen;
+    int strength;
+
+    if (sf_style_split(name, len, &blen, &strength))
+        return NULL;
     for (size_t i = 0; i < fs->nmodels; i++)
-        if (strlen(fs->models[i]->name) == len && !memcmp(fs->models[i]->name, name, len))
-            return fs->models[i];
+        if (strlen(fs->models[i]->name) == blen && !memcmp(fs->models[i]->name, name, blen))
+            return blen == len ? fs->models[i] : sf_model_variant(fs->models[i], strength);
     return NULL;
 }
 

@@ -12,10 +12,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: stylefs [options] SOURCE MOUNTPOINT      mount (see stylefs --help-mount)\n"
-        "       stylefs stylize [options] STYLE INPUT OUTPUT\n"
+        "       stylefs stylize [options] STYLE INPUT OUTPUT     (a painting's STYLE may be NAME@P)\n"
+        "       stylefs stylize [options] --style-image PAINTING [--strength P] INPUT OUTPUT\n"
         "       stylefs styles  [--styles DIR]\n"
-        "       stylefs warm    [--styles DIR] [--style A,B] [--cache DIR] [--jobs N] SOURCE\n"
-        "       stylefs stats   [--cache DIR]\n"
+        "       stylefs warm    [--styles DIR] [--style A,B] [--cache DIR] [--jobs N] [--redis URL] SOURCE\n"
+        "       stylefs stats   [--cache DIR] [--verify] [--redis URL]\n"
         "       stylefs prune   [--cache DIR] [--max-size SIZE] [--older-than AGE] [--all]\n"
         "                       [--dry-run] [--compact]\n"
         "       stylefs --version | --help\n"

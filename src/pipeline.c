@@ -1,5 +1,6 @@
 /* pipeline.c: source bytes to styled bytes (see pipeline.h). */
 #include "pipeline.h"
+#include "arbitrary.h"
 #include "util.h"
 
 #include <sys/stat.h>
@@ -142,6 +143,40 @@ static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, si
     return rc;
 }
 
+/* sf_stylize for a painting (an SF_STYLE_IMAGE style): its vector (blended
+ * with the photo's own below 100%), the transformer, the encoder.  These
+ * networks run on the CPU, in portable C (tflnet.c), whatever the device. */
+static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, const struct sf_image *img,
+                            enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen)
+{
+    struct sf_image styled = { .w = img->w, .h = img->h, .alpha = img->alpha };
+    float vec[SF_ARB_VEC], own[SF_ARB_VEC];
+    double t0 = sf_monotonic(), t1;
+    int rc;
+
+    if ((rc = sf_style_vector(m, p->cache, vec, p->cancel, why, whylen)))
+        return rc;
+    if (m->strength < 100) {
+        if ((rc = sf_arb_predict(m->arb, img->rgb, img->w, img->h, own, p->cancel)))
+            return rc;
+        for (int i = 0; i < SF_ARB_VEC; i++)
+            vec[i] = (float)(m->strength * (double)vec[i] + (100 - m->strength) * (double)own[i]) / 100.0f;
+    }
+    if (!(styled.rgb = malloc((size_t)img->w * img->h * 3))) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    rc = sf_arb_transfer(m->arb, img->rgb, img->w, img->h, vec, styled.rgb, p->cancel, why, whylen);
+    t1 = sf_monotonic();
+    if (!rc)
+        rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
+    if (!rc)
+        sf_info("%dx%d: painting %s (cpu, portable): style vector and transformer %.0f ms, %s encode %.0f ms",
+                img->w, img->h, m->name, (t1 - t0) * 1e3, sf_format_name(out_fmt), (sf_monotonic() - t1) * 1e3);
+    free(styled.rgb);
+    return rc;
+}
+
 int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
                enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
                char *why, size_t whylen)
@@ -158,6 +193,14 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
     t1 = sf_monotonic();
     if (rc) {
         snprintf(why, whylen, "out of memory resizing");
+        goto out_img;
+    }
+    if (m->kind == SF_STYLE_IMAGE) {
+        rc = stylize_painting(p, m, &img, out_fmt, out, outlen, why, whylen);
+        if (!rc && ow)
+            *ow = img.w;
+        if (!rc && oh)
+            *oh = img.h;
         goto out_img;
     }
     rc = get_engine(p, &e, why, whylen);

@@ -1,6 +1,14 @@
-/* style.c: loading and validating ml5 checkpoints (see style.h). */
+/* style.c: loading and validating styles: ml5 checkpoints, and paintings
+ * for the arbitrary-style networks (see style.h). */
 #include "style.h"
+#include "arbitrary.h"
+#include "cache.h"
+#include "image.h"
+#include "log.h"
+#include "pipeline.h"
 #include "util.h"
+
+#include <pthread.h>
 
 #include <cJSON.h>
 #include <dirent.h>
@@ -39,12 +47,242 @@ int sf_style_name_ok(const char *name)
            strcmp(name, ".") && strcmp(name, "..");
 }
 
+/* A painting's state, shared by its strength variants. */
+struct sf_image_style {
+    char path[PATH_MAX];
+    uint8_t content[16];            /* XXH3-128 of the painting's bytes at load */
+    pthread_mutex_t lock;           /* guards have_vec, vec and variants */
+    int have_vec;
+    float vec[SF_ARB_VEC];
+    struct sf_model *variants[101];
+};
+
+static const char *g_arb_dir;       /* sf_styles_set_arbitrary */
+
+void sf_styles_set_arbitrary(const char *dir) { g_arb_dir = dir; }
+
+const char *sf_style_kind_name(const struct sf_model *m)
+{
+    return m->kind == SF_STYLE_IMAGE ? "painting" : "network";
+}
+
+const char *sf_style_path(const struct sf_model *m)
+{
+    return m->kind == SF_STYLE_IMAGE ? m->img->path : "";
+}
+
+static void arb_put(struct sf_arb *a)
+{
+    if (a && --a->refs == 0)
+        sf_arb_close(a);
+}
+
 void sf_model_free(struct sf_model *m)
 {
     if (!m)
         return;
+    if (m->kind == SF_STYLE_IMAGE && !m->base) {
+        for (int i = 0; i < 101; i++)
+            free(m->img->variants[i]);
+        pthread_mutex_destroy(&m->img->lock);
+        free(m->img);
+        arb_put(m->arb);
+    }
+    if (m->base)                    /* a variant: its base frees it */
+        return;
     free(m->blob);
     free(m);
+}
+
+/* An image style's digest: the painting, the networks and the strength. */
+static void image_digest(struct sf_model *m)
+{
+    uint8_t buf[16 + 16 + 4 + 24];
+    memcpy(buf, "stylefs painting style v1\0", 24);
+    memcpy(buf + 24, m->img->content, 16);
+    memcpy(buf + 40, m->arb->digest, 16);
+    buf[56] = (uint8_t)m->strength;
+    buf[57] = buf[58] = buf[59] = 0;
+    XXH128_canonicalFromHash((XXH128_canonical_t *)m->digest, XXH3_128bits(buf, sizeof buf));
+}
+
+int sf_style_split(const char *name, size_t len, size_t *base_len, int *strength)
+{
+    const char *at = memchr(name, '@', len);
+    size_t n;
+    int v = 0;
+
+    *base_len = len;
+    *strength = 100;
+    if (!at)
+        return 0;
+    *base_len = (size_t)(at - name);
+    n = len - *base_len - 1;
+    if (!*base_len || n < 1 || n > 3 || (n > 1 && at[1] == '0'))
+        return -ENOENT;
+    for (size_t i = 1; i <= n; i++) {
+        if (at[i] < '0' || at[i] > '9')
+            return -ENOENT;
+        v = v * 10 + (at[i] - '0');
+    }
+    if (v > 100)
+        return -ENOENT;
+    *strength = v;
+    return 0;
+}
+
+const struct sf_model *sf_model_variant(const struct sf_model *base, int strength)
+{
+    struct sf_model *v;
+
+    if (!base || base->kind != SF_STYLE_IMAGE || strength < 0 || strength > 100)
+        return NULL;
+    if (strength == base->strength)
+        return base;
+    pthread_mutex_lock(&base->img->lock);
+    if (!(v = base->img->variants[strength]) && (v = malloc(sizeof *v))) {
+        *v = *base;
+        snprintf(v->name, sizeof v->name, "%.*s@%d", SF_STYLE_NAME_MAX - 5, base->name, strength);
+        v->strength = strength;
+        v->base = base;
+        image_digest(v);
+        base->img->variants[strength] = v;
+    }
+    pthread_mutex_unlock(&base->img->lock);
+    return v;
+}
+
+/* The arbitrary networks for styles in styles_dir (see style.h). */
+static int arb_open_for(const char *styles_dir, struct sf_arb **a, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    const char *e = getenv("STYLEFS_ARBITRARY");
+
+    if (e && *e)
+        snprintf(dir, sizeof dir, "%s", e);
+    else if (g_arb_dir)
+        snprintf(dir, sizeof dir, "%s", g_arb_dir);
+    else
+        snprintf(dir, sizeof dir, "%s/arbitrary", styles_dir ? styles_dir : ".");
+    return sf_arb_open(dir, a, err, errlen);
+}
+
+/* Load the painting at path as style name, with the networks a (a
+ * reference is taken). */
+static int load_image(const char *path, const char *name, int strength, struct sf_arb *a, struct sf_model **out,
+                      char *err, size_t errlen)
+{
+    struct sf_model *m;
+    struct sf_image img;
+    uint8_t *d;
+    size_t len;
+    char why[256];
+    int rc;
+
+    *out = NULL;
+    if ((rc = sf_read_file(path, SF_MAX_SOURCE_BYTES, &d, &len))) {
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc == -ENOENT ? -ENOENT : rc == -ENOMEM ? -ENOMEM : -EINVAL;
+    }
+    if ((rc = sf_image_decode(d, len, SF_DEFAULT_MAX_PIXELS, &img, why, sizeof why))) {
+        snprintf(err, errlen, "%s: not an image stylefs can read (%s)", path, why);
+        free(d);
+        return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+    }
+    sf_image_free(&img);
+    if (!(m = calloc(1, sizeof *m)) || !(m->img = calloc(1, sizeof *m->img))) {
+        free(m);
+        free(d);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->kind = SF_STYLE_IMAGE;
+    m->strength = strength;
+    m->arb = a;
+    a->refs++;
+    snprintf(m->img->path, sizeof m->img->path, "%s", path);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)m->img->content, XXH3_128bits(d, len));
+    free(d);
+    pthread_mutex_init(&m->img->lock, NULL);
+    image_digest(m);
+    *out = m;
+    return 0;
+}
+
+int sf_model_load_image(const char *path, const char *name, const char *styles_dir, struct sf_model **out,
+                        char *err, size_t errlen)
+{
+    struct sf_arb *a;
+    size_t blen;
+    int strength, rc;
+
+    *out = NULL;
+    if (sf_style_split(name, strlen(name), &blen, &strength)) {
+        snprintf(err, errlen, "%s: the strength must be a whole percent from 0 to 100", name);
+        return -ENOENT;
+    }
+    if ((rc = arb_open_for(styles_dir, &a, err, errlen)))
+        return rc;
+    rc = load_image(path, name, strength, a, out, err, errlen);
+    arb_put(a);                     /* the style holds its own reference */
+    return rc;
+}
+
+int sf_style_vector(const struct sf_model *m, struct sf_cache *cache, float vec[SF_ARB_VEC], const void *cancel,
+                    char *why, size_t whylen)
+{
+    struct sf_image_style *s = m->img;
+    uint8_t key[16], kb[56], *d = NULL;
+    size_t len;
+    int rc = 0;
+
+    if (m->kind != SF_STYLE_IMAGE)
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    if (s->have_vec)
+        goto out_copy;
+    memcpy(kb, "stylefs style vector v1\0", 24);
+    memcpy(kb + 24, s->content, 16);
+    memcpy(kb + 40, m->arb->digest, 16);
+    XXH128_canonicalFromHash((XXH128_canonical_t *)key, XXH3_128bits(kb, sizeof kb));
+    if (cache && sf_cache_get(cache, key, &d, &len, NULL) == 0 && len == sizeof s->vec) {
+        memcpy(s->vec, d, sizeof s->vec);
+        free(d);
+        s->have_vec = 1;
+        goto out_copy;
+    }
+    free(d);
+    {
+        struct sf_image img;
+        uint8_t *src;
+        if ((rc = sf_read_file(s->path, SF_MAX_SOURCE_BYTES, &src, &len))) {
+            snprintf(why, whylen, "style %s: %s: %s", m->name, s->path, strerror(-rc));
+            rc = rc == -ENOMEM ? -ENOMEM : -EINVAL;
+            goto out_unlock;
+        }
+        rc = sf_image_decode(src, len, SF_DEFAULT_MAX_PIXELS, &img, why, whylen);
+        free(src);
+        if (rc) {
+            rc = rc == -ENOMEM ? -ENOMEM : -EINVAL;
+            goto out_unlock;
+        }
+        double t0 = sf_monotonic();
+        rc = sf_arb_predict(m->arb, img.rgb, img.w, img.h, s->vec, cancel);
+        sf_image_free(&img);
+        if (rc)
+            goto out_unlock;
+        sf_info("style %s: its vector from %s in %.0f ms (predictor, cpu)", m->name, s->path,
+                (sf_monotonic() - t0) * 1e3);
+        s->have_vec = 1;
+        if (cache)
+            sf_cache_put(cache, key, s->vec, sizeof s->vec, SF_ARB_VEC, 1, 0);
+    }
+out_copy:
+    memcpy(vec, s->vec, sizeof s->vec);
+out_unlock:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 static int check_entry(const cJSON *entry, const char *style, const char *var, int t,
@@ -76,6 +314,54 @@ bad_shape:
     return -EINVAL;
 }
 
+static int is_dir(const char *p);
+
+/* The painting in dir whose name without its extension is stem (an image
+ * file stylefs reads, by the sources' naming rules): 0 with its path, or
+ * -ENOENT. */
+static int find_painting(const char *dir, const char *stem, size_t stemlen, char *path, size_t pathlen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int rc = -ENOENT;
+
+    if (!d)
+        return -ENOENT;
+    while ((de = readdir(d))) {
+        const char *dot = strrchr(de->d_name, '.');
+        if (de->d_name[0] == '.' || !dot || (size_t)(dot - de->d_name) != stemlen ||
+            memcmp(de->d_name, stem, stemlen) || sf_served_name(de->d_name, NULL, 0, NULL) != 1)
+            continue;
+        snprintf(path, pathlen, "%s/%s", dir, de->d_name);
+        if (!is_dir(path)) {
+            rc = 0;
+            break;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* sf_model_load's painting: NAME or NAME@P where dir holds NAME.<image>. */
+static int load_named_painting(const char *dir, const char *name, struct sf_model **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    size_t blen;
+    int strength;
+
+    if (sf_style_split(name, strlen(name), &blen, &strength)) {
+        snprintf(err, errlen, "%s: no such style (a strength is a whole percent from 0 to 100: NAME@50)", name);
+        return -ENOENT;
+    }
+    /* a network's name takes no strength, and hides a painting of that name */
+    if ((snprintf(path, sizeof path, "%s/%.*s", dir, (int)blen, name), is_dir(path)) ||
+        find_painting(dir, name, blen, path, sizeof path)) {
+        snprintf(err, errlen, "%s/%.*s: no such style", dir, (int)blen, name);
+        return -ENOENT;
+    }
+    return sf_model_load_image(path, name, dir, out, err, errlen);
+}
+
 int sf_model_load(const char *dir, const char *name, struct sf_model **out,
                   char *err, size_t errlen)
 {
@@ -90,6 +376,8 @@ int sf_model_load(const char *dir, const char *name, struct sf_model **out,
         snprintf(err, errlen, "%s: not a style name", name ? name : "(null)");
         return -ENOENT;
     }
+    if (strchr(name, '@') || (snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path && !is_dir(path)))
+        return load_named_painting(dir, name, out, err, errlen);
     if (snprintf(path, sizeof path, "%s/%s/manifest.json", dir, name) >= (int)sizeof path) {
         snprintf(err, errlen, "%s/%s: path too long", dir, name);
         return -ENAMETOOLONG;
@@ -243,6 +531,11 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int cmp_model(const void *a, const void *b)
+{
+    return strcmp((*(struct sf_model *const *)a)->name, (*(struct sf_model *const *)b)->name);
+}
+
 void sf_names_free(char **names, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -289,6 +582,95 @@ out_nomem:
     return -ENOMEM;
 }
 
+/* Every painting in dir (an image file stylefs reads) appended to *v (n
+ * styles so far, sorted by name then): one set of networks for all of
+ * them.  A name taken by a network folder or an earlier painting, a name
+ * with '@', or a file that does not decode is refused, naming the files;
+ * the others load.  Returns 0 or -ENOMEM. */
+static int load_paintings(const char *dir, const char *who, struct sf_model ***v, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **files = NULL, path[PATH_MAX], why[600];
+    size_t nf = 0, cap = 0, base = *n;
+    struct sf_arb *a = NULL;
+    int rc = 0, arb_failed = 0;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || sf_served_name(de->d_name, NULL, 0, NULL) != 1 ||
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path || is_dir(path))
+            continue;
+        if (nf == cap) {
+            char **nv = realloc(files, (cap = cap ? cap * 2 : 16) * sizeof *nv);
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            files = nv;
+        }
+        if (!(files[nf] = strdup(de->d_name))) {
+            rc = -ENOMEM;
+            break;
+        }
+        nf++;
+    }
+    closedir(d);
+    if (nf)
+        qsort(files, nf, sizeof *files, cmp_str);
+    for (size_t i = 0; i < nf && !rc; i++) {
+        char name[SF_STYLE_NAME_MAX], *dot = strrchr(files[i], '.');
+        struct sf_model *m, **nv;
+        size_t k;
+        if ((size_t)(dot - files[i]) >= sizeof name)
+            continue;
+        snprintf(name, sizeof name, "%.*s", (int)(dot - files[i]), files[i]);
+        if (!sf_style_name_ok(name) || strchr(name, '@')) {
+            fprintf(stderr, "stylefs: %sskipping painting %s/%s: a style name has no '@'\n", who, dir, files[i]);
+            continue;
+        }
+        for (k = 0; k < *n && strcmp((*v)[k]->name, name); k++)
+            ;
+        if (k < *n) {
+            if ((*v)[k]->kind == SF_STYLE_IMAGE)
+                fprintf(stderr, "stylefs: %sstyle name %s: both %s and %s/%s; skipping the second\n", who, name,
+                        (*v)[k]->img->path, dir, files[i]);
+            else
+                fprintf(stderr, "stylefs: %sstyle name %s: both the network %s/%s/ and the painting %s/%s; "
+                                "skipping the painting\n", who, name, dir, name, dir, files[i]);
+            continue;
+        }
+        if (!a && !arb_failed && arb_open_for(dir, &a, why, sizeof why)) {
+            fprintf(stderr, "stylefs: %sskipping the paintings in %s: %s\n", who, dir, why);
+            arb_failed = 1;
+        }
+        if (arb_failed)
+            break;
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        rc = load_image(path, name, 100, a, &m, why, sizeof why);
+        if (rc == -ENOMEM)
+            break;
+        if (rc) {
+            fprintf(stderr, "stylefs: %sskipping damaged style %s: %s\n", who, name, why);
+            rc = 0;
+            continue;
+        }
+        if (!(nv = realloc(*v, (*n + 1) * sizeof *nv))) {
+            sf_model_free(m);
+            rc = -ENOMEM;
+            break;
+        }
+        *v = nv;
+        (*v)[(*n)++] = m;
+    }
+    arb_put(a);
+    sf_names_free(files, nf);
+    if (*n > base)      /* networks and paintings in one sorted list */
+        qsort(*v, *n, sizeof **v, cmp_model);
+    return rc;
+}
+
 int sf_models_load(const char *dir, char **names, size_t count, const char *who, struct sf_model ***models,
                    size_t *n)
 {
@@ -326,9 +708,11 @@ int sf_models_load(const char *dir, char **names, size_t count, const char *who,
             break;
         }
     }
+    if (!rc && all)
+        rc = load_paintings(dir, who, &v, n);
     if (!rc && !*n) {
         fprintf(stderr, "stylefs: %sstyles %s: %s\n", who, dir,
-                count ? "no usable style" : "no styles there (a style is a folder with manifest.json)");
+                count ? "no usable style" : "no styles there (a style is a folder with manifest.json, or a painting)");
         rc = -ENOENT;
     }
     sf_names_free(all, nall);

@@ -4,7 +4,11 @@
 # LiteRT's outputs in tests/golden/arb_* (tests/make_golden_arb.sh, on
 # synthetic images): the reader on the three files and on thousands of
 # damaged copies, the int8 predictor bit for bit on three style images,
-# the fp16 transformer at 384x384 within one 8-bit step, and other sizes.
+# the fp16 transformer at 384x384 within one 8-bit step, and other sizes;
+# then paintings as styles: the styles folder (kinds, clashes, broken
+# files), stylize (the whole chain against LiteRT's, the cached style
+# vector, --style-image, strengths, bad names) and the mount (listing,
+# bytes, NAME@P directories).
 W=$1
 . tests/lib.sh
 A=$SHARED/arbitrary G=tests/golden T=build/tests/tflcheck
@@ -54,5 +58,87 @@ if $T transfer "$A/transfer_fp16.tflite" "$W/c4x9.ppm" "$W/b2.f32" "$W/o4x9.ppm"
 else
     grep -q "too small" "$W/s.out" && pass "transformer at 4x9 is refused: $(cat "$W/s.out")" ||
         fail "transformer at 4x9 is refused with a reason" "$(cat "$W/s.out")"
+fi
+
+# --- paintings as styles: the styles folder, stylize, the mount ------------------------------------
+ST=$W/styles
+mkdir -p "$ST"
+ln -s "$(cd "$STYLES/udnie" && pwd)" "$ST/udnie"
+ln -s "$(cd "$A" && pwd)" "$ST/arbitrary"
+cp "$W/style1.ppm" "$ST/klee.ppm"
+$MK 200 150 "$ST/pond.jpg" --seed 220
+echo "not an image" >"$ST/broken.png"
+cp "$W/style2.ppm" "$ST/udnie.ppm"
+$SF styles --styles "$ST" >"$W/styles.out" 2>"$W/styles.err"
+[ "$(cut -f1 "$W/styles.out" | tr '\n' ' ')" = "klee pond udnie " ] && grep -q "^klee	painting $ST/klee.ppm" "$W/styles.out" &&
+    grep -q "^udnie	network" "$W/styles.out" &&
+    pass "styles: a painting in the styles folder is a style, and styles says which kind each is" ||
+    fail "styles: paintings listed with their kind" "$(cat "$W/styles.out")"
+grep -q "broken.png" "$W/styles.err" && pass "styles: a painting that does not decode is refused, naming the file" ||
+    fail "styles: a broken painting is named" "$(cat "$W/styles.err")"
+grep -q "udnie.ppm" "$W/styles.err" && grep -q "$ST/udnie/" "$W/styles.err" &&
+    pass "styles: a name clash (udnie/ and udnie.ppm) is refused, naming both" ||
+    fail "styles: a name clash names both files" "$(cat "$W/styles.err")"
+
+# the whole chain (painting in, styled photo out) against LiteRT's whole chain
+$SF stylize --styles "$ST" --cache "$W/cache" -v klee "$W/content.ppm" "$W/chain.png" 2>"$W/chain.err"
+r=$($CMP "$W/chain.png" "$G/arb_fp16_384.png" --psnr 35 --within1 0.999)
+[ $? = 0 ] && pass "stylize klee (a painting): the whole chain against LiteRT's: $r" ||
+    fail "stylize klee: the whole chain against LiteRT's" "$r; $(tail -2 "$W/chain.err")"
+grep -q "its vector from" "$W/chain.err" && pass "the painting's style vector is computed at its first use" ||
+    fail "the painting's style vector is computed at its first use" "$(cat "$W/chain.err")"
+$SF stylize --styles "$ST" --cache "$W/cache" -v klee "$W/c250x330.ppm" "$W/chain2.png" 2>"$W/chain2.err"
+! grep -q "its vector from" "$W/chain2.err" && grep -q "computed" "$W/chain2.err" &&
+    pass "... and read from the cache after that (another photo, another process)" ||
+    fail "the style vector is cached" "$(cat "$W/chain2.err")"
+[ "$($CMP --info "$W/chain2.png" | cut -d' ' -f1)" = 250x330 ] && pass "stylize with a painting keeps the photo's size (250x330)" ||
+    fail "stylize with a painting keeps the photo's size" "$($CMP --info "$W/chain2.png")"
+$SF stylize --style-image "$ST/klee.ppm" --arbitrary "$A" --no-cache "$W/content.ppm" "$W/si.png" 2>/dev/null
+cmp -s "$W/si.png" "$W/chain.png" && pass "stylize --style-image FILE: the same bytes as the style named after it" ||
+    fail "stylize --style-image FILE equals the named style" "differs"
+$SF stylize --styles "$ST" --no-cache klee@50 "$W/content.ppm" "$W/k50.png" 2>/dev/null
+$SF stylize --style-image "$ST/klee.ppm" --strength 50 --arbitrary "$A" --no-cache "$W/content.ppm" "$W/si50.png" 2>/dev/null
+# strength 0 against 100 on a photograph (a synthetic pattern is no photo for this network)
+PHOTO=$(ls "$SHARED"/images/*.jpg 2>/dev/null | head -1)
+[ -n "$PHOTO" ] || PHOTO=$W/content.ppm
+$SF stylize --styles "$ST" --no-cache --max-side 0 klee@0 "$PHOTO" "$W/k0.png" 2>/dev/null
+$SF stylize --styles "$ST" --no-cache --max-side 0 klee "$PHOTO" "$W/k100.png" 2>/dev/null
+p50=$($CMP "$W/k50.png" "$W/chain.png" | sed 's/.*psnr=\([0-9.]*\).*/\1/')
+p50s=$($CMP "$W/k50.png" "$W/content.ppm" | sed 's/.*psnr=\([0-9.]*\).*/\1/')
+p0=$($CMP "$W/k0.png" "$PHOTO" | sed 's/.*psnr=\([0-9.]*\).*/\1/')
+p100=$($CMP "$W/k100.png" "$PHOTO" | sed 's/.*psnr=\([0-9.]*\).*/\1/')
+awk -v a="$p50" -v b="$p50s" 'BEGIN{exit !(a < 40 && b < 40)}' && cmp -s "$W/k50.png" "$W/si50.png" &&
+    pass "klee@50 differs from klee (PSNR $p50 dB) and from the photo ($p50s dB); --strength 50 gives its bytes" ||
+    fail "klee@50 differs from klee and from the photo" "psnr $p50 / $p50s"
+awk -v a="$p0" -v b="$p100" 'BEGIN{exit !(a > b)}' &&
+    pass "klee@0 is nearer the photo than klee@100 ($(basename "$PHOTO"): PSNR $p0 against $p100 dB)" ||
+    fail "klee@0 is nearer the photo" "psnr $p0 against $p100"
+for bad in klee@101 klee@050 klee@5x klee@ klee@-1 udnie@50; do
+    expect_status "stylize $bad: not a style (exit 1)" 1 $SF stylize --styles "$ST" --no-cache "$bad" "$W/content.ppm" "$W/bad.png"
+done
+
+if fuse_usable; then
+    SRC=$W/src MNT=$W/mnt CACHE=$W/mcache LOG=$W/daemon.log STYLES=$ST
+    mkdir -p "$SRC" "$MNT"
+    cp "$W/content.ppm" "$SRC/photo.ppm"
+    $MK 120 90 "$SRC/small.jpg" --seed 230
+    if mount_it; then
+        [ "$(ls "$MNT/styled" | tr '\n' ' ')" = "klee pond udnie " ] &&
+            pass "mount: styled/ lists the paintings with the networks, and no @ directories" ||
+            fail "mount: styled/ lists the paintings" "$(ls "$MNT/styled")"
+        cmp -s "$MNT/styled/klee/photo.ppm.png" "$W/chain.png" && pass "mount: a painting's file equals stylefs stylize" ||
+            fail "mount: a painting's file equals stylefs stylize" "differs"
+        cmp -s "$MNT/styled/klee@50/photo.ppm.png" "$W/k50.png" &&
+            pass "mount: klee@50/ is reachable by name and equals stylize klee@50" ||
+            fail "mount: klee@50/ equals stylize klee@50" "differs"
+        for bad in klee@101 klee@07 udnie@50 klee@x; do
+            [ ! -e "$MNT/styled/$bad" ] && pass "mount: $bad is no directory (ENOENT)" || fail "mount: $bad is ENOENT" "it exists"
+        done
+        unmount_it || fail "unmount" "the daemon did not exit"
+    else
+        fail "mount with paintings" "$(tail -3 "$LOG")"
+    fi
+else
+    skip "mount with paintings" "FUSE unusable here"
 fi
 finish
