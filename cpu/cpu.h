@@ -95,6 +95,23 @@ typedef void (*sf_norm_sums_fn)(const float *x, int cb, size_t p0, size_t p1, co
  * (relu), or res += y (res not NULL; x unchanged), or x = y. */
 typedef void (*sf_norm_apply_fn)(float *x, int cb, size_t p0, size_t p1, const float *a, const float *b,
                                  int relu, float *res);
+/* NHWC direct convolution for small channel counts (Magenta's
+ * arbitrary-style transformer): for output rows oy0..oy1,
+ *   y[oy][ox][o] = act(b[o] + sum over ky, kx, ci of x[iy][ix][ci] wt[ky][kx][ci][o]),
+ *   iy = oy s + ky - pt, ix = ox s + kx - pl, x zero outside,
+ * act 0 none, 1 ReLU, 3 ReLU6.  wt and b hold ocp = SF_TCONV_OCP(oc)
+ * output channels (zeros past oc); y gets oc.  oc <= 64. */
+#define SF_TCONV_OCP(oc) ((oc) <= 8 ? 8 : (oc) <= 16 ? 16 : (oc) <= 32 ? 32 : 64)
+typedef void (*sf_tconv_fn)(const float *x, int h, int w, int c, const float *wt, const float *b, int oc, int kh,
+                            int kw, int s, int pt, int pl, float *y, int oh, int ow, int act, int oy0, int oy1);
+
+/* The same for a VALID, stride-1 convolution of planar input
+ * ([c][h][w]: vectorized over a register of output pixels, for the full-resolution
+ * layers with 3 to 16 channels): output NHWC, oh = h - kh + 1, ow = w -
+ * kw + 1, wt as above with ocp channels, oc in {3, 8, 16}. */
+typedef void (*sf_tconvp_fn)(const float *planes, int h, int w, int c, const float *wt, const float *b, int oc,
+                             int ocp, int kh, int kw, float *y, int ow, int act, int oy0, int oy1);
+
 /* The same with ReLU into bf16 (NHWC, cb = 64): out = bf16(max(y, 0)). */
 typedef void (*sf_norm_bf16_fn)(const float *x, size_t p0, size_t p1, const float *a, const float *b,
                                 uint16_t *out);
@@ -173,6 +190,11 @@ struct sf_cpu_kernels {
     const char *wino_name;      /* NULL: none at this level */
     int wino_cb;                /* the channel block it takes */
     sf_wino_fn wino_tiles;
+
+    /* the arbitrary-style transformer's convolutions (src/tflnet.c) */
+    const char *tconv_name;
+    sf_tconv_fn tconv;
+    sf_tconvp_fn tconvp;
 
     const char *norm_name;
     sf_norm_sums_fn norm_sums;

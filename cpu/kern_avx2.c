@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #define KT(name) avx2_##name
+#define KT_VBYTES 32
 #include "kern_tmpl.h"
 
 /* ---- layer 0 ------------------------------------------------------------ */

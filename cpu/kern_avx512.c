@@ -18,6 +18,7 @@
 #include <immintrin.h>
 
 #define KT(name) avx512_##name
+#define KT_VBYTES 64
 #include "kern_tmpl.h"
 #include "avx512_util.h"
 

@@ -1,5 +1,6 @@
 /* kern_tmpl.h: the element-wise kernels (instance norm sums and apply,
- * the bf16 norm, the tanh output stage), written once in plain C and
+ * the bf16 norm, the tanh output stage) and the arbitrary-style
+ * transformer's small NHWC convolution, written once in plain C and
  * included by kern_ref.c and by each instruction-set file, where the
  * compiler vectorizes them with that file's flags.  The includer defines
  * KT(name) to give the functions its own prefix.
@@ -144,6 +145,154 @@ static void KT(output)(const float *O, int w4, int w, const float *a, const floa
     }
 }
 
+/* The transformer's NHWC convolution (cpu.h sf_tconv_fn), one inlined copy
+ * per padded channel count, so that the channel loops vectorize: tiles of
+ * 4 output pixels along a row, each tap's weight row loaded once for the 4. */
+static inline __attribute__((always_inline)) void
+KT(tconv_c)(const int OCP, const float *x, int h, int w, int c, const float *wt, const float *b, int oc, int kh,
+            int kw, int s, int pt, int pl, float *y, int ow, int act, int oy0, int oy1)
+{
+    for (int oy = oy0; oy < oy1; oy++) {
+        for (int ox0 = 0; ox0 < ow; ox0 += 4) {
+            int np = ow - ox0 < 4 ? ow - ox0 : 4;
+            float acc[4][OCP];
+            for (int p = 0; p < 4; p++)
+#pragma omp simd
+                for (int o = 0; o < OCP; o++)
+                    acc[p][o] = b[o];
+            for (int ky = 0; ky < kh; ky++) {
+                int iy = oy * s + ky - pt;
+                if (iy < 0 || iy >= h)
+                    continue;
+                const float *xr = x + (size_t)iy * w * c;
+                for (int kx = 0; kx < kw; kx++) {
+                    const float *wk = wt + ((size_t)ky * kw + kx) * c * OCP;
+                    int ix0 = ox0 * s + kx - pl, ixl = (ox0 + np - 1) * s + kx - pl;
+                    if (np == 4 && ix0 >= 0 && ixl < w) {
+                        const float *x0 = xr + (size_t)ix0 * c, *x1 = x0 + (size_t)s * c, *x2 = x1 + (size_t)s * c,
+                                    *x3 = x2 + (size_t)s * c;
+                        for (int ci = 0; ci < c; ci++) {
+                            const float *wr = wk + (size_t)ci * OCP;
+                            float v0 = x0[ci], v1 = x1[ci], v2 = x2[ci], v3 = x3[ci];
+#pragma omp simd
+                            for (int o = 0; o < OCP; o++) {
+                                acc[0][o] += v0 * wr[o];
+                                acc[1][o] += v1 * wr[o];
+                                acc[2][o] += v2 * wr[o];
+                                acc[3][o] += v3 * wr[o];
+                            }
+                        }
+                    } else {
+                        for (int p = 0; p < np; p++) {
+                            int ix = (ox0 + p) * s + kx - pl;
+                            if (ix < 0 || ix >= w)
+                                continue;
+                            const float *xp = xr + (size_t)ix * c;
+                            for (int ci = 0; ci < c; ci++) {
+                                const float *wr = wk + (size_t)ci * OCP;
+                                float v = xp[ci];
+#pragma omp simd
+                                for (int o = 0; o < OCP; o++)
+                                    acc[p][o] += v * wr[o];
+                            }
+                        }
+                    }
+                }
+            }
+            for (int p = 0; p < np; p++) {
+                float *yo = y + ((size_t)oy * ow + ox0 + p) * oc;
+                for (int o = 0; o < oc; o++) {
+                    float v = acc[p][o];
+                    yo[o] = act == 1 ? (v > 0 ? v : 0) : act == 3 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v;
+                }
+            }
+        }
+    }
+}
+
+static void KT(tconv)(const float *x, int h, int w, int c, const float *wt, const float *b, int oc, int kh, int kw,
+                      int s, int pt, int pl, float *y, int oh, int ow, int act, int oy0, int oy1)
+{
+    (void)oh;
+    switch (SF_TCONV_OCP(oc)) {
+    case 8: KT(tconv_c)(8, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
+    case 16: KT(tconv_c)(16, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
+    case 32: KT(tconv_c)(32, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
+    default: KT(tconv_c)(64, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
+    }
+}
+
+/* The planar variant (cpu.h sf_tconvp_fn): KT_PV output pixels of one row
+ * per vector (GCC's vector extension, KT_VBYTES wide: the includer's
+ * register width, 16 bytes unless it says otherwise), OC accumulators kept
+ * in registers, each weight broadcast once per load. */
+#ifndef KT_VBYTES
+#define KT_VBYTES 16
+#endif
+#define KT_PV (KT_VBYTES / 4)
+typedef float KT(v16) __attribute__((vector_size(KT_VBYTES)));
+
+static inline __attribute__((always_inline)) void
+KT(tconvp_c)(const int OC, const float *pl, int h, int w, int c, const float *wt, const float *b, int ocp, int kh,
+             int kw, float *y, int ow, int act, int oy0, int oy1)
+{
+    for (int oy = oy0; oy < oy1; oy++) {
+        for (int ox0 = 0; ox0 < ow; ox0 += KT_PV) {
+            int np = ow - ox0 < KT_PV ? ow - ox0 : KT_PV;
+            KT(v16) acc[OC];
+#pragma GCC unroll 16
+            for (int o = 0; o < OC; o++)
+                acc[o] = (KT(v16)){ 0 } + b[o];
+            if (np == KT_PV) {
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        const float *xp = pl + ((size_t)oy + ky) * w + ox0 + kx;
+                        const float *wr = wt + ((size_t)ky * kw + kx) * c * ocp;
+                        for (int ci = 0; ci < c; ci++) {
+                            KT(v16) xv;
+                            memcpy(&xv, xp + (size_t)ci * h * w, sizeof xv);
+#pragma GCC unroll 16
+                            for (int o = 0; o < OC; o++)
+                                acc[o] += xv * wr[ci * ocp + o];
+                        }
+                    }
+            } else {                        /* the row's last few pixels */
+                float t[KT_PV];
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++)
+                        for (int ci = 0; ci < c; ci++) {
+                            const float *xp = pl + ((size_t)ci * h + oy + ky) * w + ox0 + kx;
+                            KT(v16) xv;
+                            for (int j = 0; j < KT_PV; j++)
+                                t[j] = j < np ? xp[j] : 0;
+                            memcpy(&xv, t, sizeof xv);
+                            for (int o = 0; o < OC; o++)
+                                acc[o] += xv * wt[(((size_t)ky * kw + kx) * c + ci) * ocp + o];
+                        }
+            }
+            for (int o = 0; o < OC; o++) {
+                float t[KT_PV];
+                memcpy(t, &acc[o], sizeof t);
+                for (int j = 0; j < np; j++) {
+                    float v = t[j];
+                    y[((size_t)oy * ow + ox0 + j) * OC + o] =
+                        act == 1 ? (v > 0 ? v : 0) : act == 3 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v;
+                }
+            }
+        }
+    }
+}
+
+static void KT(tconvp)(const float *planes, int h, int w, int c, const float *wt, const float *b, int oc, int ocp,
+                       int kh, int kw, float *y, int ow, int act, int oy0, int oy1)
+{
+    switch (oc) {
+    case 3: KT(tconvp_c)(3, planes, h, w, c, wt, b, ocp, kh, kw, y, ow, act, oy0, oy1); break;
+    case 8: KT(tconvp_c)(8, planes, h, w, c, wt, b, ocp, kh, kw, y, ow, act, oy0, oy1); break;
+    default: KT(tconvp_c)(16, planes, h, w, c, wt, b, ocp, kh, kw, y, ow, act, oy0, oy1); break;
+    }
+}
+
 /* Put this file's element-wise kernels into k. */
 static inline void KT(fill_elementwise)(struct sf_cpu_kernels *k, const char *name)
 {
@@ -153,4 +302,7 @@ static inline void KT(fill_elementwise)(struct sf_cpu_kernels *k, const char *na
     k->norm_bf16 = KT(norm_bf16);
     k->output_name = name;
     k->output = KT(output);
+    k->tconv_name = name;
+    k->tconv = KT(tconv);
+    k->tconvp = KT(tconvp);
 }

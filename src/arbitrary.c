@@ -54,7 +54,16 @@ int sf_arb_open(const char *dir, struct sf_arb **out, char *why, size_t whylen)
     if ((rc = load_one(dir, PREDICT_FILE, &a->pbuf, &plen, &a->predict, why, whylen)) ||
         (rc = load_one(dir, TRANSFER_FILE, &a->tbuf, &tlen, &a->transfer, why, whylen)))
         goto out_free;
-    if ((rc = sf_tflnet_plan(a->predict, 0, 0, &a->pplan, w2, sizeof w2))) {
+    {
+        struct sf_cpu_features f;
+        if (sf_cpu_detect(&f, w2, sizeof w2) == 0) {
+            sf_cpu_kernels_fill(&a->k, &f, f.level, 0);
+            sf_info("arbitrary styles: transformer convolutions on tconv %s, the rest portable C", a->k.tconv_name);
+        } else {
+            sf_warn("arbitrary styles: %s; portable C only", w2);
+        }
+    }
+    if ((rc = sf_tflnet_plan(a->predict, 0, 0, &a->k, &a->pplan, w2, sizeof w2))) {
         snprintf(why, whylen, "%s/%s: %s", dir, PREDICT_FILE, w2);
         goto out_free;
     }
@@ -158,7 +167,7 @@ int sf_arb_transfer(struct sf_arb *a, const uint8_t *rgb, int w, int h, const fl
     if (!a->tplan || a->th != ph || a->tw != pw) {
         sf_tflnet_free(a->tplan);
         a->tplan = NULL;
-        if ((rc = sf_tflnet_plan(a->transfer, ph, pw, &a->tplan, w2, sizeof w2))) {
+        if ((rc = sf_tflnet_plan(a->transfer, ph, pw, &a->k, &a->tplan, w2, sizeof w2))) {
             snprintf(why, whylen, "arbitrary style at %dx%d: %s", w, h, w2);
             goto out_unlock;
         }

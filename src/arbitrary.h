@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu.h"
 #include "engine.h"
 
 #define SF_ARB_VEC 100
@@ -44,6 +45,7 @@ struct sf_arb {
     pthread_mutex_t lock;               /* one run at a time; guards the plans below */
     struct sf_tflnet *pplan, *tplan;    /* predictor plan; transformer plan at th x tw */
     int th, tw;
+    struct sf_cpu_kernels k;            /* the transformer's convolution kernel (tconv) */
     int refs;                           /* styles holding it (style.c; one thread loads and frees) */
 };
 

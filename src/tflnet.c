@@ -7,6 +7,8 @@
  * in the arena (activations). */
 #include "tflnet.h"
 
+#include "cpu.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_CH 2048             /* output channels of a convolution (accumulators on the stack) */
 
@@ -31,6 +34,10 @@ struct rt {
 
 struct sf_tflnet {
     const struct sf_tfl_model *m;
+    const struct sf_cpu_kernels *k;     /* tconv, or NULL */
+    float **cw;                 /* per op: tconv's weights [kh][kw][c][ocp] then bias [ocp], or NULL */
+    uint8_t *planar;            /* per op: run on tconvp (VALID, stride 1, oc 3, 8 or 16, c <= 16) */
+    float *planes;              /* tconvp's input, transposed to [c][h][w] (the largest such op's size) */
     struct rt *r;
     uint8_t *arena;
     size_t arena_bytes;
@@ -251,21 +258,30 @@ void sf_tflnet_free(struct sf_tflnet *n)
     if (n->r)
         for (int i = 0; i < n->m->ntensors; i++)
             free(n->r[i].owned);
+    if (n->cw)
+        for (int i = 0; i < n->m->nops; i++)
+            free(n->cw[i]);
+    free(n->cw);
+    free(n->planar);
+    free(n->planes);
     free(n->r);
     free(n->arena);
     free(n->skip);
     free(n);
 }
 
-int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, struct sf_tflnet **out, char *why, size_t whylen)
+int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
+                   struct sf_tflnet **out, char *why, size_t whylen)
 {
     struct sf_tflnet *n = calloc(1, sizeof *n);
     int rc = -ENOMEM;
 
     *out = NULL;
-    if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)))
+    if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
+        !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)))
         goto out_nomem;
     n->m = m;
+    n->k = kern && kern->tconv ? kern : NULL;
     /* constants: int8/int32 in place; float16 widened; float32 in place */
     for (int i = 0; i < m->ntensors; i++) {
         const struct sf_tfl_tensor *t = &m->t[i];
@@ -352,6 +368,36 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, struct sf_tflnet 
             if (op->in[k] >= 0 && n->r[op->in[k]].is_act)
                 n->r[op->in[k]].last = i;
     }
+    /* tconv's weights: [kh][kw][c][ocp], then the bias [ocp] */
+    size_t planes_max = 0;
+    for (int i = 0; n->k && i < m->nops; i++) {
+        const struct sf_tfl_op *op = &m->ops[i];
+        const struct rt *wt = &n->r[op->in[1 < op->nin ? 1 : 0]], *o = &n->r[op->out[0]];
+        if (op->code != SF_TFL_CONV_2D || n->skip[i] || o->type != SF_TFL_F32 || o->d[3] > 64)
+            continue;
+        int oc = o->d[3], ocp = SF_TCONV_OCP(oc), kh = wt->d[1], kw = wt->d[2], c = wt->d[3];
+        const float *W = wt->cdata, *b = n->r[op->in[2]].cdata;
+        size_t nw = (size_t)kh * kw * c * ocp;
+        float *p = calloc(nw + (size_t)ocp, sizeof *p);
+        if (!p)
+            goto out_nomem;
+        for (int o2 = 0; o2 < oc; o2++) {
+            for (int t = 0; t < kh * kw; t++)
+                for (int ci = 0; ci < c; ci++)
+                    p[((size_t)t * c + ci) * ocp + o2] = W[((size_t)o2 * kh * kw + t) * c + ci];
+            p[nw + o2] = b[o2];
+        }
+        n->cw[i] = p;
+        const struct rt *a = &n->r[op->in[0]];
+        if (n->k->tconvp && op->padding == 1 && op->stride_w == 1 && op->stride_h == 1 && c <= 16 &&
+            (oc == 3 || oc == 8 || oc == 16) && (size_t)a->d[1] * a->d[2] >= 4096) {
+            n->planar[i] = 1;
+            if ((size_t)a->d[1] * a->d[2] * c > planes_max)
+                planes_max = (size_t)a->d[1] * a->d[2] * c;
+        }
+    }
+    if (planes_max && !(n->planes = malloc(planes_max * sizeof *n->planes)))
+        goto out_nomem;
     for (int k = 0; k < m->nout; k++) {
         if (!n->r[m->out[k]].is_act || n->r[m->out[k]].type != SF_TFL_F32)
             return fail(why, whylen, "output %d is not a float32 activation", k), sf_tflnet_free(n), -EINVAL;
@@ -436,7 +482,7 @@ static float act_f(float v, int act)
     return v;
 }
 
-static void conv_f32(struct sf_tflnet *n, const struct sf_tfl_op *op, int dw)
+static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int dw)
 {
     const struct rt *a = &n->r[op->in[0]], *wt = &n->r[op->in[1]], *o = &n->r[op->out[0]];
     const float *x = ptr(n, op->in[0]), *W = ptr(n, op->in[1]), *bias = ptr(n, op->in[2]);
@@ -446,6 +492,30 @@ static void conv_f32(struct sf_tflnet *n, const struct sf_tfl_op *op, int dw)
 
     conv_out(H, kh, sh, op->padding == 0, &pt);
     conv_out(Wd, kw, sw, op->padding == 0, &pl);
+    if (n->planar[i]) {                   /* planar input, 16 pixels a vector */
+        const float *cw = n->cw[i], *cb = cw + (size_t)kh * kw * C * SF_TCONV_OCP(OC);
+        float *pln = n->planes;
+        int oh = o->d[1];
+#pragma omp parallel for schedule(static)
+        for (int yy = 0; yy < H; yy++)
+            for (int xx = 0; xx < Wd; xx++)
+                for (int ci = 0; ci < C; ci++)
+                    pln[((size_t)ci * H + yy) * Wd + xx] = x[((size_t)yy * Wd + xx) * C + ci];
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int r = 0; r < oh; r += 4)
+            n->k->tconvp(pln, H, Wd, C, cw, cb, OC, SF_TCONV_OCP(OC), kh, kw, y, o->d[2], op->act, r,
+                         r + 4 < oh ? r + 4 : oh);
+        return;
+    }
+    if (n->cw[i] && sh == sw) {           /* the vector kernel, 4 output rows a task */
+        const float *cw = n->cw[i], *cb = cw + (size_t)kh * kw * C * SF_TCONV_OCP(OC);
+        int oh = o->d[1];
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int r = 0; r < oh; r += 4)
+            n->k->tconv(x, H, Wd, C, cw, cb, OC, kh, kw, sh, pt, pl, y, oh, o->d[2], op->act, r,
+                        r + 4 < oh ? r + 4 : oh);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int oy = 0; oy < o->d[1]; oy++) {
         float acc[MAX_CH];
@@ -556,12 +626,65 @@ static size_t bidx(const int od[4], const int id[4], size_t k)
     return (((size_t)(id[1] == 1 ? 0 : y) * id[2]) + (id[2] == 1 ? 0 : x)) * id[3] + (id[3] == 1 ? 0 : c);
 }
 
+/* How an operand of a binary op is indexed: the output's own shape, one
+ * value per channel ([1,1,1,C]), or one value. */
+enum { B_SAME, B_CHAN, B_ONE, B_OTHER };
+static int bkind(const struct rt *x, const struct rt *o)
+{
+    if (elems4(x->d) == 1)
+        return B_ONE;
+    if (!memcmp(x->d, o->d, sizeof x->d))
+        return B_SAME;
+    if (x->d[0] == 1 && x->d[1] == 1 && x->d[2] == 1 && x->d[3] == o->d[3])
+        return B_CHAN;
+    return B_OTHER;
+}
+
+#define BIN_OP(code, u, v) \
+    ((code) == SF_TFL_ADD ? (u) + (v) : (code) == SF_TFL_SUB ? (u) - (v) : (code) == SF_TFL_MUL ? (u) * (v) \
+                          : ((u) - (v)) * ((u) - (v)))
+
+/* The common shapes without index arithmetic: pixels x channels, each
+ * operand SAME (index p C + c), CHAN (c) or ONE (0). */
+#define BIN_LOOP(code, AI, BI)                                                              \
+    _Pragma("omp parallel for schedule(static)")                                            \
+    for (size_t p = 0; p < np; p++) {                                                       \
+        _Pragma("omp simd")                                                                 \
+        for (int c = 0; c < C; c++) {                                                       \
+            float r = BIN_OP(code, x[AI], z[BI]);                                           \
+            y[p * C + c] = act == 1 ? (r > 0 ? r : 0) : act == 3 ? (r < 0 ? 0 : r > 6 ? 6 : r) : r; \
+        }                                                                                   \
+    }
+
+static int binary_fast(int code, int ka, int kb, const float *x, const float *z, float *y, size_t np, int C,
+                       int act)
+{
+#define BIN_CASES(code)                                                                                      \
+    if (ka == B_SAME && kb == B_SAME) { BIN_LOOP(code, p * C + c, p * C + c) return 1; }                     \
+    if (ka == B_SAME && kb == B_CHAN) { BIN_LOOP(code, p * C + c, c) return 1; }                             \
+    if (ka == B_CHAN && kb == B_SAME) { BIN_LOOP(code, c, p * C + c) return 1; }                             \
+    if (ka == B_SAME && kb == B_ONE) { BIN_LOOP(code, p * C + c, 0) return 1; }                              \
+    if (ka == B_CHAN && kb == B_CHAN) { BIN_LOOP(code, c, c) return 1; }                                     \
+    if (ka == B_CHAN && kb == B_ONE) { BIN_LOOP(code, c, 0) return 1; }
+    switch (code) {
+    case SF_TFL_ADD: BIN_CASES(SF_TFL_ADD) break;
+    case SF_TFL_SUB: BIN_CASES(SF_TFL_SUB) break;
+    case SF_TFL_MUL: BIN_CASES(SF_TFL_MUL) break;
+    default: BIN_CASES(SF_TFL_SQUARED_DIFFERENCE) break;
+    }
+    return 0;
+#undef BIN_CASES
+}
+
 static void binary_f32(struct sf_tflnet *n, const struct sf_tfl_op *op)
 {
     const struct rt *a = &n->r[op->in[0]], *b = &n->r[op->in[1]], *o = &n->r[op->out[0]];
     const float *x = ptr(n, op->in[0]), *z = ptr(n, op->in[1]);
     float *y = ptr(n, op->out[0]);
     size_t ne = elems4(o->d);
+
+    if (binary_fast(op->code, bkind(a, o), bkind(b, o), x, z, y, ne / (size_t)o->d[3], o->d[3], op->act))
+        return;
 
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < ne; k++) {
@@ -608,6 +731,7 @@ static void mean(struct sf_tflnet *n, const struct sf_tfl_op *op)
         double s = 0;
         if (a->type == SF_TFL_F32) {
             const float *x = ptr(n, op->in[0]);
+#pragma omp parallel for reduction(+ : s) schedule(static)
             for (size_t p = 0; p < hw; p++)
                 s += x[p * C + c];
             ((float *)ptr(n, op->out[0]))[c] = (float)(s / (double)hw);
@@ -685,7 +809,14 @@ static void resize_nearest(struct sf_tflnet *n, const struct sf_tfl_op *op)
 
 int sf_tflnet_run(struct sf_tflnet *n)
 {
+    static int profile = -1;
+    if (profile < 0)
+        profile = getenv("STYLEFS_PROFILE") && *getenv("STYLEFS_PROFILE") == '1';
+    double tconv_s = 0, other_s = 0;
     for (int i = 0; i < n->m->nops; i++) {
+        struct timespec t0, t1;
+        if (profile)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         const struct sf_tfl_op *op = &n->m->ops[i];
         int i8 = n->r[op->out[0]].type == SF_TFL_I8;
         if (n->skip[i])
@@ -695,7 +826,7 @@ int sf_tflnet_run(struct sf_tflnet *n)
             if (i8)
                 conv_i8(n, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
             else
-                conv_f32(n, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
+                conv_f32(n, i, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
             break;
         case SF_TFL_ADD: case SF_TFL_SUB:
             if (i8)
@@ -709,6 +840,21 @@ int sf_tflnet_run(struct sf_tflnet *n)
         case SF_TFL_RESIZE_NEAREST: resize_nearest(n, op); break;
         default: unary(n, op); break;
         }
+        if (profile) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double dt = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+            if (op->code == SF_TFL_CONV_2D && n->r[op->out[0]].d[1] > 1) {
+                const struct rt *o = &n->r[op->out[0]], *a = &n->r[op->in[0]];
+                fprintf(stderr, "tflnet: op %3d conv %dx%d %d->%d at %dx%d: %6.1f ms (%s)\n", i,
+                        n->r[op->in[1]].d[1], n->r[op->in[1]].d[2], a->d[3], o->d[3], o->d[2], o->d[1], dt * 1e3,
+                        n->planar[i] ? "tconvp" : n->cw[i] ? "tconv" : "portable");
+                tconv_s += dt;
+            } else {
+                other_s += dt;
+            }
+        }
     }
+    if (profile)
+        fprintf(stderr, "tflnet: convolutions %.1f ms, other ops %.1f ms\n", tconv_s * 1e3, other_s * 1e3);
     return 0;
 }

@@ -12,8 +12,9 @@
  *
  * Arithmetic: float32 ops in float32 (reductions summed in double); int8
  * ops (the full-integer predictor) by the integer rules of section 3,
- * which reproduce LiteRT bit for bit.  These kernels are portable C: the
- * reference, not yet the fast path.
+ * which reproduce LiteRT bit for bit.  The loops here are portable C (the
+ * reference); float convolutions with few output channels (all of the
+ * transformer's) run on the kernel table's tconv when one is given.
  *
  * Returns 0 or -errno. */
 #ifndef SF_TFLNET_H
@@ -24,11 +25,16 @@
 #include "tflite.h"
 
 struct sf_tflnet;
+struct sf_cpu_kernels;
 
 /* Plan m with its first input at h x w (0, 0: the file's own size).
+ * k (may be NULL: portable loops only) supplies the vector kernel of the
+ * float convolutions (its tconv slot, cpu.h), for those with at most 64
+ * output channels.
  * Returns 0, -EINVAL (an op, type or shape this runner does not support,
  * or a size the graph cannot take: why says which), -ENOMEM. */
-int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, struct sf_tflnet **out, char *why, size_t whylen);
+int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *k,
+                   struct sf_tflnet **out, char *why, size_t whylen);
 void sf_tflnet_free(struct sf_tflnet *n);
 
 /* Input i as float32 NHWC (quantized inputs are not supported): where to

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (sf_tfl_parse(data, size, &m, why, sizeof why))
         return 0;
-    if (!sf_tflnet_plan(m, 8, 8, &n, why, sizeof why)) {
+    if (!sf_tflnet_plan(m, 8, 8, NULL, &n, why, sizeof why)) {
         for (int i = 0; i < m->nin; i++) {
             size_t ne;
             float *x = sf_tflnet_input(n, i, &ne);

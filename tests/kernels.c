@@ -61,6 +61,71 @@ static void report(const char *what, const char *level, const char *impl, double
     }
 }
 
+/* The arbitrary-style transformer's convolutions: tconv (NHWC) and tconvp
+ * (planar input) against a direct loop written here, the oracle of both. */
+static void test_tconv(const struct sf_cpu_kernels *k, const char *lv)
+{
+    static const struct { int h, w, c, oc, kh, s, pad; } cs[] = {
+        { 20, 37, 3, 8, 9, 1, 0 }, { 19, 21, 8, 16, 3, 2, 1 }, { 12, 13, 32, 32, 3, 1, 1 }, { 9, 40, 16, 8, 3, 1, 0 },
+        { 30, 33, 8, 3, 9, 1, 0 }, { 1, 1, 100, 32, 1, 1, 0 }, { 7, 9, 5, 64, 3, 2, 0 },
+    };
+    double worst = 0, worstp = 0;
+    size_t wat = 0, watp = 0;
+    char shape[80] = "", shapep[80] = "";
+
+    for (size_t t = 0; t < sizeof cs / sizeof *cs; t++) {
+        int h = cs[t].h, w = cs[t].w, c = cs[t].c, oc = cs[t].oc, kh = cs[t].kh, s = cs[t].s, pad = cs[t].pad;
+        int ocp = SF_TCONV_OCP(oc), oh = (h + 2 * pad - kh) / s + 1, ow = (w + 2 * pad - kh) / s + 1;
+        size_t no = (size_t)oh * ow * oc;
+        float *x = malloc(sizeof(float) * h * w * c), *pl = malloc(sizeof(float) * h * w * c);
+        float *wt = calloc((size_t)kh * kh * c * ocp + ocp, sizeof(float)), *b = wt + (size_t)kh * kh * c * ocp;
+        float *ok = malloc(no * sizeof(float)), *got = malloc(no * sizeof(float));
+        for (int i = 0; i < h * w * c; i++)
+            x[i] = frand();
+        for (int i = 0; i < kh * kh * c; i++)
+            for (int o = 0; o < oc; o++)
+                wt[(size_t)i * ocp + o] = frand() * 0.2f;
+        for (int o = 0; o < oc; o++)
+            b[o] = frand();
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                for (int o = 0; o < oc; o++) {
+                    double acc = b[o];
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kh; kx++) {
+                            int iy = oy * s + ky - pad, ix = ox * s + kx - pad;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                continue;
+                            for (int ci = 0; ci < c; ci++)
+                                acc += (double)x[((size_t)iy * w + ix) * c + ci] *
+                                       wt[(((size_t)ky * kh + kx) * c + ci) * ocp + o];
+                        }
+                    ok[((size_t)oy * ow + ox) * oc + o] = acc > 0 ? (float)acc : 0;    /* ReLU */
+                }
+        for (int y = 0; y < oh; y += 3)
+            k->tconv(x, h, w, c, wt, b, oc, kh, kh, s, pad, pad, got, oh, ow, 1, y, y + 3 < oh ? y + 3 : oh);
+        size_t at;
+        double e = rel_err(got, ok, no, &at);
+        if (worse(e, &worst, at, &wat))
+            snprintf(shape, sizeof shape, "%dx%d, %d->%d, %dx%d s%d", w, h, c, oc, kh, kh, s);
+        if (s == 1 && !pad && (oc == 3 || oc == 8 || oc == 16) && c <= 16) {
+            for (int i = 0; i < h * w; i++)
+                for (int ci = 0; ci < c; ci++)
+                    pl[(size_t)ci * h * w + i] = x[(size_t)i * c + ci];
+            memset(got, 0, no * sizeof(float));
+            k->tconvp(pl, h, w, c, wt, b, oc, ocp, kh, kh, got, ow, 1, 0, oh);
+            e = rel_err(got, ok, no, &at);
+            if (worse(e, &worstp, at, &watp))
+                snprintf(shapep, sizeof shapep, "%dx%d, %d->%d, %dx%d", w, h, c, oc, kh, kh);
+        }
+        free(x); free(pl); free(wt); free(ok); free(got);
+    }
+    report("transformer convolution (tconv, NHWC) against a direct loop", lv, k->tconv_name, worst, 2e-5, wat,
+           shape);
+    report("transformer convolution (tconvp, planar) against a direct loop", lv, k->tconv_name, worstp, 2e-5, watp,
+           shapep);
+}
+
 static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
 {
     static const int sz[][2] = { { 1, 1 }, { 7, 5 }, { 37, 29 }, { 64, 3 }, { 13, 40 } };
@@ -384,6 +449,7 @@ int main(int argc, char **argv)
                 if (k.wino_tiles)
                     test_wino(&k, &ref, name);
                 test_norms(&k, &ref, name);
+                test_tconv(&k, name);
             } else if (k.oc16_rows) {
                 test_outconv(&k, &ref, name, 1);
             }

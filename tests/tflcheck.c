@@ -15,6 +15,7 @@
  *                             output size for the content's size
  * Prints PASS/FAIL lines (parse) or one line of facts; exits 0, or 1 on a
  * failure. */
+#include "cpu.h"
 #include "image.h"
 #include "tflite.h"
 #include "tflnet.h"
@@ -71,7 +72,7 @@ static int try_damaged(const uint8_t *d, size_t n, int *silent)
         return 1;
     }
     why[0] = '\0';
-    rc = sf_tflnet_plan(m, 16, 16, &net, why, sizeof why);
+    rc = sf_tflnet_plan(m, 16, 16, NULL, &net, why, sizeof why);
     if (rc) {
         *silent += !why[0];
     } else {                        /* and it runs */
@@ -184,7 +185,14 @@ static int cmd_run(int transfer, const char *model, const char *img, const char 
 
     if (!x || load(model, &buf, &len, &m))
         return 1;
-    if (sf_tflnet_plan(m, transfer ? h : 0, transfer ? w : 0, &net, why, sizeof why)) {
+    struct sf_cpu_kernels k;
+    struct sf_cpu_features feat;
+    int portable = getenv("TFLCHECK_PORTABLE") != NULL;     /* the reference loops only */
+    if (!portable && sf_cpu_detect(&feat, why, sizeof why) == 0)
+        sf_cpu_kernels_fill(&k, &feat, feat.level, 0);
+    else
+        portable = 1;
+    if (sf_tflnet_plan(m, transfer ? h : 0, transfer ? w : 0, portable ? NULL : &k, &net, why, sizeof why)) {
         fprintf(stderr, "tflcheck: %s at %dx%d: %s\n", model, w, h, why);
         goto out_model;
     }
@@ -226,8 +234,8 @@ static int cmd_run(int transfer, const char *model, const char *img, const char 
         rc = fwrite(y, sizeof *y, 100, f) != 100;
     }
     rc |= fclose(f) != 0;
-    printf("%s %dx%d -> %dx%dx%d in %.1f ms\n", transfer ? "transfer" : "predict", w, h, shape[2], shape[1],
-           shape[3], (t1 - t0) * 1e3);
+    printf("%s %dx%d -> %dx%dx%d in %.1f ms (convolutions: %s)\n", transfer ? "transfer" : "predict", w, h,
+           shape[2], shape[1], shape[3], (t1 - t0) * 1e3, portable ? "portable" : k.tconv_name);
 out_net:
     sf_tflnet_free(net);
 out_model:
