@@ -145,7 +145,7 @@ static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, si
 
 /* sf_stylize for a painting (an SF_STYLE_IMAGE style): its vector (blended
  * with the photo's own below 100%), the transformer, the encoder.  These
- * networks run on the CPU, in portable C (tflnet.c), whatever the device. */
+ * networks run on the CPU (tflnet.c, convolutions on the vector kernels), whatever the device. */
 static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, const struct sf_image *img,
                             enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
@@ -171,7 +171,7 @@ static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, con
     if (!rc)
         rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
     if (!rc)
-        sf_info("%dx%d: painting %s (cpu, portable): style vector and transformer %.0f ms, %s encode %.0f ms",
+        sf_info("%dx%d: painting %s (cpu, tflnet): style vector and transformer %.0f ms, %s encode %.0f ms",
                 img->w, img->h, m->name, (t1 - t0) * 1e3, sf_format_name(out_fmt), (sf_monotonic() - t1) * 1e3);
     free(styled.rgb);
     return rc;

@@ -122,3 +122,48 @@ build/tests/mkimg 4000 3000 "$B/in12mp.ppm"
 /usr/bin/time -f '%e %M' -o "$B/time" ./stylefs stylize $ST --no-cache --max-side 0 udnie \
     "$B/in12mp.ppm" "$B/out12mp.jpg" 2>/dev/null
 awk '{ printf "12 MP (4000x3000, --max-side 0, JPEG out): %.2f s, peak RSS %.0f MB (whole image, no bands)\n", $1, $2 / 1024 }' "$B/time"
+
+# Paintings as styles (the arbitrary-style networks), per level: the whole
+# `stylefs stylize` process at 1 MP with the style's vector already cached
+# (5 different photos, so that no result is a cache hit), the predictor
+# once, and LiteRT's (wasm, XNNPACK) fp16 transformer at 384x384 per pixel.
+if [ -f "$SHARED/arbitrary/transfer_fp16.tflite" ]; then
+    echo
+    AS=$B/arbstyles
+    rm -rf "$AS" "$B/arbcache"
+    mkdir -p "$AS"
+    ln -s "$(cd "$SHARED/arbitrary" && pwd)" "$AS/arbitrary"
+    build/tests/mkimg 256 256 "$AS/painting.ppm" --seed 201
+    for i in 0 1 2 3 4 5; do build/tests/mkimg 1024 1024 "$B/arb$i.ppm" --seed $((300 + i)); done
+    for lv in $LEVELS; do
+        export STYLEFS_CPU_ISA=$lv
+        c=$B/arbcache.$lv
+        rm -rf "$c"
+        s=$(date +%s%N)         # the first photo: the predictor too
+        ./stylefs stylize --styles "$AS" --cache "$c" painting "$B/arb0.ppm" "$B/arbw.png" 2>/dev/null
+        first=$((($(date +%s%N) - s) / 1000000))
+        ts=
+        for i in 1 2 3 4 5; do
+            s=$(date +%s%N)
+            /usr/bin/time -f '%M' -o "$B/time" ./stylefs stylize --styles "$AS" --cache "$c" painting \
+                "$B/arb$i.ppm" "$B/arbo.png" 2>/dev/null
+            ts="$ts $((($(date +%s%N) - s) / 1000000))"
+        done
+        echo "$ts" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk -v lv="$lv" -v f="$first" -v rss="$(cat "$B/time")" \
+            '{ v[NR] = $1 } END { printf "painting style, 1 MP whole process at %s: best %.3f s, median %.3f s " \
+              "(vector cached; first run with the predictor %.3f s), peak RSS %.0f MB\n", lv, v[1] / 1000, v[3] / 1000, \
+              f / 1000, rss / 1024 }'
+    done
+    unset STYLEFS_CPU_ISA
+    L=build/litert
+    [ -d "$L/node_modules/@litertjs/core" ] ||
+        npm install --prefix "$L" --ignore-scripts @litertjs/core@2.5.3 >/dev/null 2>&1
+    build/tests/mkimg 384 384 "$B/arbc384.ppm" --seed 210
+    if LITERT_NODE_MODULES="$PWD/$L/node_modules" node "$SHARED/anchors/litert_anchor.mjs" "$AS/painting.ppm" \
+        "$B/arbc384.ppm" "$B/litert" >"$B/litert.log" 2>&1; then
+        sed -n 's/^transfer fp16 run: .*best of rest \([0-9.]*\) ms.*/\1/p' "$B/litert.log" |
+            awk '{ printf "LiteRT 2.5.3 (wasm CPU, XNNPACK) fp16 transformer at 384x384: %.1f ms, %.0f ns per pixel (x 1 MP: %.2f s)\n", $1, $1 * 1e6 / 147456, $1 / 147456 * 1048576 / 1000 }'
+    else
+        echo "LiteRT: not run ($(tail -1 "$B/litert.log"))"
+    fi
+fi
