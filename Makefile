@@ -137,10 +137,15 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB_OBJ)
 # One sample photo in every style, as one picture: build/gallery.png.
 GALLERY_PHOTO ?= $(firstword $(wildcard $(SHARED)/images/*.jpg) $(wildcard samples/*.jpg))
 GALLERY_STYLES ?= $(if $(wildcard models/.stamp),models,$(SHARED)/models)
+GALLERY_PAINTINGS ?= $(wordlist 2,4,$(wildcard $(SHARED)/images/*.jpg))
+GALLERY_ARBITRARY ?= $(if $(wildcard models/arbitrary),models/arbitrary,$(SHARED)/arbitrary)
+# GALLERY_PAINTINGS: up to three images used as painting styles (the sample
+# photos stand in: no paintings are shipped), with the networks in
+# GALLERY_ARBITRARY; an empty list leaves that row out.
 gallery: all $(BUILD)/examples/gallery
 	@test -n "$(GALLERY_PHOTO)" || { echo "no photo: set GALLERY_PHOTO=path.jpg"; exit 1; }
-	SF=./stylefs GALLERY=$(BUILD)/examples/gallery sh examples/gallery.sh "$(GALLERY_PHOTO)" \
-	  $(BUILD)/gallery.png $(GALLERY_STYLES)
+	SF=./stylefs GALLERY=$(BUILD)/examples/gallery ARBITRARY=$(GALLERY_ARBITRARY) sh examples/gallery.sh \
+	  "$(GALLERY_PHOTO)" $(BUILD)/gallery.png "$(GALLERY_STYLES)" $(GALLERY_PAINTINGS)
 
 # ---- the CUDA engine module -------------------------------------------------
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -ldl -lpthread -lstdc++ -lm
