@@ -28,6 +28,7 @@ struct rt {
     void *owned;                /* a widened or folded constant we own */
     size_t off, bytes;          /* activations: offset in the arena */
     int first, last;            /* ops producing and last reading it */
+    int virt;                   /* never stored: its producer is fused into its one reader */
     float scale;                /* per-tensor quantization (activations) */
     int32_t zero;
 };
@@ -41,7 +42,8 @@ struct sf_tflnet {
     struct rt *r;
     uint8_t *arena;
     size_t arena_bytes;
-    uint8_t *skip;              /* ops folded at plan time */
+    uint8_t *skip;              /* ops folded at plan time, or fused into a later one */
+    int *fuse;                  /* per op: the op fused into it (-1: none), see fuse_norms */
 };
 
 static int fail(char *why, size_t whylen, const char *fmt, ...)
@@ -54,6 +56,21 @@ static int fail(char *why, size_t whylen, const char *fmt, ...)
 }
 
 static size_t elems4(const int d[4]) { return (size_t)d[0] * d[1] * d[2] * d[3]; }
+
+/* How an operand of a binary op is indexed: the output's own shape, one
+ * value per channel ([1,1,1,C]), or one value. */
+enum { B_SAME, B_CHAN, B_ONE, B_OTHER };
+static int bkind(const struct rt *x, const struct rt *o)
+{
+    if (elems4(x->d) == 1)
+        return B_ONE;
+    if (!memcmp(x->d, o->d, sizeof x->d))
+        return B_SAME;
+    if (x->d[0] == 1 && x->d[1] == 1 && x->d[2] == 1 && x->d[3] == o->d[3])
+        return B_CHAN;
+    return B_OTHER;
+}
+
 
 static void *ptr(struct sf_tflnet *n, int t)
 {
@@ -264,10 +281,69 @@ void sf_tflnet_free(struct sf_tflnet *n)
     free(n->cw);
     free(n->planar);
     free(n->planes);
+    free(n->fuse);
     free(n->r);
     free(n->arena);
     free(n->skip);
     free(n);
+}
+
+/* The instance norms' full-size intermediates (arbitrary.md section 5),
+ * fused away when their one reader is the next step of the norm:
+ *   SQUARED_DIFFERENCE(x, mu) read only by MEAN: the MEAN takes (x - mu)^2
+ *     as it sums, and the squares are never stored;
+ *   MUL(x, m) read only by ADD(that, b): the ADD computes act(x m + b).
+ * x is a full tensor, mu, m and b one value per channel; both are float32.
+ * Returns 0 or -1 (out of memory). */
+static int fuse_norms(struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+    int *readers = calloc((size_t)m->ntensors, sizeof *readers), *reader = malloc((size_t)m->ntensors * sizeof *reader);
+
+    if (!readers || !reader) {
+        free(readers);
+        free(reader);
+        return -1;
+    }
+    for (int i = 0; i < m->nops; i++)
+        for (int k = 0; !n->skip[i] && k < m->ops[i].nin; k++)
+            if (m->ops[i].in[k] >= 0) {
+                readers[m->ops[i].in[k]]++;
+                reader[m->ops[i].in[k]] = i;
+            }
+    for (int k = 0; k < m->nout; k++)
+        readers[m->out[k]] += 2;            /* an output is always stored */
+    for (int i = 0; i < m->nops; i++) {
+        const struct sf_tfl_op *op = &m->ops[i];
+        int o = op->out[0];
+        if (n->skip[i] || op->nin != 2 || n->r[o].type != SF_TFL_F32 || readers[o] != 1)
+            continue;
+        const struct rt *x = &n->r[op->in[0]], *v = &n->r[op->in[1]], *ro = &n->r[o];
+        if (x->type != SF_TFL_F32 || v->type != SF_TFL_F32 || bkind(x, ro) != B_SAME || bkind(v, ro) != B_CHAN)
+            continue;
+        int j = reader[o];
+        const struct sf_tfl_op *nx = &m->ops[j];
+        if (op->code == SF_TFL_SQUARED_DIFFERENCE && nx->code == SF_TFL_MEAN && nx->in[0] == o &&
+            n->r[nx->out[0]].type == SF_TFL_F32) {
+            /* the MEAN reads x and mu itself */
+        } else if (op->code == SF_TFL_MUL && nx->code == SF_TFL_ADD && nx->nin == 2 &&
+                   (nx->in[0] == o || nx->in[1] == o) && n->r[nx->out[0]].type == SF_TFL_F32 &&
+                   bkind(&n->r[nx->in[nx->in[0] == o]], &n->r[nx->out[0]]) == B_CHAN &&
+                   bkind(&n->r[nx->out[0]], ro) == B_SAME) {
+            /* the ADD reads x and m itself */
+        } else {
+            continue;
+        }
+        n->skip[i] = 1;
+        n->fuse[j] = i;
+        n->r[o].virt = 1;
+        for (int k = 0; k < 2; k++)         /* x and mu (or m) now live until j */
+            if (n->r[op->in[k]].is_act && n->r[op->in[k]].last < j)
+                n->r[op->in[k]].last = j;
+    }
+    free(readers);
+    free(reader);
+    return 0;
 }
 
 int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
@@ -278,8 +354,11 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
 
     *out = NULL;
     if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
-        !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)))
+        !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)) ||
+        !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)))
         goto out_nomem;
+    for (int i = 0; i < m->nops; i++)
+        n->fuse[i] = -1;
     n->m = m;
     n->k = kern && kern->tconv ? kern : NULL;
     /* constants: int8/int32 in place; float16 widened; float32 in place */
@@ -406,6 +485,8 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     for (int k = 0; k < m->nin; k++)
         if (n->r[m->in[k]].last < 0)
             n->r[m->in[k]].last = 0;
+    if (fuse_norms(n) < 0)
+        goto out_nomem;
     /* the arena: first fit by liveness, in 64-byte units */
     {
         struct { size_t off, len; int t; } *live = calloc((size_t)m->ntensors, sizeof *live);
@@ -417,7 +498,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
             /* allocate what is produced at this step (inputs at step -1) */
             for (int t = 0; t < m->ntensors; t++) {
                 struct rt *r = &n->r[t];
-                if (!r->is_act || r->first != step)
+                if (!r->is_act || r->virt || r->first != step)
                     continue;
                 r->bytes = (elems4(r->d) * sf_tfl_type_size(r->type) + 63) / 64 * 64;
                 size_t off = 0;
@@ -626,20 +707,6 @@ static size_t bidx(const int od[4], const int id[4], size_t k)
     return (((size_t)(id[1] == 1 ? 0 : y) * id[2]) + (id[2] == 1 ? 0 : x)) * id[3] + (id[3] == 1 ? 0 : c);
 }
 
-/* How an operand of a binary op is indexed: the output's own shape, one
- * value per channel ([1,1,1,C]), or one value. */
-enum { B_SAME, B_CHAN, B_ONE, B_OTHER };
-static int bkind(const struct rt *x, const struct rt *o)
-{
-    if (elems4(x->d) == 1)
-        return B_ONE;
-    if (!memcmp(x->d, o->d, sizeof x->d))
-        return B_SAME;
-    if (x->d[0] == 1 && x->d[1] == 1 && x->d[2] == 1 && x->d[3] == o->d[3])
-        return B_CHAN;
-    return B_OTHER;
-}
-
 #define BIN_OP(code, u, v) \
     ((code) == SF_TFL_ADD ? (u) + (v) : (code) == SF_TFL_SUB ? (u) - (v) : (code) == SF_TFL_MUL ? (u) * (v) \
                           : ((u) - (v)) * ((u) - (v)))
@@ -676,12 +743,29 @@ static int binary_fast(int code, int ka, int kb, const float *x, const float *z,
 #undef BIN_CASES
 }
 
-static void binary_f32(struct sf_tflnet *n, const struct sf_tfl_op *op)
+static void binary_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op)
 {
     const struct rt *a = &n->r[op->in[0]], *b = &n->r[op->in[1]], *o = &n->r[op->out[0]];
     const float *x = ptr(n, op->in[0]), *z = ptr(n, op->in[1]);
     float *y = ptr(n, op->out[0]);
     size_t ne = elems4(o->d);
+
+    if (n->fuse[i] >= 0) {                  /* act(x m + b): the product not stored */
+        const struct sf_tfl_op *mul = &n->m->ops[n->fuse[i]];
+        const float *xv = ptr(n, mul->in[0]), *mv = ptr(n, mul->in[1]);
+        const float *bv = ptr(n, op->in[op->in[0] == mul->out[0]]);
+        int C = o->d[3], act = op->act;
+        size_t np = ne / (size_t)C;
+#pragma omp parallel for schedule(static)
+        for (size_t p = 0; p < np; p++) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float r = xv[p * C + c] * mv[c] + bv[c];
+                y[p * C + c] = act == 1 ? (r > 0 ? r : 0) : act == 3 ? (r < 0 ? 0 : r > 6 ? 6 : r) : r;
+            }
+        }
+        return;
+    }
 
     if (binary_fast(op->code, bkind(a, o), bkind(b, o), x, z, y, ne / (size_t)o->d[3], o->d[3], op->act))
         return;
@@ -721,11 +805,28 @@ static void add_i8(struct sf_tflnet *n, const struct sf_tfl_op *op)
     }
 }
 
-static void mean(struct sf_tflnet *n, const struct sf_tfl_op *op)
+static void mean(struct sf_tflnet *n, int i, const struct sf_tfl_op *op)
 {
     const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
     size_t hw = (size_t)a->d[1] * a->d[2];
     int C = a->d[3];
+
+    if (n->fuse[i] >= 0) {                  /* the mean of (x - mu)^2, squares not stored */
+        const struct sf_tfl_op *sq = &n->m->ops[n->fuse[i]];
+        const float *x = ptr(n, sq->in[0]), *mu = ptr(n, sq->in[1]);
+        float *y = ptr(n, op->out[0]);
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            float mc = mu[c];
+#pragma omp parallel for reduction(+ : s) schedule(static)
+            for (size_t p = 0; p < hw; p++) {
+                float d = x[p * C + c] - mc;
+                s += d * d;
+            }
+            y[c] = (float)(s / (double)hw);
+        }
+        return;
+    }
 
     for (int c = 0; c < C; c++) {
         double s = 0;
@@ -832,10 +933,10 @@ int sf_tflnet_run(struct sf_tflnet *n)
             if (i8)
                 add_i8(n, op);
             else
-                binary_f32(n, op);
+                binary_f32(n, i, op);
             break;
-        case SF_TFL_MUL: case SF_TFL_SQUARED_DIFFERENCE: binary_f32(n, op); break;
-        case SF_TFL_MEAN: mean(n, op); break;
+        case SF_TFL_MUL: case SF_TFL_SQUARED_DIFFERENCE: binary_f32(n, i, op); break;
+        case SF_TFL_MEAN: mean(n, i, op); break;
         case SF_TFL_MIRROR_PAD: mirror_pad(n, op); break;
         case SF_TFL_RESIZE_NEAREST: resize_nearest(n, op); break;
         default: unary(n, op); break;

@@ -4,7 +4,10 @@
  * A plan is the model's read-only constants (float16 widened to float32
  * once, float DEQUANTIZEs of constants folded), every tensor's shape at
  * that size, and one arena holding all activations at offsets chosen by
- * liveness.  sf_tflnet_run allocates nothing: it is a loop over the ops.
+ * liveness.  The instance norms' two full-size intermediates (the squared
+ * differences, and x times the scale) are fused into their one reader and
+ * never stored.  sf_tflnet_run allocates nothing: it is a loop over the
+ * ops.
  *
  * Sizes generalize as arbitrary.md section 7 says: the spatial size of the
  * first input may differ from the file's; RESIZE_NEAREST_NEIGHBOR scales

@@ -234,7 +234,7 @@ static int cmd_run(int transfer, const char *model, const char *img, const char 
         rc = fwrite(y, sizeof *y, 100, f) != 100;
     }
     rc |= fclose(f) != 0;
-    printf("%s %dx%d -> %dx%dx%d in %.1f ms (convolutions: %s)\n", transfer ? "transfer" : "predict", w, h,
+    printf("%s %dx%d -> %dx%dx%d in %.1f ms (float convolutions: %s)\n", transfer ? "transfer" : "predict", w, h,
            shape[2], shape[1], shape[3], (t1 - t0) * 1e3, portable ? "portable" : k.tconv_name);
 out_net:
     sf_tflnet_free(net);
