@@ -44,6 +44,17 @@ struct sf_tflnet {
     size_t arena_bytes;
     uint8_t *skip;              /* ops folded at plan time, or fused into a later one */
     int *fuse;                  /* per op: the op fused into it (-1: none), see fuse_norms */
+    struct pin *pin;            /* per op: where a planar convolution reads from, see fuse_planar */
+};
+
+/* A planar convolution's input read through a mirror pad and a nearest
+ * resize, neither stored (fuse_planar): padded (yy, xx) -> reflected into
+ * hr x wr -> divided by the resize factors -> src's pixel. */
+struct pin {
+    int src;                    /* tensor read, -1: the convolution's own input */
+    int pt, pl, sym;            /* the pad before, top and left; 1 for SYMMETRIC */
+    int hr, wr;                 /* the size between resize and pad */
+    int fy, fx;                 /* the resize factors (1: none) */
 };
 
 static int fail(char *why, size_t whylen, const char *fmt, ...)
@@ -282,6 +293,7 @@ void sf_tflnet_free(struct sf_tflnet *n)
     free(n->planar);
     free(n->planes);
     free(n->fuse);
+    free(n->pin);
     free(n->r);
     free(n->arena);
     free(n->skip);
@@ -346,6 +358,67 @@ static int fuse_norms(struct sf_tflnet *n)
     return 0;
 }
 
+/* Readers of each tensor among the ops that run (outputs count twice). */
+static int *count_readers(const struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+    int *readers = calloc((size_t)m->ntensors, sizeof *readers);
+
+    if (!readers)
+        return NULL;
+    for (int i = 0; i < m->nops; i++)
+        for (int k = 0; !n->skip[i] && k < m->ops[i].nin; k++)
+            if (m->ops[i].in[k] >= 0)
+                readers[m->ops[i].in[k]]++;
+    for (int k = 0; k < m->nout; k++)
+        readers[m->out[k]] += 2;
+    return readers;
+}
+
+/* A planar convolution whose input is MIRROR_PAD(RESIZE_NEAREST(t)) or
+ * MIRROR_PAD(t), each read by nothing else, reads t itself while it lays
+ * out its planes (arbitrary.md 8: the upsampling folds into the input
+ * indexing): the two full-size tensors are never stored.  0 or -1. */
+static int fuse_planar(struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+    int *readers = count_readers(n);
+
+    if (!readers)
+        return -1;
+    for (int i = 0; i < m->nops; i++) {
+        if (!n->planar[i])
+            continue;
+        int p = m->ops[i].in[0], j = n->r[p].first;
+        if (j < 0 || readers[p] != 1 || m->ops[j].code != SF_TFL_MIRROR_PAD || n->skip[j])
+            continue;
+        const struct sf_tfl_op *pad = &m->ops[j];
+        const int32_t *pp = ptr(n, pad->in[1]);
+        struct pin q = { .src = pad->in[0], .pt = pp[2], .pl = pp[4], .sym = pad->mirror_mode == 1,
+                         .hr = n->r[pad->in[0]].d[1], .wr = n->r[pad->in[0]].d[2], .fy = 1, .fx = 1 };
+        int k = n->r[q.src].first;
+        if (k >= 0 && readers[q.src] == 1 && m->ops[k].code == SF_TFL_RESIZE_NEAREST && !n->skip[k]) {
+            int src = m->ops[k].in[0];
+            q.fy = q.hr / n->r[src].d[1];
+            q.fx = q.wr / n->r[src].d[2];
+            if (q.fy * n->r[src].d[1] == q.hr && q.fx * n->r[src].d[2] == q.wr) {
+                n->skip[k] = 1;
+                n->r[q.src].virt = 1;
+                q.src = src;
+            } else {
+                q.fy = q.fx = 1;
+            }
+        }
+        n->skip[j] = 1;
+        n->r[p].virt = 1;
+        if (n->r[q.src].last < i)
+            n->r[q.src].last = i;
+        n->pin[i] = q;
+    }
+    free(readers);
+    return 0;
+}
+
 int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
                    struct sf_tflnet **out, char *why, size_t whylen)
 {
@@ -355,10 +428,12 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     *out = NULL;
     if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
         !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)) ||
-        !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)))
+        !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)) || !(n->pin = calloc((size_t)m->nops, sizeof *n->pin)))
         goto out_nomem;
-    for (int i = 0; i < m->nops; i++)
+    for (int i = 0; i < m->nops; i++) {
         n->fuse[i] = -1;
+        n->pin[i].src = -1;
+    }
     n->m = m;
     n->k = kern && kern->tconv ? kern : NULL;
     /* constants: int8/int32 in place; float16 widened; float32 in place */
@@ -485,7 +560,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     for (int k = 0; k < m->nin; k++)
         if (n->r[m->in[k]].last < 0)
             n->r[m->in[k]].last = 0;
-    if (fuse_norms(n) < 0)
+    if (fuse_norms(n) < 0 || fuse_planar(n) < 0)
         goto out_nomem;
     /* the arena: first fit by liveness, in 64-byte units */
     {
@@ -577,11 +652,30 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
         const float *cw = n->cw[i], *cb = cw + (size_t)kh * kw * C * SF_TCONV_OCP(OC);
         float *pln = n->planes;
         int oh = o->d[1];
+        const struct pin *q = &n->pin[i];
+        if (q->src >= 0) {                  /* through the fused pad and resize */
+            const float *sx = ptr(n, q->src);
+            int ws = n->r[q->src].d[2];
 #pragma omp parallel for schedule(static)
-        for (int yy = 0; yy < H; yy++)
-            for (int xx = 0; xx < Wd; xx++)
-                for (int ci = 0; ci < C; ci++)
-                    pln[((size_t)ci * H + yy) * Wd + xx] = x[((size_t)yy * Wd + xx) * C + ci];
+            for (int yy = 0; yy < H; yy++) {
+                int iy = yy - q->pt;
+                iy = iy < 0 ? -iy - q->sym : iy >= q->hr ? 2 * q->hr - 2 - iy + q->sym : iy;
+                const float *srow = sx + (size_t)(iy / q->fy) * ws * C;
+                for (int xx = 0; xx < Wd; xx++) {
+                    int ix = xx - q->pl;
+                    ix = ix < 0 ? -ix - q->sym : ix >= q->wr ? 2 * q->wr - 2 - ix + q->sym : ix;
+                    const float *px = srow + (size_t)(ix / q->fx) * C;
+                    for (int ci = 0; ci < C; ci++)
+                        pln[((size_t)ci * H + yy) * Wd + xx] = px[ci];
+                }
+            }
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int yy = 0; yy < H; yy++)
+                for (int xx = 0; xx < Wd; xx++)
+                    for (int ci = 0; ci < C; ci++)
+                        pln[((size_t)ci * H + yy) * Wd + xx] = x[((size_t)yy * Wd + xx) * C + ci];
+        }
 #pragma omp parallel for schedule(dynamic, 1)
         for (int r = 0; r < oh; r += 4)
             n->k->tconvp(pln, H, Wd, C, cw, cb, OC, SF_TCONV_OCP(OC), kh, kw, y, o->d[2], op->act, r,

@@ -6,7 +6,9 @@
  * that size, and one arena holding all activations at offsets chosen by
  * liveness.  The instance norms' two full-size intermediates (the squared
  * differences, and x times the scale) are fused into their one reader and
- * never stored.  sf_tflnet_run allocates nothing: it is a loop over the
+ * never stored, and so are the mirror pad and nearest resize in front of a
+ * full-resolution convolution, which reads through them as it lays out its
+ * planar input.  sf_tflnet_run allocates nothing: it is a loop over the
  * ops.
  *
  * Sizes generalize as arbitrary.md section 7 says: the spatial size of the
