@@ -145,6 +145,14 @@ static void KT(output)(const float *O, int w4, int w, const float *a, const floa
     }
 }
 
+/* GCC's vector extension at the includer's register width (KT_VBYTES,
+ * 16 bytes unless it says otherwise): KT_PV floats. */
+#ifndef KT_VBYTES
+#define KT_VBYTES 16
+#endif
+#define KT_PV (KT_VBYTES / 4)
+typedef float KT(v16) __attribute__((vector_size(KT_VBYTES)));
+
 /* The transformer's NHWC convolution (cpu.h sf_tconv_fn), one inlined copy
  * per padded channel count, so that the channel loops vectorize: tiles of
  * 4 output pixels along a row, each tap's weight row loaded once for the 4. */
@@ -168,7 +176,34 @@ KT(tconv_c)(const int OCP, const float *x, int h, int w, int c, const float *wt,
                 for (int kx = 0; kx < kw; kx++) {
                     const float *wk = wt + ((size_t)ky * kw + kx) * c * OCP;
                     int ix0 = ox0 * s + kx - pl, ixl = (ox0 + np - 1) * s + kx - pl;
-                    if (np == 4 && ix0 >= 0 && ixl < w) {
+                    if (np == 4 && ix0 >= 0 && ixl < w && OCP % KT_PV == 0) {
+                        /* whole registers of channels: the accumulators stay in them */
+                        const int NV = OCP >= KT_PV ? OCP / KT_PV : 1;
+                        const float *x0 = xr + (size_t)ix0 * c, *x1 = x0 + (size_t)s * c, *x2 = x1 + (size_t)s * c,
+                                    *x3 = x2 + (size_t)s * c;
+                        /* two registers of channels at a time: 8 accumulators */
+                        for (int vb = 0; vb < NV; vb += 2) {
+                            const int nb = NV - vb < 2 ? NV - vb : 2;
+                            KT(v16) va[4][2];
+                            for (int p = 0; p < 4; p++)
+                                memcpy(va[p], &acc[p][vb * KT_PV], (size_t)nb * sizeof va[p][0]);
+                            for (int ci = 0; ci < c; ci++) {
+                                const float *wr = wk + (size_t)ci * OCP + vb * KT_PV;
+                                float v0 = x0[ci], v1 = x1[ci], v2 = x2[ci], v3 = x3[ci];
+#pragma GCC unroll 2
+                                for (int vi = 0; vi < nb; vi++) {
+                                    KT(v16) wv;
+                                    memcpy(&wv, wr + vi * KT_PV, sizeof wv);
+                                    va[0][vi] += v0 * wv;
+                                    va[1][vi] += v1 * wv;
+                                    va[2][vi] += v2 * wv;
+                                    va[3][vi] += v3 * wv;
+                                }
+                            }
+                            for (int p = 0; p < 4; p++)
+                                memcpy(&acc[p][vb * KT_PV], va[p], (size_t)nb * sizeof va[p][0]);
+                        }
+                    } else if (np == 4 && ix0 >= 0 && ixl < w) {
                         const float *x0 = xr + (size_t)ix0 * c, *x1 = x0 + (size_t)s * c, *x2 = x1 + (size_t)s * c,
                                     *x3 = x2 + (size_t)s * c;
                         for (int ci = 0; ci < c; ci++) {
@@ -226,18 +261,50 @@ static void KT(tconv)(const float *x, int h, int w, int c, const float *wt, cons
  * per vector (GCC's vector extension, KT_VBYTES wide: the includer's
  * register width, 16 bytes unless it says otherwise), OC accumulators kept
  * in registers, each weight broadcast once per load. */
-#ifndef KT_VBYTES
-#define KT_VBYTES 16
-#endif
-#define KT_PV (KT_VBYTES / 4)
-typedef float KT(v16) __attribute__((vector_size(KT_VBYTES)));
 
 static inline __attribute__((always_inline)) void
 KT(tconvp_c)(const int OC, const float *pl, int h, int w, int c, const float *wt, const float *b, int ocp, int kh,
              int kw, float *y, int ow, int act, int oy0, int oy1)
 {
+    /* two registers of pixels per step when the accumulators fit in the
+     * register file (16 registers below AVX-512, 32 with it) */
+    const int two = 2 * OC <= (KT_VBYTES == 64 ? 24 : 12);
     for (int oy = oy0; oy < oy1; oy++) {
         for (int ox0 = 0; ox0 < ow; ox0 += KT_PV) {
+            if (two && ow - ox0 >= 2 * KT_PV) {
+                KT(v16) a0[OC], a1[OC];
+#pragma GCC unroll 16
+                for (int o = 0; o < OC; o++)
+                    a0[o] = a1[o] = (KT(v16)){ 0 } + b[o];
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        const float *xp = pl + ((size_t)oy + ky) * w + ox0 + kx;
+                        const float *wr = wt + ((size_t)ky * kw + kx) * c * ocp;
+                        for (int ci = 0; ci < c; ci++) {
+                            KT(v16) x0, x1;
+                            memcpy(&x0, xp + (size_t)ci * h * w, sizeof x0);
+                            memcpy(&x1, xp + (size_t)ci * h * w + KT_PV, sizeof x1);
+#pragma GCC unroll 16
+                            for (int o = 0; o < OC; o++) {
+                                float wv = wr[ci * ocp + o];
+                                a0[o] += x0 * wv;
+                                a1[o] += x1 * wv;
+                            }
+                        }
+                    }
+                for (int o = 0; o < OC; o++) {
+                    float t[2 * KT_PV];
+                    memcpy(t, &a0[o], sizeof a0[o]);
+                    memcpy(t + KT_PV, &a1[o], sizeof a1[o]);
+                    for (int j = 0; j < 2 * KT_PV; j++) {
+                        float v = t[j];
+                        y[((size_t)oy * ow + ox0 + j) * OC + o] =
+                            act == 1 ? (v > 0 ? v : 0) : act == 3 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v;
+                    }
+                }
+                ox0 += KT_PV;               /* and the loop's own step */
+                continue;
+            }
             int np = ow - ox0 < KT_PV ? ow - ox0 : KT_PV;
             KT(v16) acc[OC];
 #pragma GCC unroll 16
