@@ -195,6 +195,8 @@ static int infer(struct sf_tflnet *n, int i, char *why, size_t whylen)
         const int32_t *ax = b ? i32_const(n, op->in[1], 2) : NULL;
         if (!ax || ax[0] != 1 || ax[1] != 2 || !op->keep_dims)
             return fail(why, whylen, "op %d: MEAN other than over axes 1, 2 with keep_dims", i);
+        if (a->d[3] > MAX_CH)
+            return fail(why, whylen, "op %d: MEAN over %d channels (at most %d)", i, a->d[3], MAX_CH);
         o->d[0] = o->d[1] = o->d[2] = 1;
         o->d[3] = a->d[3];
         break;
@@ -899,44 +901,72 @@ static void add_i8(struct sf_tflnet *n, const struct sf_tfl_op *op)
     }
 }
 
+/* Per-channel sums of x (or of (x - mu)^2 when mu is given) over hw pixels
+ * into sum[C], in double.  The pixels are cut into MEAN_CHUNKS fixed
+ * chunks, summed in parallel, and the chunks' sums added in their order:
+ * the same bits whatever the threads' timing and count. */
+#define MEAN_CHUNKS 16
+static void channel_sums(const float *x, size_t hw, int C, const float *mu, double *sum)
+{
+    double part[MEAN_CHUNKS][64];
+
+    for (int c0 = 0; c0 < C; c0 += 64) {    /* 64 channels at a time: the partials stay small */
+        int nc = C - c0 < 64 ? C - c0 : 64;
+#pragma omp parallel for schedule(static, 1)
+        for (int k = 0; k < MEAN_CHUNKS; k++) {
+            size_t p0 = hw * (size_t)k / MEAN_CHUNKS, p1 = hw * (size_t)(k + 1) / MEAN_CHUNKS;
+            double acc[64] = { 0 };
+            for (size_t p = p0; p < p1; p++) {
+                const float *px = x + p * C + c0;
+                if (mu) {
+                    for (int c = 0; c < nc; c++) {
+                        float d = px[c] - mu[c0 + c];
+                        acc[c] += d * d;
+                    }
+                } else {
+                    for (int c = 0; c < nc; c++)
+                        acc[c] += px[c];
+                }
+            }
+            memcpy(part[k], acc, sizeof acc);
+        }
+        for (int c = 0; c < nc; c++) {
+            double t = 0;
+            for (int k = 0; k < MEAN_CHUNKS; k++)
+                t += part[k][c];
+            sum[c0 + c] = t;
+        }
+    }
+}
+
 static void mean(struct sf_tflnet *n, int i, const struct sf_tfl_op *op)
 {
     const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
     size_t hw = (size_t)a->d[1] * a->d[2];
     int C = a->d[3];
+    double sum[MAX_CH];
 
     if (n->fuse[i] >= 0) {                  /* the mean of (x - mu)^2, squares not stored */
         const struct sf_tfl_op *sq = &n->m->ops[n->fuse[i]];
-        const float *x = ptr(n, sq->in[0]), *mu = ptr(n, sq->in[1]);
         float *y = ptr(n, op->out[0]);
-        for (int c = 0; c < C; c++) {
-            double s = 0;
-            float mc = mu[c];
-#pragma omp parallel for reduction(+ : s) schedule(static)
-            for (size_t p = 0; p < hw; p++) {
-                float d = x[p * C + c] - mc;
-                s += d * d;
-            }
-            y[c] = (float)(s / (double)hw);
-        }
+        channel_sums(ptr(n, sq->in[0]), hw, C, ptr(n, sq->in[1]), sum);
+        for (int c = 0; c < C; c++)
+            y[c] = (float)(sum[c] / (double)hw);
         return;
     }
-
+    if (a->type == SF_TFL_F32) {
+        float *y = ptr(n, op->out[0]);
+        channel_sums(ptr(n, op->in[0]), hw, C, NULL, sum);
+        for (int c = 0; c < C; c++)
+            y[c] = (float)(sum[c] / (double)hw);
+        return;
+    }
     for (int c = 0; c < C; c++) {
+        const int8_t *x = ptr(n, op->in[0]);
         double s = 0;
-        if (a->type == SF_TFL_F32) {
-            const float *x = ptr(n, op->in[0]);
-#pragma omp parallel for reduction(+ : s) schedule(static)
-            for (size_t p = 0; p < hw; p++)
-                s += x[p * C + c];
-            ((float *)ptr(n, op->out[0]))[c] = (float)(s / (double)hw);
-        } else {
-            const int8_t *x = ptr(n, op->in[0]);
-            for (size_t p = 0; p < hw; p++)
-                s += x[p * C + c] - a->zero;
-            ((int8_t *)ptr(n, op->out[0]))[c] =
-                sat8(qround((double)a->scale * s / ((double)hw * o->scale)) + o->zero);
-        }
+        for (size_t p = 0; p < hw; p++)
+            s += x[p * C + c] - a->zero;
+        ((int8_t *)ptr(n, op->out[0]))[c] = sat8(qround((double)a->scale * s / ((double)hw * o->scale)) + o->zero);
     }
 }
 
