@@ -93,6 +93,15 @@ $SF stylize --styles "$ST" --cache "$W/cache" -v klee "$W/c250x330.ppm" "$W/chai
     fail "the style vector is cached" "$(cat "$W/chain2.err")"
 [ "$($CMP --info "$W/chain2.png" | cut -d' ' -f1)" = 250x330 ] && pass "stylize with a painting keeps the photo's size (250x330)" ||
     fail "stylize with a painting keeps the photo's size" "$($CMP --info "$W/chain2.png")"
+for sz in 1x1 3x2 2x9; do                 # under the network's 5 pixels: extended, then cropped back
+    $MK "${sz%x*}" "${sz#*x}" "$W/tiny$sz.png" --seed 240
+    if $SF stylize --styles "$ST" --no-cache klee "$W/tiny$sz.png" "$W/tinyo$sz.png" 2>"$W/tiny.err" &&
+       [ "$($CMP --info "$W/tinyo$sz.png" | cut -d' ' -f1)" = "$sz" ]; then
+        pass "stylize with a painting at $sz: runs, output $sz"
+    else
+        fail "stylize with a painting at $sz" "$(cat "$W/tiny.err"; $CMP --info "$W/tinyo$sz.png" 2>&1)"
+    fi
+done
 $SF stylize --style-image "$ST/klee.ppm" --arbitrary "$A" --no-cache "$W/content.ppm" "$W/si.png" 2>/dev/null
 cmp -s "$W/si.png" "$W/chain.png" && pass "stylize --style-image FILE: the same bytes as the style named after it" ||
     fail "stylize --style-image FILE equals the named style" "differs"
