@@ -331,6 +331,7 @@ void sf_tfl_free(struct sf_tfl_model *m)
         free(m->t[i].scale);
         free(m->t[i].zero);
         free(m->t[i].name);
+        free(m->t[i].owned);
     }
     free(m->t);
     free(m->ops);
@@ -428,5 +429,121 @@ out_fail:
 out_fail_rc:
     free(codes);
     sf_tfl_free(m);
+    return rc;
+}
+
+int sf_tfl_to_float(const struct sf_tfl_model *m, struct sf_tfl_model **out, char *why, size_t whylen)
+{
+    struct sf_tfl_model *f = calloc(1, sizeof *f);
+    int *alias = NULL, rc = -ENOMEM;
+
+    *out = NULL;
+    if (!f || !(f->t = calloc((size_t)m->ntensors, sizeof *f->t)) || !(f->ops = calloc((size_t)m->nops, sizeof *f->ops)) ||
+        !(alias = malloc((size_t)m->ntensors * sizeof *alias)))
+        goto out_fail;
+    f->ntensors = m->ntensors;
+    for (int i = 0; i < m->ntensors; i++) {
+        const struct sf_tfl_tensor *t = &m->t[i];
+        struct sf_tfl_tensor *g = &f->t[i];
+        alias[i] = i;
+        *g = *t;
+        g->scale = NULL;
+        g->zero = NULL;
+        g->owned = NULL;
+        g->nq = 0;
+        if (!(g->name = strdup(t->name ? t->name : "")))
+            goto out_fail;
+        if (t->type == SF_TFL_I8) {
+            g->type = SF_TFL_F32;
+            if (t->data) {                  /* dequantize, per channel along qdim */
+                size_t ne = sf_tfl_elems(t), inner = 1;
+                float *d = malloc(ne * sizeof *d);
+                if (!d)
+                    goto out_fail;
+                for (int k = t->qdim + 1; k < t->ndim; k++)
+                    inner *= (size_t)t->shape[k];
+                for (size_t e = 0; e < ne; e++) {
+                    int q = t->nq > 1 ? (int)(e / inner % (size_t)t->nq) : 0;
+                    d[e] = t->nq ? t->scale[q] * (float)((int8_t)t->data[e] - t->zero[q]) : (float)(int8_t)t->data[e];
+                }
+                g->owned = d;
+                g->data = (const uint8_t *)d;
+                g->bytes = ne * sizeof *d;
+            }
+        }
+    }
+    /* int32 biases of int8 convolutions: float, scale s_in * s_w[c] */
+    for (int i = 0; i < m->nops; i++) {
+        const struct sf_tfl_op *op = &m->ops[i];
+        if ((op->code != SF_TFL_CONV_2D && op->code != SF_TFL_DEPTHWISE_CONV_2D) || op->nin < 3 || op->in[2] < 0)
+            continue;
+        const struct sf_tfl_tensor *x = &m->t[op->in[0]], *w = &m->t[op->in[1]], *b = &m->t[op->in[2]];
+        if (b->type != SF_TFL_I32 || !b->data || x->type != SF_TFL_I8 || x->nq != 1 || w->nq < 1)
+            continue;
+        size_t nb = sf_tfl_elems(b);
+        float *d = malloc(nb * sizeof *d);
+        if (!d)
+            goto out_fail;
+        for (size_t c = 0; c < nb; c++) {
+            int32_t v;
+            memcpy(&v, b->data + 4 * c, 4);
+            d[c] = (float)v * x->scale[0] * w->scale[w->nq > 1 ? c % (size_t)w->nq : 0];
+        }
+        /* a bias tensor may serve several convolutions: give this op its own */
+        int nt = f->ntensors;
+        struct sf_tfl_tensor *nt_ = realloc(f->t, (size_t)(nt + 1) * sizeof *f->t);
+        if (!nt_) {
+            free(d);
+            goto out_fail;
+        }
+        f->t = nt_;
+        f->t[nt] = f->t[op->in[2]];
+        f->t[nt].type = SF_TFL_F32;
+        f->t[nt].data = (const uint8_t *)d;
+        f->t[nt].bytes = nb * sizeof *d;
+        f->t[nt].owned = d;
+        f->t[nt].name = strdup(b->name ? b->name : "");
+        f->ntensors = nt + 1;
+        if (!f->t[nt].name)
+            goto out_fail;
+        f->ops[i].in[2] = nt;               /* set below when the op is copied */
+    }
+    /* the ops, without QUANTIZE and DEQUANTIZE */
+    for (int i = 0; i < m->nops; i++) {
+        const struct sf_tfl_op *op = &m->ops[i];
+        if (op->code == SF_TFL_QUANTIZE || op->code == SF_TFL_DEQUANTIZE) {
+            if (op->nin < 1 || op->nout != 1 || op->in[0] < 0) {
+                snprintf(why, whylen, "op %d: a (de)quantize without one input and output", i);
+                rc = -EINVAL;
+                goto out_fail;
+            }
+            alias[op->out[0]] = alias[op->in[0]];
+            continue;
+        }
+        int bias = f->ops[i].in[2];
+        struct sf_tfl_op *g = &f->ops[f->nops++];
+        int had_bias = (op->code == SF_TFL_CONV_2D || op->code == SF_TFL_DEPTHWISE_CONV_2D) && bias > 0 &&
+                       bias >= m->ntensors;
+        *g = *op;
+        for (int k = 0; k < g->nin; k++)
+            if (g->in[k] >= 0 && g->in[k] < m->ntensors)
+                g->in[k] = alias[g->in[k]];
+        if (had_bias)
+            g->in[2] = bias;
+    }
+    f->nin = m->nin;
+    f->nout = m->nout;
+    for (int k = 0; k < SF_TFL_MAX_IO; k++) {
+        f->in[k] = m->in[k];
+        f->out[k] = k < m->nout ? alias[m->out[k]] : -1;
+    }
+    free(alias);
+    *out = f;
+    return 0;
+out_fail:
+    if (rc == -ENOMEM)
+        snprintf(why, whylen, "out of memory");
+    free(alias);
+    sf_tfl_free(f);
     return rc;
 }

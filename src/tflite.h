@@ -50,6 +50,7 @@ struct sf_tfl_tensor {
     int32_t *zero;                  /* nq zero points */
     int qdim;                       /* quantized_dimension */
     char *name;
+    void *owned;                    /* data this reader made (sf_tfl_to_float), freed with the model */
 };
 
 struct sf_tfl_op {
@@ -79,6 +80,14 @@ struct sf_tfl_model {
  * reader supports: why says what and where), -ENOMEM. */
 int sf_tfl_parse(const uint8_t *buf, size_t len, struct sf_tfl_model **out, char *why, size_t whylen);
 void sf_tfl_free(struct sf_tfl_model *m);
+
+/* A float32 copy of a full-integer model, for measuring what its integer
+ * arithmetic does: int8 constants dequantized (per channel), the int32
+ * biases of int8 convolutions turned into float (scale s_in * s_w[c]),
+ * int8 activations made float32, and every QUANTIZE and DEQUANTIZE dropped
+ * (readers read its input instead).  The copy points into m's buffer too.
+ * Returns 0, -EINVAL (something it cannot translate: why says), -ENOMEM. */
+int sf_tfl_to_float(const struct sf_tfl_model *m, struct sf_tfl_model **out, char *why, size_t whylen);
 
 /* Elements of a tensor (1 for a scalar); element size of a type (0 if
  * unknown). */

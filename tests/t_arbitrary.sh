@@ -40,6 +40,24 @@ else
     fail "transformer at 384x384 runs" "$(cat "$W/t.out")"
 fi
 
+# the choice made: the int8 predictor reproduced, against the same model
+# computed in float32 (what the integer arithmetic changes in the image)
+if $T predict-float "$A/predict_int8.tflite" "$W/style1.ppm" "$W/bf1.f32" >"$W/pf.out" 2>&1 &&
+   $T transfer "$A/transfer_fp16.tflite" "$W/content.ppm" "$W/bf1.f32" "$W/outf.ppm" >/dev/null 2>&1; then
+    d=$(python3 -c "
+import array, sys
+a = array.array('f'); a.frombytes(open(sys.argv[1], 'rb').read())
+b = array.array('f'); b.frombytes(open(sys.argv[2], 'rb').read())
+print('%.4f' % max(abs(x - y) for x, y in zip(a, b)))" "$W/bf1.f32" "$G/arb_bottleneck_s1.f32")
+    r=$($CMP "$W/outf.ppm" "$G/arb_fp16_384.png")
+    p=$(echo "$r" | sed 's/.*psnr=\([0-9.]*\).*/\1/')
+    awk -v p="$p" -v d="$d" 'BEGIN { exit !(p > 30 && p < 60 && d > 0 && d < 0.5) }' &&
+        pass "predictor computed in float instead of int8: style floats off by up to $d, the image against LiteRT's $r" ||
+        fail "predictor in float: a measurable, small difference" "max diff $d; $r"
+else
+    fail "predictor in float runs" "$(cat "$W/pf.out")"
+fi
+
 # other sizes: the output is 4 * ceil(ceil(n / 2) / 2) per side (arbitrary.md 7)
 for sz in 250x330 5x5 1000x40 7x64; do
     w=${sz%x*} h=${sz#*x}

@@ -9,6 +9,10 @@
  *   tflcheck predict MODEL STYLE OUT.f32
  *                             the 100 style floats of an image (resized by
  *                             nothing: it must be 256x256)
+ *   tflcheck predict-float MODEL STYLE OUT.f32
+ *                             the same with the int8 model computed in
+ *                             float32 (sf_tfl_to_float), to measure what
+ *                             the integer arithmetic does
  *   tflcheck transfer MODEL CONTENT BOTTLENECK.f32 OUT.ppm
  *                             the styled image, 8-bit (round(255 x), as the
  *                             LiteRT anchor writes it), at the network's
@@ -172,7 +176,8 @@ static float *load_image(const char *path, int *w, int *h)
     return x;
 }
 
-static int cmd_run(int transfer, const char *model, const char *img, const char *bfile, const char *out)
+static int cmd_run(int transfer, int as_float, const char *model, const char *img, const char *bfile,
+                   const char *out)
 {
     uint8_t *buf;
     size_t len, ne;
@@ -185,6 +190,15 @@ static int cmd_run(int transfer, const char *model, const char *img, const char 
 
     if (!x || load(model, &buf, &len, &m))
         return 1;
+    if (as_float) {
+        struct sf_tfl_model *fm;
+        if (sf_tfl_to_float(m, &fm, why, sizeof why)) {
+            fprintf(stderr, "tflcheck: %s in float: %s\n", model, why);
+            goto out_model0;
+        }
+        sf_tfl_free(m);
+        m = fm;
+    }
     struct sf_cpu_kernels k;
     struct sf_cpu_features feat;
     int portable = getenv("TFLCHECK_PORTABLE") != NULL;     /* the reference loops only */
@@ -239,6 +253,7 @@ static int cmd_run(int transfer, const char *model, const char *img, const char 
 out_net:
     sf_tflnet_free(net);
 out_model:
+out_model0:
     sf_tfl_free(m);
     free(buf);
     free(x);
@@ -250,10 +265,12 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "parse"))
         return cmd_parse(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "predict"))
-        return cmd_run(0, argv[2], argv[3], NULL, argv[4]);
+        return cmd_run(0, 0, argv[2], argv[3], NULL, argv[4]);
+    if (argc == 5 && !strcmp(argv[1], "predict-float"))
+        return cmd_run(0, 1, argv[2], argv[3], NULL, argv[4]);
     if (argc == 6 && !strcmp(argv[1], "transfer"))
-        return cmd_run(1, argv[2], argv[3], argv[4], argv[5]);
-    fprintf(stderr, "usage: tflcheck parse DIR | predict MODEL STYLE OUT.f32 | "
+        return cmd_run(1, 0, argv[2], argv[3], argv[4], argv[5]);
+    fprintf(stderr, "usage: tflcheck parse DIR | predict[-float] MODEL STYLE OUT.f32 | "
                     "transfer MODEL CONTENT BOTTLENECK.f32 OUT.ppm\n");
     return 2;
 }
