@@ -251,10 +251,10 @@ fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
 # libFuzzer over the TFLite reader and runner (tests/fuzz_tflite.c), seeded
 # with ../shared/arbitrary's three models; runs FUZZ_SECONDS.  Not part of
 # `make test`, which runs a deterministic damage pass (tests/tflcheck.c).
-$(FUZZ_DIR)/fuzz_tflite: tests/fuzz_tflite.c src/tflite.c src/tflnet.c src/tflite.h src/tflnet.h
+$(FUZZ_DIR)/fuzz_tflite: tests/fuzz_tflite.c src/tflite.c src/tflnet.c src/tflite.h src/tflnet.h cpu/cpu.h
 	@command -v clang >/dev/null || { echo "make fuzz-tflite needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -o $@ \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Icpu -o $@ \
 	  tests/fuzz_tflite.c src/tflite.c src/tflnet.c -lm
 fuzz-tflite: $(FUZZ_DIR)/fuzz_tflite
 	@mkdir -p $(FUZZ_DIR)/tfl_seeds $(FUZZ_DIR)/tfl_corpus $(FUZZ_DIR)/tfl_findings

@@ -1,6 +1,7 @@
 /* fuzz_tflite.c: libFuzzer over the TFLite reader and runner (`make
  * fuzz-tflite`, seeded with ../shared/arbitrary's three models): parse
- * any bytes; when they parse, plan at 8x8 and run.  Nothing may read
+ * any bytes; when they parse, plan at 8x8 and run, the model and its
+ * float copy (sf_tfl_to_float).  Nothing may read
  * outside the buffer or crash (ASan, UBSan). */
 #include "tflite.h"
 #include "tflnet.h"
@@ -27,6 +28,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         sf_tflnet_run(n);
         sf_tflnet_free(n);
+    }
+    struct sf_tfl_model *fm;
+    if (!sf_tfl_to_float(m, &fm, why, sizeof why)) {       /* and its float copy */
+        if (!sf_tflnet_plan(fm, 8, 8, NULL, &n, why, sizeof why)) {
+            for (int i = 0; i < fm->nin; i++) {
+                size_t ne;
+                float *x = sf_tflnet_input(n, i, &ne);
+                for (size_t k = 0; k < ne; k++)
+                    x[k] = 0.25f;
+            }
+            sf_tflnet_run(n);
+            sf_tflnet_free(n);
+        }
+        sf_tfl_free(fm);
     }
     sf_tfl_free(m);
     return 0;
