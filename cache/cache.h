@@ -29,7 +29,9 @@
  *    56   8  reserved, 0
  *    64   -  the encoded image (JPEG, PNG, BMP or TGA bytes)
  * An entry whose header or checksum does not check is never served: it is
- * deleted and the read is a miss.
+ * deleted and the read is a miss.  The shared store (remote.h) keeps these
+ * same VALUE bytes in Redis and checks them the same way
+ * (sf_entry_header, sf_entry_check).
  *
  * ALIAS: key = 'A' followed by 16 bytes (17 bytes in all), value = the
  * 16-byte key of an entry.  The mount records "this source file, as of this

@@ -20,8 +20,12 @@
  * (100 - s)% the photo's own (Magenta's interpolation), so 0 gives back
  * roughly the photo.
  *
- * DESIGN: one sf_arb per process, shared by its threads; `lock` serializes
- * runs (one image at a time, like the engines) and guards the plans.
+ * DESIGN: one sf_arb per load of the styles, shared by their threads;
+ * `lock` serializes runs (one image at a time, like the engines) and guards
+ * the plans.  Lock order: a painting style's own lock (style.c, held while
+ * its vector is computed) before this one, never the other way.  The
+ * transformer's plan (its arena: about 170 MB at 1 MP) is kept for the next
+ * image of the same size.
  * Returns 0 or -errno. */
 #ifndef SF_ARBITRARY_H
 #define SF_ARBITRARY_H
