@@ -159,6 +159,10 @@ static int borrow(struct sf_remote *r, struct conn *out)
     for (;;) {
         if (r->down) {
             double now = sf_monotonic();
+            while (r->nfree > 0) {          /* idle contexts from before the outage */
+                redisFree(r->pool[--r->nfree].c);
+                r->nopen--;
+            }
             if (r->connecting || now - r->last_try < RECONNECT_S || r->nopen >= SF_REMOTE_CONNS) {
                 pthread_mutex_unlock(&r->lock);
                 return -ENOTCONN;
