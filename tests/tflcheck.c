@@ -62,13 +62,33 @@ static uint64_t next(void)
     return rng;
 }
 
+/* Plan m at 16x16 and run it on flat inputs.  Returns the plan's code,
+ * with why set when it refuses. */
+static int plan_and_run(const struct sf_tfl_model *m, char *why, size_t whylen)
+{
+    struct sf_tflnet *net;
+    int rc = sf_tflnet_plan(m, 16, 16, NULL, &net, why, whylen);
+
+    if (rc)
+        return rc;
+    for (int i = 0; i < m->nin; i++) {
+        size_t ne;
+        float *x = sf_tflnet_input(net, i, &ne);
+        for (size_t k = 0; k < ne; k++)
+            x[k] = 0.5f;
+    }
+    sf_tflnet_run(net);
+    sf_tflnet_free(net);
+    return 0;
+}
+
 /* Parse, plan at 16x16 and run a damaged copy (and one in eight, its float
  * copy): must not crash, and must say why when it refuses.  Returns 1 when
  * refused. */
 static int try_damaged(const uint8_t *d, size_t n, int *silent)
 {
-    struct sf_tfl_model *m;
-    struct sf_tflnet *net;
+    static unsigned every;
+    struct sf_tfl_model *m, *fm;
     char why[300] = "";
     int rc = sf_tfl_parse(d, n, &m, why, sizeof why);
 
@@ -77,36 +97,11 @@ static int try_damaged(const uint8_t *d, size_t n, int *silent)
         return 1;
     }
     why[0] = '\0';
-    rc = sf_tflnet_plan(m, 16, 16, NULL, &net, why, sizeof why);
-    if (rc) {
+    if ((rc = plan_and_run(m, why, sizeof why)))
         *silent += !why[0];
-    } else {                        /* and it runs */
-        for (int i = 0; i < m->nin; i++) {
-            size_t ne;
-            float *x = sf_tflnet_input(net, i, &ne);
-            for (size_t k = 0; k < ne; k++)
-                x[k] = 0.5f;
-        }
-        sf_tflnet_run(net);
-        sf_tflnet_free(net);
-    }
-    static unsigned every;
-    if (++every % 8 == 0) {         /* and, one in eight (it is slower), its float copy */
-        struct sf_tfl_model *fm;
-        char w2[300] = "";
-        if (sf_tfl_to_float(m, &fm, w2, sizeof w2) == 0) {
-            if (sf_tflnet_plan(fm, 16, 16, NULL, &net, w2, sizeof w2) == 0) {
-                for (int i = 0; i < fm->nin; i++) {
-                    size_t ne;
-                    float *x = sf_tflnet_input(net, i, &ne);
-                    for (size_t k = 0; k < ne; k++)
-                        x[k] = 0.5f;
-                }
-                sf_tflnet_run(net);
-                sf_tflnet_free(net);
-            }
-            sf_tfl_free(fm);
-        }
+    if (++every % 8 == 0 && sf_tfl_to_float(m, &fm, why, sizeof why) == 0) {   /* it is slower */
+        plan_and_run(fm, why, sizeof why);
+        sf_tfl_free(fm);
     }
     sf_tfl_free(m);
     return rc != 0;
