@@ -108,7 +108,9 @@ typedef void (*sf_tconv_fn)(const float *x, int h, int w, int c, const float *wt
 /* The same for a VALID, stride-1 convolution of planar input
  * ([c][h][w]: vectorized over a register of output pixels, for the full-resolution
  * layers with 3 to 16 channels): output NHWC, oh = h - kh + 1, ow = w -
- * kw + 1, wt as above with ocp channels, oc in {3, 8, 16}. */
+ * kw + 1, wt as above with ocp channels, oc in {3, 8, 16},
+ * kh kw c <= SF_TCONVP_TAPS (it writes nothing otherwise). */
+#define SF_TCONVP_TAPS (11 * 11 * 16)
 typedef void (*sf_tconvp_fn)(const float *planes, int h, int w, int c, const float *wt, const float *b, int oc,
                              int ocp, int kh, int kw, float *y, int ow, int act, int oy0, int oy1);
 

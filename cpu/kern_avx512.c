@@ -19,6 +19,7 @@
 
 #define KT(name) avx512_##name
 #define KT_VBYTES 64
+#define KT_NREG 32
 #include "kern_tmpl.h"
 #include "avx512_util.h"
 

@@ -21,6 +21,7 @@
 #include <arm_neon.h>
 
 #define KT(name) neon_##name
+#define KT_NREG 32
 #include "kern_tmpl.h"
 
 /* ---- layer 0 ------------------------------------------------------------ */

@@ -257,92 +257,133 @@ static void KT(tconv)(const float *x, int h, int w, int c, const float *wt, cons
     }
 }
 
-/* The planar variant (cpu.h sf_tconvp_fn): KT_PV output pixels of one row
- * per vector (GCC's vector extension, KT_VBYTES wide: the includer's
- * register width, 16 bytes unless it says otherwise), OC accumulators kept
- * in registers, each weight broadcast once per load. */
+/* The planar variant (cpu.h sf_tconvp_fn): P registers of KT_PV output
+ * pixels of one row per step (GCC's vector extension, KT_VBYTES wide: the
+ * includer's register width, 16 bytes unless it says otherwise), the P x OC
+ * accumulators kept in registers across all the kh kw c taps, which are one
+ * flat loop over a table of plane offsets (so the compiler never spills the
+ * accumulators between taps), each weight broadcast once per tap.
+ *
+ * P is chosen per OC and register file (KT_NREG: 16 below AVX-512, 32 with
+ * it and on aarch64): enough independent accumulators to cover the FMA
+ * latency (2 pipes x 4 cycles on current x86), few enough to leave a
+ * register for the pixels and one for the weight. */
+#ifndef KT_NREG
+#define KT_NREG 16
+#endif
+
+/* One step: P registers of pixels, OC channels.  A macro, so that the
+ * arrays have constant sizes (a VLA, even one whose size is constant after
+ * inlining, stays in memory). */
+#define KT_TP_STEP(OC, P)                                                                             \
+    static inline __attribute__((always_inline)) void KT(tconvp_step_##OC##_##P)(                    \
+        const float *xp, const int *off, int nt, const float *wt, int ocp, const float *b, float *yo, int act) \
+    {                                                                                                 \
+        KT(v16) a[P][OC];                                                                             \
+        _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                          \
+            _Pragma("GCC unroll 16") for (int o = 0; o < OC; o++) a[p][o] = (KT(v16)){ 0 } + b[o];    \
+        for (int t = 0; t < nt; t++) {                                                                \
+            const float *xt = xp + off[t], *wr = wt + (size_t)t * ocp;                                \
+            KT(v16) xv[P];                                                                            \
+            _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                      \
+                memcpy(&xv[p], xt + p * KT_PV, sizeof xv[p]);                                         \
+            _Pragma("GCC unroll 16") for (int o = 0; o < OC; o++) {                                   \
+                float wv = wr[o];                                                                     \
+                _Pragma("GCC unroll 16") for (int p = 0; p < P; p++) a[p][o] += xv[p] * wv;           \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                          \
+            _Pragma("GCC unroll 16") for (int o = 0; o < OC; o++) {                                   \
+                float t[KT_PV];                                                                       \
+                memcpy(t, &a[p][o], sizeof t);                                                        \
+                for (int j = 0; j < KT_PV; j++) {                                                     \
+                    float v = t[j];                                                                   \
+                    yo[(size_t)(p * KT_PV + j) * OC + o] =                                            \
+                        act == 1 ? (v > 0 ? v : 0) : act == 3 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v;      \
+                }                                                                                     \
+            }                                                                                         \
+    }
+/* The widths of the main steps: KT_P3 registers of pixels for 3 output
+ * channels, KT_P8 for 8 (16 channels: 1).  Chosen by measurement on an AMD
+ * EPYC Zen 5, 1 thread, the transformer's three full-size layers (1 thread
+ * FMA peak: 120 GFLOP/s at AVX2, 200 at AVX-512):
+ *   AVX2, 3 channels: P = 3 105 GFLOP/s; 2: 82; 4 and 5 spill: 53-59
+ *   AVX2, 8 channels: P = 1 80-96 GFLOP/s (2 would need 16 accumulators)
+ *   AVX-512: P3 = 6, P8 = 3: 170-206 GFLOP/s; 4/2 and 8/2 a little lower
+ *   SSE2 (generic), 3 channels: P = 3 44 GFLOP/s; 2: 38; 4: 22
+ * The previous kernel (the taps in three nested loops, 1 or 2 registers)
+ * ran 52-57 GFLOP/s at AVX2 and 66-108 at AVX-512. */
+#ifndef KT_P3
+#if KT_NREG == 32
+#define KT_P3 6
+#define KT_P8 3
+#else
+#define KT_P3 3
+#define KT_P8 1
+#endif
+#endif
+#define KT_TP_STEP_X(OC, P) KT_TP_STEP(OC, P)
+KT_TP_STEP(3, 1)
+KT_TP_STEP(8, 1)
+KT_TP_STEP(16, 1)
+KT_TP_STEP_X(3, KT_P3)
+#if KT_P8 != 1
+KT_TP_STEP_X(8, KT_P8)
+#endif
+#define KT_TP_CALL_X(OC, P) KT_TP_CALL(OC, P)
+#define KT_TP_CALL(OC, P) KT(tconvp_step_##OC##_##P)
 
 static inline __attribute__((always_inline)) void
 KT(tconvp_c)(const int OC, const float *pl, int h, int w, int c, const float *wt, const float *b, int ocp, int kh,
              int kw, float *y, int ow, int act, int oy0, int oy1)
 {
-    /* two registers of pixels per step when the accumulators fit in the
-     * register file (16 registers below AVX-512, 32 with it) */
-    const int two = 2 * OC <= (KT_VBYTES == 64 ? 24 : 12);
+    const int P = OC == 3 ? KT_P3 : OC == 8 ? KT_P8 : 1;
+    int off[SF_TCONVP_TAPS], nt = kh * kw * c;
+
+    if (nt > SF_TCONVP_TAPS)            /* cpu.h: the caller plans only those */
+        return;
+    for (int ky = 0, t = 0; ky < kh; ky++)      /* the weights' order: ky, kx, ci */
+        for (int kx = 0; kx < kw; kx++)
+            for (int ci = 0; ci < c; ci++)
+                off[t++] = (ci * h + ky) * w + kx;
     for (int oy = oy0; oy < oy1; oy++) {
-        for (int ox0 = 0; ox0 < ow; ox0 += KT_PV) {
-            if (two && ow - ox0 >= 2 * KT_PV) {
-                KT(v16) a0[OC], a1[OC];
-#pragma GCC unroll 16
-                for (int o = 0; o < OC; o++)
-                    a0[o] = a1[o] = (KT(v16)){ 0 } + b[o];
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++) {
-                        const float *xp = pl + ((size_t)oy + ky) * w + ox0 + kx;
-                        const float *wr = wt + ((size_t)ky * kw + kx) * c * ocp;
-                        for (int ci = 0; ci < c; ci++) {
-                            KT(v16) x0, x1;
-                            memcpy(&x0, xp + (size_t)ci * h * w, sizeof x0);
-                            memcpy(&x1, xp + (size_t)ci * h * w + KT_PV, sizeof x1);
-#pragma GCC unroll 16
-                            for (int o = 0; o < OC; o++) {
-                                float wv = wr[ci * ocp + o];
-                                a0[o] += x0 * wv;
-                                a1[o] += x1 * wv;
-                            }
-                        }
-                    }
-                for (int o = 0; o < OC; o++) {
-                    float t[2 * KT_PV];
-                    memcpy(t, &a0[o], sizeof a0[o]);
-                    memcpy(t + KT_PV, &a1[o], sizeof a1[o]);
-                    for (int j = 0; j < 2 * KT_PV; j++) {
-                        float v = t[j];
-                        y[((size_t)oy * ow + ox0 + j) * OC + o] =
-                            act == 1 ? (v > 0 ? v : 0) : act == 3 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v;
-                    }
-                }
-                ox0 += KT_PV;               /* and the loop's own step */
-                continue;
-            }
-            int np = ow - ox0 < KT_PV ? ow - ox0 : KT_PV;
+        const float *row = pl + (size_t)oy * w;
+        float *yr = y + (size_t)oy * ow * OC;
+        int ox0 = 0;
+        for (; ox0 + P * KT_PV <= ow; ox0 += P * KT_PV) {
+            const float *xp = row + ox0;
+            float *yo = yr + (size_t)ox0 * OC;
+            if (OC == 3) KT_TP_CALL_X(3, KT_P3)(xp, off, nt, wt, ocp, b, yo, act);
+            else if (OC == 8) KT_TP_CALL_X(8, KT_P8)(xp, off, nt, wt, ocp, b, yo, act);
+            else KT_TP_CALL(16, 1)(xp, off, nt, wt, ocp, b, yo, act);
+        }
+        for (; ox0 + KT_PV <= ow; ox0 += KT_PV) {   /* a register at a time */
+            const float *xp = row + ox0;
+            float *yo = yr + (size_t)ox0 * OC;
+            if (OC == 3) KT_TP_CALL(3, 1)(xp, off, nt, wt, ocp, b, yo, act);
+            else if (OC == 8) KT_TP_CALL(8, 1)(xp, off, nt, wt, ocp, b, yo, act);
+            else KT_TP_CALL(16, 1)(xp, off, nt, wt, ocp, b, yo, act);
+        }
+        if (ox0 < ow) {                 /* the row's last few pixels */
+            int np = ow - ox0;
             KT(v16) acc[OC];
-#pragma GCC unroll 16
+            float t[KT_PV];
             for (int o = 0; o < OC; o++)
                 acc[o] = (KT(v16)){ 0 } + b[o];
-            if (np == KT_PV) {
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++) {
-                        const float *xp = pl + ((size_t)oy + ky) * w + ox0 + kx;
-                        const float *wr = wt + ((size_t)ky * kw + kx) * c * ocp;
-                        for (int ci = 0; ci < c; ci++) {
-                            KT(v16) xv;
-                            memcpy(&xv, xp + (size_t)ci * h * w, sizeof xv);
-#pragma GCC unroll 16
-                            for (int o = 0; o < OC; o++)
-                                acc[o] += xv * wr[ci * ocp + o];
-                        }
-                    }
-            } else {                        /* the row's last few pixels */
-                float t[KT_PV];
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++)
-                        for (int ci = 0; ci < c; ci++) {
-                            const float *xp = pl + ((size_t)ci * h + oy + ky) * w + ox0 + kx;
-                            KT(v16) xv;
-                            for (int j = 0; j < KT_PV; j++)
-                                t[j] = j < np ? xp[j] : 0;
-                            memcpy(&xv, t, sizeof xv);
-                            for (int o = 0; o < OC; o++)
-                                acc[o] += xv * wt[(((size_t)ky * kw + kx) * c + ci) * ocp + o];
-                        }
+            for (int k = 0; k < nt; k++) {
+                const float *xp = row + ox0 + off[k];
+                KT(v16) xv;
+                for (int j = 0; j < KT_PV; j++)
+                    t[j] = j < np ? xp[j] : 0;
+                memcpy(&xv, t, sizeof xv);
+                for (int o = 0; o < OC; o++)
+                    acc[o] += xv * wt[(size_t)k * ocp + o];
             }
             for (int o = 0; o < OC; o++) {
-                float t[KT_PV];
                 memcpy(t, &acc[o], sizeof t);
                 for (int j = 0; j < np; j++) {
                     float v = t[j];
-                    y[((size_t)oy * ow + ox0 + j) * OC + o] =
+                    yr[(size_t)(ox0 + j) * OC + o] =
                         act == 1 ? (v > 0 ? v : 0) : act == 3 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v;
                 }
             }
