@@ -96,16 +96,21 @@ typedef void (*sf_norm_sums_fn)(const float *x, int cb, size_t p0, size_t p1, co
 typedef void (*sf_norm_apply_fn)(float *x, int cb, size_t p0, size_t p1, const float *a, const float *b,
                                  int relu, float *res);
 /* NHWC direct convolution for small channel counts (Magenta's
- * arbitrary-style transformer): for output rows oy0..oy1,
- *   y[oy][ox][o] = act(b[o] + sum over ky, kx, ci of x[iy][ix][ci] wt[ky][kx][ci][o]),
- *   iy = oy s + ky - pt, ix = ox s + kx - pl, x zero outside,
- * act 0 none, 1 ReLU, 3 ReLU6.  wt and b hold ocp = SF_TCONV_OCP(oc)
- * output channels (zeros past oc); y gets oc.  oc <= 64. */
+ * arbitrary-style transformer), reading its input through row and column
+ * maps: for output rows oy0..oy1,
+ *   y[oy][ox][o] = act(b[o] + sum over ky, kx, ci of X(oy s + ky, ox s + kx, ci) wt[ky][kx][ci][o]),
+ *   X(py, px, ci) = x[rmap[py]][cmap[px]][ci] (rows of ws pixels), or 0
+ *   where rmap[py] or cmap[px] is negative,
+ * so that zero padding, a mirror pad and a nearest upsampling are all
+ * index maps, never stored.  rmap has (oh - 1) s + kh entries, cmap
+ * (ow - 1) s + kw.  act 0 none, 1 ReLU, 3 ReLU6.  wt and b hold ocp =
+ * SF_TCONV_OCP(oc) output channels (zeros past oc); y gets oc.  oc <= 64. */
 #define SF_TCONV_OCP(oc) ((oc) <= 8 ? 8 : (oc) <= 16 ? 16 : (oc) <= 32 ? 32 : 64)
-typedef void (*sf_tconv_fn)(const float *x, int h, int w, int c, const float *wt, const float *b, int oc, int kh,
-                            int kw, int s, int pt, int pl, float *y, int oh, int ow, int act, int oy0, int oy1);
+typedef void (*sf_tconv_fn)(const float *x, int ws, int c, const int *rmap, const int *cmap, const float *wt,
+                            const float *b, int oc, int kh, int kw, int s, float *y, int ow, int act, int oy0,
+                            int oy1);
 
-/* The same for a VALID, stride-1 convolution of planar input
+/* A VALID, stride-1 convolution of planar input
  * ([c][h][w]: vectorized over a register of output pixels, for the full-resolution
  * layers with 3 to 16 channels): output NHWC, oh = h - kh + 1, ow = w -
  * kw + 1, wt as above with ocp channels, oc in {3, 8, 16},

@@ -155,77 +155,111 @@ typedef float KT(v16) __attribute__((vector_size(KT_VBYTES)));
 
 /* The transformer's NHWC convolution (cpu.h sf_tconv_fn), one inlined copy
  * per padded channel count, so that the channel loops vectorize: tiles of
- * 4 output pixels along a row, each tap's weight row loaded once for the 4. */
+ * TW output pixels along a row, each tap's weight registers loaded once for
+ * the TW pixels.  The input is read through the row and column maps (zero
+ * padding, a mirror pad, a nearest resize: whatever the plan folded into
+ * them).
+ *
+ * One tile and tap: TW pixels x NB registers of output channels (NB 1 or
+ * 2) accumulate c input channels in registers (KT_TC_BLK, a macro so that
+ * its arrays have constant sizes); the tile's accumulators live in memory
+ * between taps, which costs 2 TW NB loads and stores per c TW NB FMAs. */
+#define KT_TC_BLK(TW, NB)                                                                             \
+    static inline __attribute__((always_inline)) void KT(tconv_blk_##TW##_##NB)(                      \
+        const float *const *xp, int c, const float *wk, int ocp, float *acc)                          \
+    {                                                                                                 \
+        KT(v16) va[TW][NB];                                                                           \
+        _Pragma("GCC unroll 16") for (int p = 0; p < TW; p++)                                         \
+            _Pragma("GCC unroll 2") for (int vi = 0; vi < NB; vi++)                                   \
+                memcpy(&va[p][vi], acc + (size_t)p * ocp + vi * KT_PV, sizeof va[p][vi]);             \
+        for (int ci = 0; ci < c; ci++) {                                                              \
+            KT(v16) wv[NB];                                                                           \
+            _Pragma("GCC unroll 2") for (int vi = 0; vi < NB; vi++)                                   \
+                memcpy(&wv[vi], wk + (size_t)ci * ocp + vi * KT_PV, sizeof wv[vi]);                   \
+            _Pragma("GCC unroll 16") for (int p = 0; p < TW; p++) {                                   \
+                float v = xp[p][ci];                                                                  \
+                _Pragma("GCC unroll 2") for (int vi = 0; vi < NB; vi++) va[p][vi] += v * wv[vi];      \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 16") for (int p = 0; p < TW; p++)                                         \
+            _Pragma("GCC unroll 2") for (int vi = 0; vi < NB; vi++)                                   \
+                memcpy(acc + (size_t)p * ocp + vi * KT_PV, &va[p][vi], sizeof va[p][vi]);             \
+    }
+/* The tile widths: KT_TW1 pixels when one register holds the output
+ * channels, KT_TW2 when two or more do (two at a time): accumulators for
+ * most of the register file, less the weights and the broadcast pixel.
+ * Chosen by measurement on an AMD EPYC Zen 5, 1 thread, the transformer's
+ * 3x3 layers (32->32 at 256x256, 32->16 at 512x512, the two stride-2):
+ *   AVX2 12/6: 88-97, 94-97, 61, 85-88 GFLOP/s (12/5, 8/4, 14/6 the same
+ *   within the noise); the previous 4-pixel tiles: 70, 73, 35, 53
+ *   AVX-512 12/8: 143-173, 108-131, 55-80, 73-129; 16/12: 121-127, 104,
+ *   54, 88-92; 24/12 and 16/14 lower; the previous 4-pixel tiles: 152,
+ *   96, 60, 90 */
+#ifndef KT_TW1
+#if KT_NREG == 32
+#define KT_TW1 12
+#define KT_TW2 8
+#else
+#define KT_TW1 12
+#define KT_TW2 6
+#endif
+#endif
+#define KT_TC_BLK_X(TW, NB) KT_TC_BLK(TW, NB)
+#define KT_TC_CALL(TW, NB) KT(tconv_blk_##TW##_##NB)
+#define KT_TC_CALL_X(TW, NB) KT_TC_CALL(TW, NB)
+KT_TC_BLK_X(KT_TW1, 1)
+#if KT_TW2 != KT_TW1
+KT_TC_BLK_X(KT_TW2, 1)
+#endif
+KT_TC_BLK_X(KT_TW2, 2)
+
 static inline __attribute__((always_inline)) void
-KT(tconv_c)(const int OCP, const float *x, int h, int w, int c, const float *wt, const float *b, int oc, int kh,
-            int kw, int s, int pt, int pl, float *y, int ow, int act, int oy0, int oy1)
+KT(tconv_c)(const int OCP, const float *x, int ws, int c, const int *rmap, const int *cmap, const float *wt,
+            const float *b, int oc, int kh, int kw, int s, float *y, int ow, int act, int oy0, int oy1)
 {
+    const int NV = OCP / KT_PV, TW = NV >= 2 ? KT_TW2 : KT_TW1;
+    float acc[KT_TW1 > KT_TW2 ? KT_TW1 : KT_TW2][OCP];
+    const float *xp[KT_TW1 > KT_TW2 ? KT_TW1 : KT_TW2];
+
     for (int oy = oy0; oy < oy1; oy++) {
-        for (int ox0 = 0; ox0 < ow; ox0 += 4) {
-            int np = ow - ox0 < 4 ? ow - ox0 : 4;
-            float acc[4][OCP];
-            for (int p = 0; p < 4; p++)
+        for (int ox0 = 0; ox0 < ow; ox0 += TW) {
+            int np = ow - ox0 < TW ? ow - ox0 : TW;
+            for (int p = 0; p < np; p++)
 #pragma omp simd
                 for (int o = 0; o < OCP; o++)
                     acc[p][o] = b[o];
             for (int ky = 0; ky < kh; ky++) {
-                int iy = oy * s + ky - pt;
-                if (iy < 0 || iy >= h)
+                int sy = rmap[oy * s + ky];
+                if (sy < 0)
                     continue;
-                const float *xr = x + (size_t)iy * w * c;
+                const float *xr = x + (size_t)sy * ws * c;
                 for (int kx = 0; kx < kw; kx++) {
                     const float *wk = wt + ((size_t)ky * kw + kx) * c * OCP;
-                    int ix0 = ox0 * s + kx - pl, ixl = (ox0 + np - 1) * s + kx - pl;
-                    if (np == 4 && ix0 >= 0 && ixl < w && OCP % KT_PV == 0) {
-                        /* whole registers of channels: the accumulators stay in them */
-                        const int NV = OCP >= KT_PV ? OCP / KT_PV : 1;
-                        const float *x0 = xr + (size_t)ix0 * c, *x1 = x0 + (size_t)s * c, *x2 = x1 + (size_t)s * c,
-                                    *x3 = x2 + (size_t)s * c;
-                        /* two registers of channels at a time: 8 accumulators */
+                    const int *cm = cmap + ox0 * s + kx;
+                    int all = np == TW;
+                    for (int p = 0; all && p < TW; p++) {
+                        all = cm[p * s] >= 0;
+                        xp[p] = xr + (size_t)cm[p * s] * c;
+                    }
+                    if (all && OCP % KT_PV == 0) {
+                        /* whole registers of channels, two at a time */
                         for (int vb = 0; vb < NV; vb += 2) {
-                            const int nb = NV - vb < 2 ? NV - vb : 2;
-                            KT(v16) va[4][2];
-                            for (int p = 0; p < 4; p++)
-                                memcpy(va[p], &acc[p][vb * KT_PV], (size_t)nb * sizeof va[p][0]);
-                            for (int ci = 0; ci < c; ci++) {
-                                const float *wr = wk + (size_t)ci * OCP + vb * KT_PV;
-                                float v0 = x0[ci], v1 = x1[ci], v2 = x2[ci], v3 = x3[ci];
-#pragma GCC unroll 2
-                                for (int vi = 0; vi < nb; vi++) {
-                                    KT(v16) wv;
-                                    memcpy(&wv, wr + vi * KT_PV, sizeof wv);
-                                    va[0][vi] += v0 * wv;
-                                    va[1][vi] += v1 * wv;
-                                    va[2][vi] += v2 * wv;
-                                    va[3][vi] += v3 * wv;
-                                }
-                            }
-                            for (int p = 0; p < 4; p++)
-                                memcpy(&acc[p][vb * KT_PV], va[p], (size_t)nb * sizeof va[p][0]);
-                        }
-                    } else if (np == 4 && ix0 >= 0 && ixl < w) {
-                        const float *x0 = xr + (size_t)ix0 * c, *x1 = x0 + (size_t)s * c, *x2 = x1 + (size_t)s * c,
-                                    *x3 = x2 + (size_t)s * c;
-                        for (int ci = 0; ci < c; ci++) {
-                            const float *wr = wk + (size_t)ci * OCP;
-                            float v0 = x0[ci], v1 = x1[ci], v2 = x2[ci], v3 = x3[ci];
-#pragma omp simd
-                            for (int o = 0; o < OCP; o++) {
-                                acc[0][o] += v0 * wr[o];
-                                acc[1][o] += v1 * wr[o];
-                                acc[2][o] += v2 * wr[o];
-                                acc[3][o] += v3 * wr[o];
-                            }
+                            if (NV - vb >= 2 && TW == KT_TW2)
+                                KT_TC_CALL_X(KT_TW2, 2)(xp, c, wk + vb * KT_PV, OCP, &acc[0][vb * KT_PV]);
+                            else if (TW == KT_TW1)
+                                KT_TC_CALL_X(KT_TW1, 1)(xp, c, wk + vb * KT_PV, OCP, &acc[0][vb * KT_PV]);
+                            else
+                                KT_TC_CALL_X(KT_TW2, 1)(xp, c, wk + vb * KT_PV, OCP, &acc[0][vb * KT_PV]);
                         }
                     } else {
                         for (int p = 0; p < np; p++) {
-                            int ix = (ox0 + p) * s + kx - pl;
-                            if (ix < 0 || ix >= w)
+                            int sx = cm[p * s];
+                            if (sx < 0)
                                 continue;
-                            const float *xp = xr + (size_t)ix * c;
+                            const float *xq = xr + (size_t)sx * c;
                             for (int ci = 0; ci < c; ci++) {
                                 const float *wr = wk + (size_t)ci * OCP;
-                                float v = xp[ci];
+                                float v = xq[ci];
 #pragma omp simd
                                 for (int o = 0; o < OCP; o++)
                                     acc[p][o] += v * wr[o];
@@ -245,15 +279,14 @@ KT(tconv_c)(const int OCP, const float *x, int h, int w, int c, const float *wt,
     }
 }
 
-static void KT(tconv)(const float *x, int h, int w, int c, const float *wt, const float *b, int oc, int kh, int kw,
-                      int s, int pt, int pl, float *y, int oh, int ow, int act, int oy0, int oy1)
+static void KT(tconv)(const float *x, int ws, int c, const int *rmap, const int *cmap, const float *wt,
+                      const float *b, int oc, int kh, int kw, int s, float *y, int ow, int act, int oy0, int oy1)
 {
-    (void)oh;
     switch (SF_TCONV_OCP(oc)) {
-    case 8: KT(tconv_c)(8, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
-    case 16: KT(tconv_c)(16, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
-    case 32: KT(tconv_c)(32, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
-    default: KT(tconv_c)(64, x, h, w, c, wt, b, oc, kh, kw, s, pt, pl, y, ow, act, oy0, oy1); break;
+    case 8: KT(tconv_c)(8, x, ws, c, rmap, cmap, wt, b, oc, kh, kw, s, y, ow, act, oy0, oy1); break;
+    case 16: KT(tconv_c)(16, x, ws, c, rmap, cmap, wt, b, oc, kh, kw, s, y, ow, act, oy0, oy1); break;
+    case 32: KT(tconv_c)(32, x, ws, c, rmap, cmap, wt, b, oc, kh, kw, s, y, ow, act, oy0, oy1); break;
+    default: KT(tconv_c)(64, x, ws, c, rmap, cmap, wt, b, oc, kh, kw, s, y, ow, act, oy0, oy1); break;
     }
 }
 

@@ -176,6 +176,7 @@ int sf_arb_transfer(struct sf_arb *a, const uint8_t *rgb, int w, int h, const fl
     }
     /* the photo, its edges repeated up to ph x pw */
     float *in = sf_tflnet_input(a->tplan, 0, &ne);
+#pragma omp parallel for schedule(static)
     for (int y = 0; y < ph; y++)
         for (int x = 0; x < pw; x++)
             for (int c = 0; c < 3; c++)
@@ -184,6 +185,7 @@ int sf_arb_transfer(struct sf_arb *a, const uint8_t *rgb, int w, int h, const fl
     memcpy(sf_tflnet_input(a->tplan, 1, &ne), vec, SF_ARB_VEC * sizeof *vec);
     sf_tflnet_run(a->tplan);
     const float *y = sf_tflnet_output(a->tplan, 0, shape);
+#pragma omp parallel for schedule(static)
     for (int yy = 0; yy < h; yy++)
         for (int x = 0; x < w; x++)
             for (int c = 0; c < 3; c++) {

@@ -55,12 +55,13 @@ struct sf_tflnet {
     size_t arena_bytes;
     uint8_t *skip;              /* ops folded at plan time, or fused into a later one */
     int *fuse;                  /* per op: the op fused into it (-1: none), see fuse_norms */
-    struct pin *pin;            /* per op: where a planar convolution reads from, see fuse_planar */
+    struct pin *pin;            /* per op: where a tconv or tconvp convolution reads from, see fuse_pads */
+    int **map;                  /* per op: tconv's row map, then its column map (cpu.h sf_tconv_fn), or NULL */
 };
 
-/* A planar convolution's input read through a mirror pad and a nearest
- * resize, neither stored (fuse_planar): padded (yy, xx) -> reflected into
- * hr x wr -> divided by the resize factors -> src's pixel. */
+/* A convolution's input read through a mirror pad and a nearest resize,
+ * neither stored (fuse_pads): padded (yy, xx) -> reflected into hr x wr ->
+ * divided by the resize factors -> src's pixel. */
 struct pin {
     int src;                    /* tensor read, -1: the convolution's own input */
     int pt, pl, sym;            /* the pad before, top and left; 1 for SYMMETRIC */
@@ -324,6 +325,9 @@ void sf_tflnet_free(struct sf_tflnet *n)
     free(n->planes);
     free(n->fuse);
     free(n->pin);
+    for (int i = 0; n->map && i < n->m->nops; i++)
+        free(n->map[i]);
+    free(n->map);
     free(n->r);
     free(n->arena);
     free(n->skip);
@@ -405,11 +409,13 @@ static int *count_readers(const struct sf_tflnet *n)
     return readers;
 }
 
-/* A planar convolution whose input is MIRROR_PAD(RESIZE_NEAREST(t)) or
- * MIRROR_PAD(t), each read by nothing else, reads t itself while it lays
- * out its planes (arbitrary.md 8: the upsampling folds into the input
- * indexing): the two full-size tensors are never stored.  0 or -1. */
-static int fuse_planar(struct sf_tflnet *n)
+/* A convolution on tconv or tconvp whose input is
+ * MIRROR_PAD(RESIZE_NEAREST(t)) or MIRROR_PAD(t), each read by nothing
+ * else, reads t itself (arbitrary.md 8: the upsampling folds into the
+ * input indexing): the padded and the upsampled tensors are never stored.
+ * tconvp reads through them while it lays out its planes, tconv through
+ * its row and column maps (tconv_maps).  0 or -1. */
+static int fuse_pads(struct sf_tflnet *n)
 {
     const struct sf_tfl_model *m = n->m;
     int *readers = count_readers(n);
@@ -417,7 +423,7 @@ static int fuse_planar(struct sf_tflnet *n)
     if (!readers)
         return -1;
     for (int i = 0; i < m->nops; i++) {
-        if (!n->planar[i])
+        if (!n->planar[i] && !(n->cw[i] && m->ops[i].stride_h == m->ops[i].stride_w))
             continue;
         int p = m->ops[i].in[0], j = n->r[p].first;
         if (j < 0 || readers[p] != 1 || m->ops[j].code != SF_TFL_MIRROR_PAD || n->skip[j])
@@ -449,16 +455,51 @@ static int fuse_planar(struct sf_tflnet *n)
     return 0;
 }
 
+/* Reflect i into 0..n-1 (sym: SYMMETRIC, else REFLECT), as MIRROR_PAD. */
+static int reflect(int i, int n, int sym)
+{
+    return i < 0 ? -i - sym : i >= n ? 2 * n - 2 - i + sym : i;
+}
+
+/* tconv's row and column maps for op i (cpu.h sf_tconv_fn): its own zero
+ * padding (SAME), then the fused pad and resize (pin).  0 or -1. */
+static int tconv_maps(struct sf_tflnet *n, int i)
+{
+    const struct sf_tfl_op *op = &n->m->ops[i];
+    const struct rt *a = &n->r[op->in[0]], *wt = &n->r[op->in[1]], *o = &n->r[op->out[0]];
+    const struct pin *q = &n->pin[i];
+    int s = op->stride_h, pt, pl, nr = (o->d[1] - 1) * s + wt->d[1], nc = (o->d[2] - 1) * s + wt->d[2];
+    int *mp = malloc(((size_t)nr + nc) * sizeof *mp);
+
+    if (!mp)
+        return -1;
+    conv_out(a->d[1], wt->d[1], s, op->padding == 0, &pt);
+    conv_out(a->d[2], wt->d[2], s, op->padding == 0, &pl);
+    for (int k = 0; k < nr + nc; k++) {
+        int col = k >= nr, v = col ? k - nr - pl : k - pt, lim = a->d[1 + col];
+        if (v < 0 || v >= lim)
+            v = -1;                             /* the convolution's zero padding */
+        else if (q->src >= 0)
+            v = reflect(v - (col ? q->pl : q->pt), col ? q->wr : q->hr, q->sym) / (col ? q->fx : q->fy);
+        mp[k] = v;
+    }
+    n->map[i] = mp;
+    return 0;
+}
+
 int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
                    struct sf_tflnet **out, char *why, size_t whylen)
 {
     struct sf_tflnet *n = calloc(1, sizeof *n);
     int rc = -ENOMEM;
+    struct timespec t0, t1;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     *out = NULL;
     if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
         !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)) ||
-        !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)) || !(n->pin = calloc((size_t)m->nops, sizeof *n->pin)))
+        !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)) || !(n->pin = calloc((size_t)m->nops, sizeof *n->pin)) ||
+        !(n->map = calloc((size_t)m->nops, sizeof *n->map)))
         goto out_nomem;
     for (int i = 0; i < m->nops; i++) {
         n->fuse[i] = -1;
@@ -596,8 +637,11 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     for (int k = 0; k < m->nin; k++)
         if (n->r[m->in[k]].last < 0)
             n->r[m->in[k]].last = 0;
-    if (fuse_norms(n) < 0 || fuse_planar(n) < 0)
+    if (fuse_norms(n) < 0 || fuse_pads(n) < 0)
         goto out_nomem;
+    for (int i = 0; i < m->nops; i++)
+        if (n->cw[i] && !n->planar[i] && m->ops[i].stride_h == m->ops[i].stride_w && tconv_maps(n, i) < 0)
+            goto out_nomem;
     /* the arena: first fit by liveness, in 64-byte units */
     {
         struct { size_t off, len; int t; } *live = calloc((size_t)m->ntensors, sizeof *live);
@@ -638,7 +682,9 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         free(live);
         n->arena_bytes = top;
         if (getenv("STYLEFS_PROFILE") && *getenv("STYLEFS_PROFILE") == '1') {
-            fprintf(stderr, "tflnet: plan at %dx%d: activations %.1f MB, planar bands %.1f MB\n", h, w, top / 1048576.0,
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            fprintf(stderr, "tflnet: plan at %dx%d in %.1f ms: activations %.1f MB, planar bands %.1f MB\n", h, w,
+                    ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9) * 1e3, top / 1048576.0,
                     n->band_floats * n->nthreads * 4 / 1048576.0);
             for (int t = 0; t < m->ntensors; t++)
                 if (n->r[t].is_act && !n->r[t].virt && n->r[t].bytes >= (8u << 20))
@@ -715,7 +761,7 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
                     const float *srow;
                     if (q->src >= 0) {
                         int iy = r + yy - q->pt;
-                        iy = iy < 0 ? -iy - q->sym : iy >= q->hr ? 2 * q->hr - 2 - iy + q->sym : iy;
+                        iy = reflect(iy, q->hr, q->sym);
                         srow = sx + (size_t)(iy / q->fy) * ws * C;
                     } else {
                         srow = sx + (size_t)(r + yy) * ws * C;
@@ -725,7 +771,7 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
                         const float *px;
                         if (q->src >= 0) {
                             int ix = xx - q->pl;
-                            ix = ix < 0 ? -ix - q->sym : ix >= q->wr ? 2 * q->wr - 2 - ix + q->sym : ix;
+                            ix = reflect(ix, q->wr, q->sym);
                             px = srow + (size_t)(ix / q->fx) * C;
                         } else {
                             px = srow + (size_t)xx * C;
@@ -740,12 +786,15 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
         }
         return;
     }
-    if (n->cw[i] && sh == sw) {           /* the vector kernel, 4 output rows a task */
+    if (n->map[i]) {                      /* the vector kernel, 4 output rows a task */
         const float *cw = n->cw[i], *cb = cw + (size_t)kh * kw * C * SF_TCONV_OCP(OC);
-        int oh = o->d[1];
+        const struct pin *q = &n->pin[i];
+        const float *sx = q->src >= 0 ? ptr(n, q->src) : x;
+        int oh = o->d[1], ws = q->src >= 0 ? n->r[q->src].d[2] : Wd;
+        const int *rmap = n->map[i], *cmap = rmap + (size_t)(oh - 1) * sh + kh;
 #pragma omp parallel for schedule(dynamic, 1)
         for (int r = 0; r < oh; r += 4)
-            n->k->tconv(x, H, Wd, C, cw, cb, OC, kh, kw, sh, pt, pl, y, oh, o->d[2], op->act, r,
+            n->k->tconv(sx, ws, C, rmap, cmap, cw, cb, OC, kh, kw, sh, y, o->d[2], op->act, r,
                         r + 4 < oh ? r + 4 : oh);
         return;
     }
@@ -1026,6 +1075,32 @@ static void mean(struct sf_tflnet *n, int i, const struct sf_tfl_op *op)
     }
 }
 
+/* y = 1 / (1 + e^-x) in plain arithmetic, so that the loop vectorizes:
+ * e^-x as 2^k times a degree-6 polynomial on the remainder (relative
+ * error under 3e-7; the transformer's output is this times 255, rounded).
+ * GCC if-converts the clamps only without trapping math, and vectorizes
+ * the loop only with an int index. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-trapping-math")))
+#endif
+static void sigmoid_block(float *y, const float *x, int m)
+{
+#pragma omp simd
+    for (int k = 0; k < m; k++) {
+        float t = -x[k];
+        t = t < -87.f ? -87.f : t;
+        t = t > 87.f ? 87.f : t;
+        float kf = (t * 1.44269504f + 12582912.f) - 12582912.f;     /* rounded to an integer */
+        int e = (int)kf;
+        float r = t - kf * 0.693145752f - kf * 1.42860677e-6f;
+        float p = 1.f + r * (1.f + r * (0.5f + r * (1.f / 6 + r * (1.f / 24 + r * (1.f / 120 + r * (1.f / 720))))));
+        int32_t bits = (e + 127) * (1 << 23);
+        float sc;
+        memcpy(&sc, &bits, sizeof sc);
+        y[k] = 1.f / (1.f + p * sc);
+    }
+}
+
 static void unary(struct sf_tflnet *n, const struct sf_tfl_op *op)
 {
     const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
@@ -1033,11 +1108,17 @@ static void unary(struct sf_tflnet *n, const struct sf_tfl_op *op)
     void *yv = ptr(n, op->out[0]);
     const void *xv = ptr(n, op->in[0]);
 
+    if (op->code == SF_TFL_LOGISTIC) {
+#pragma omp parallel for schedule(static)
+        for (size_t b = 0; b < ne; b += 4096)
+            sigmoid_block((float *)yv + b, (const float *)xv + b, ne - b < 4096 ? (int)(ne - b) : 4096);
+        return;
+    }
+
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < ne; k++) {
         switch (op->code) {
         case SF_TFL_RSQRT: ((float *)yv)[k] = 1.0f / sqrtf(((const float *)xv)[k]); break;
-        case SF_TFL_LOGISTIC: ((float *)yv)[k] = 1.0f / (1.0f + expf(-((const float *)xv)[k])); break;
         case SF_TFL_QUANTIZE:
             ((int8_t *)yv)[k] = sat8(qround(((const float *)xv)[k] / o->scale) + o->zero);
             break;

@@ -61,28 +61,54 @@ static void report(const char *what, const char *level, const char *impl, double
     }
 }
 
+/* Reflect i into 0..n-1 (MIRROR_PAD's REFLECT). */
+static int mirror(int i, int n)
+{
+    return i < 0 ? -i : i >= n ? 2 * n - 2 - i : i;
+}
+
 /* The arbitrary-style transformer's convolutions: tconv (NHWC) and tconvp
- * (planar input) against a direct loop written here, the oracle of both. */
+ * (planar input) against a direct loop written here, the oracle of both.
+ * The convolution's input X is x (hs x ws) upsampled f times (nearest) and
+ * mirror-padded by mir on every side, then zero-padded by pad: the direct
+ * loop reads X laid out in full, tconv reads x through its row and column
+ * maps, built here as tflnet.c builds them. */
 static void test_tconv(const struct sf_cpu_kernels *k, const char *lv)
 {
-    static const struct { int h, w, c, oc, kh, s, pad; } cs[] = {
-        { 20, 37, 3, 8, 9, 1, 0 }, { 19, 21, 8, 16, 3, 2, 1 }, { 12, 13, 32, 32, 3, 1, 1 }, { 9, 40, 16, 8, 3, 1, 0 },
-        { 30, 33, 8, 3, 9, 1, 0 }, { 12, 70, 8, 3, 9, 1, 0 }, { 11, 75, 3, 8, 9, 1, 0 }, { 1, 1, 100, 32, 1, 1, 0 },
-        { 7, 9, 5, 64, 3, 2, 0 }, { 10, 130, 8, 3, 9, 1, 0 }, { 5, 200, 16, 8, 3, 1, 0 },
+    static const struct { int h, w, c, oc, kh, s, pad, f, mir; } cs[] = {
+        { 20, 37, 3, 8, 9, 1, 0, 1, 0 }, { 19, 21, 8, 16, 3, 2, 1, 1, 0 }, { 12, 13, 32, 32, 3, 1, 1, 1, 0 }, { 9, 40, 16, 8, 3, 1, 0, 1, 0 },
+        { 30, 33, 8, 3, 9, 1, 0, 1, 0 }, { 12, 70, 8, 3, 9, 1, 0, 1, 0 }, { 11, 75, 3, 8, 9, 1, 0, 1, 0 }, { 1, 1, 100, 32, 1, 1, 0, 1, 0 },
+        { 7, 9, 5, 64, 3, 2, 0, 1, 0 }, { 10, 130, 8, 3, 9, 1, 0, 1, 0 }, { 5, 200, 16, 8, 3, 1, 0, 1, 0 },
+        /* through a mirror pad, and an upsampling: the transformer's 3x3 layers */
+        { 9, 11, 32, 32, 3, 1, 0, 1, 1 }, { 6, 7, 32, 16, 3, 1, 0, 2, 1 }, { 13, 10, 8, 16, 3, 2, 0, 1, 1 },
+        { 5, 6, 16, 8, 9, 1, 1, 2, 4 },
     };
     double worst = 0, worstp = 0;
     size_t wat = 0, watp = 0;
-    char shape[80] = "", shapep[80] = "";
+    char shape[96] = "", shapep[80] = "";
 
     for (size_t t = 0; t < sizeof cs / sizeof *cs; t++) {
-        int h = cs[t].h, w = cs[t].w, c = cs[t].c, oc = cs[t].oc, kh = cs[t].kh, s = cs[t].s, pad = cs[t].pad;
+        int hs = cs[t].h, ws = cs[t].w, c = cs[t].c, oc = cs[t].oc, kh = cs[t].kh, s = cs[t].s, pad = cs[t].pad;
+        int f = cs[t].f, mir = cs[t].mir, h = hs * f + 2 * mir, w = ws * f + 2 * mir;
         int ocp = SF_TCONV_OCP(oc), oh = (h + 2 * pad - kh) / s + 1, ow = (w + 2 * pad - kh) / s + 1;
+        int nr = (oh - 1) * s + kh, nc = (ow - 1) * s + kh;
         size_t no = (size_t)oh * ow * oc;
-        float *x = malloc(sizeof(float) * h * w * c), *pl = malloc(sizeof(float) * h * w * c);
+        float *xs = malloc(sizeof(float) * hs * ws * c), *x = malloc(sizeof(float) * h * w * c);
+        float *pl = malloc(sizeof(float) * h * w * c);
         float *wt = calloc((size_t)kh * kh * c * ocp + ocp, sizeof(float)), *b = wt + (size_t)kh * kh * c * ocp;
         float *ok = malloc(no * sizeof(float)), *got = malloc(no * sizeof(float));
-        for (int i = 0; i < h * w * c; i++)
-            x[i] = frand();
+        int *map = malloc(((size_t)nr + nc) * sizeof *map);
+        for (int i = 0; i < hs * ws * c; i++)
+            xs[i] = frand();
+        for (int yy = 0; yy < h; yy++)                  /* X, laid out in full */
+            for (int xx = 0; xx < w; xx++)
+                for (int ci = 0; ci < c; ci++)
+                    x[((size_t)yy * w + xx) * c + ci] =
+                        xs[((size_t)(mirror(yy - mir, hs * f) / f) * ws + mirror(xx - mir, ws * f) / f) * c + ci];
+        for (int i = 0; i < nr + nc; i++) {             /* the maps: zero pad, mirror, upsampling */
+            int col = i >= nr, v = (col ? i - nr : i) - pad, lim = col ? w : h;
+            map[i] = v < 0 || v >= lim ? -1 : mirror(v - mir, (col ? ws : hs) * f) / f;
+        }
         for (int i = 0; i < kh * kh * c; i++)
             for (int o = 0; o < oc; o++)
                 wt[(size_t)i * ocp + o] = frand() * 0.2f;
@@ -104,11 +130,11 @@ static void test_tconv(const struct sf_cpu_kernels *k, const char *lv)
                     ok[((size_t)oy * ow + ox) * oc + o] = acc > 0 ? (float)acc : 0;    /* ReLU */
                 }
         for (int y = 0; y < oh; y += 3)
-            k->tconv(x, h, w, c, wt, b, oc, kh, kh, s, pad, pad, got, oh, ow, 1, y, y + 3 < oh ? y + 3 : oh);
+            k->tconv(xs, ws, c, map, map + nr, wt, b, oc, kh, kh, s, got, ow, 1, y, y + 3 < oh ? y + 3 : oh);
         size_t at;
         double e = rel_err(got, ok, no, &at);
         if (worse(e, &worst, at, &wat))
-            snprintf(shape, sizeof shape, "%dx%d, %d->%d, %dx%d s%d", w, h, c, oc, kh, kh, s);
+            snprintf(shape, sizeof shape, "%dx%d, %d->%d, %dx%d s%d, x%d, mirror %d", w, h, c, oc, kh, kh, s, f, mir);
         if (s == 1 && !pad && (oc == 3 || oc == 8 || oc == 16) && c <= 16) {
             for (int i = 0; i < h * w; i++)
                 for (int ci = 0; ci < c; ci++)
@@ -119,10 +145,10 @@ static void test_tconv(const struct sf_cpu_kernels *k, const char *lv)
             if (worse(e, &worstp, at, &watp))
                 snprintf(shapep, sizeof shapep, "%dx%d, %d->%d, %dx%d", w, h, c, oc, kh, kh);
         }
-        free(x); free(pl); free(wt); free(ok); free(got);
+        free(xs); free(x); free(pl); free(wt); free(ok); free(got); free(map);
     }
-    report("transformer convolution (tconv, NHWC) against a direct loop", lv, k->tconv_name, worst, 2e-5, wat,
-           shape);
+    report("transformer convolution (tconv, NHWC, through index maps) against a direct loop", lv, k->tconv_name,
+           worst, 2e-5, wat, shape);
     report("transformer convolution (tconvp, planar) against a direct loop", lv, k->tconv_name, worstp, 2e-5, watp,
            shapep);
 }
