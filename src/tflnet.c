@@ -57,6 +57,9 @@ struct sf_tflnet {
     int *fuse;                  /* per op: the op fused into it (-1: none), see fuse_norms */
     struct pin *pin;            /* per op: where a tconv or tconvp convolution reads from, see fuse_pads */
     int **map;                  /* per op: tconv's row map, then its column map (cpu.h sf_tconv_fn), or NULL */
+    float **var;                /* per MEAN op computing a norm's mean and variance in one pass (fuse_moments):
+                                 * the variance, kept for the norm's second MEAN; NULL elsewhere */
+    int *var_of;                /* per op: the MEAN whose var this MEAN copies (fuse_moments), or -1 */
 };
 
 /* A convolution's input read through a mirror pad and a nearest resize,
@@ -328,6 +331,10 @@ void sf_tflnet_free(struct sf_tflnet *n)
     for (int i = 0; n->map && i < n->m->nops; i++)
         free(n->map[i]);
     free(n->map);
+    for (int i = 0; n->var && i < n->m->nops; i++)
+        free(n->var[i]);
+    free(n->var);
+    free(n->var_of);
     free(n->r);
     free(n->arena);
     free(n->skip);
@@ -455,6 +462,29 @@ static int fuse_pads(struct sf_tflnet *n)
     return 0;
 }
 
+/* An instance norm's two statistics in one pass: MEAN(x) -> mu, then
+ * MEAN(SQUARED_DIFFERENCE(x, mu)) (the squares fused, fuse_norms) -> var.
+ * The first MEAN computes both, from shifted sums (moments), and keeps
+ * var; the second copies it.  0 or -1 (out of memory). */
+static int fuse_moments(struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+
+    for (int j = 0; j < m->nops; j++) {
+        if (m->ops[j].code != SF_TFL_MEAN || n->fuse[j] < 0 || n->r[m->ops[j].out[0]].type != SF_TFL_F32)
+            continue;
+        const struct sf_tfl_op *sq = &m->ops[n->fuse[j]];
+        int x = sq->in[0], mu = sq->in[1], i = n->r[mu].first;
+        if (i < 0 || i >= j || m->ops[i].code != SF_TFL_MEAN || n->skip[i] || n->fuse[i] >= 0 ||
+            m->ops[i].in[0] != x || n->r[x].type != SF_TFL_F32 || n->var[i])
+            continue;
+        if (!(n->var[i] = malloc((size_t)n->r[x].d[3] * sizeof(float))))
+            return -1;
+        n->var_of[j] = i;
+    }
+    return 0;
+}
+
 /* Reflect i into 0..n-1 (sym: SYMMETRIC, else REFLECT), as MIRROR_PAD. */
 static int reflect(int i, int n, int sym)
 {
@@ -499,11 +529,13 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
         !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)) ||
         !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)) || !(n->pin = calloc((size_t)m->nops, sizeof *n->pin)) ||
-        !(n->map = calloc((size_t)m->nops, sizeof *n->map)))
+        !(n->map = calloc((size_t)m->nops, sizeof *n->map)) ||
+        !(n->var = calloc((size_t)m->nops, sizeof *n->var)) || !(n->var_of = malloc((size_t)m->nops * sizeof(int))))
         goto out_nomem;
     for (int i = 0; i < m->nops; i++) {
         n->fuse[i] = -1;
         n->pin[i].src = -1;
+        n->var_of[i] = -1;
     }
     n->m = m;
     n->k = kern && kern->tconv ? kern : NULL;
@@ -637,7 +669,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     for (int k = 0; k < m->nin; k++)
         if (n->r[m->in[k]].last < 0)
             n->r[m->in[k]].last = 0;
-    if (fuse_norms(n) < 0 || fuse_pads(n) < 0)
+    if (fuse_norms(n) < 0 || fuse_pads(n) < 0 || fuse_moments(n) < 0)
         goto out_nomem;
     for (int i = 0; i < m->nops; i++)
         if (n->cw[i] && !n->planar[i] && m->ops[i].stride_h == m->ops[i].stride_w && tconv_maps(n, i) < 0)
@@ -1044,12 +1076,66 @@ static void channel_sums(const float *x, size_t hw, int C, const float *mu, doub
     }
 }
 
+/* Per-channel mean and variance of x over hw pixels, in one pass: sums of
+ * (x - shift) and of its square, shift being the first pixel (so the
+ * subtraction loses nothing when the mean is far from 0), on the kernel
+ * table's norm_sums (float sums over blocks of pixels, then double) for the
+ * channel counts it takes, else in double here; MEAN_CHUNKS fixed chunks
+ * added in order, as channel_sums. */
+static void channel_moments(const struct sf_cpu_kernels *k, const float *x, size_t hw, int C, float *mean,
+                            float *var)
+{
+    double s[MEAN_CHUNKS][64], q[MEAN_CHUNKS][64];
+
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        int nc = C - c0 < 64 ? C - c0 : 64;
+        int kern = k && k->norm_sums && nc == C && (C == 3 || C == 8 || C == 16 || C == 32 || C == 64);
+        const float *shift = x + c0;
+#pragma omp parallel for schedule(static, 1)
+        for (int ch = 0; ch < MEAN_CHUNKS; ch++) {
+            size_t p0 = hw * (size_t)ch / MEAN_CHUNKS, p1 = hw * (size_t)(ch + 1) / MEAN_CHUNKS;
+            double as[64] = { 0 }, aq[64] = { 0 };
+            if (kern) {
+                k->norm_sums(x, C, p0, p1, shift, as, aq);
+            } else {
+                for (size_t p = p0; p < p1; p++)
+                    for (int c = 0; c < nc; c++) {
+                        double d = (double)x[p * C + c0 + c] - shift[c];
+                        as[c] += d;
+                        aq[c] += d * d;
+                    }
+            }
+            memcpy(s[ch], as, sizeof as);
+            memcpy(q[ch], aq, sizeof aq);
+        }
+        for (int c = 0; c < nc; c++) {
+            double ts = 0, tq = 0;
+            for (int ch = 0; ch < MEAN_CHUNKS; ch++) {
+                ts += s[ch][c];
+                tq += q[ch][c];
+            }
+            double d = ts / (double)hw, v = tq / (double)hw - d * d;
+            mean[c0 + c] = (float)(shift[c] + d);
+            var[c0 + c] = (float)(v > 0 ? v : 0);
+        }
+    }
+}
+
 static void mean(struct sf_tflnet *n, int i, const struct sf_tfl_op *op)
 {
     const struct rt *a = &n->r[op->in[0]], *o = &n->r[op->out[0]];
     size_t hw = (size_t)a->d[1] * a->d[2];
     int C = a->d[3];
     double sum[MAX_CH];
+
+    if (n->var[i]) {                        /* the mean, and the variance for a MEAN to come */
+        channel_moments(n->k, ptr(n, op->in[0]), hw, C, ptr(n, op->out[0]), n->var[i]);
+        return;
+    }
+    if (n->var_of[i] >= 0) {                /* the variance, computed with the mean */
+        memcpy(ptr(n, op->out[0]), n->var[n->var_of[i]], (size_t)C * sizeof(float));
+        return;
+    }
 
     if (n->fuse[i] >= 0) {                  /* the mean of (x - mu)^2, squares not stored */
         const struct sf_tfl_op *sq = &n->m->ops[n->fuse[i]];
