@@ -517,6 +517,40 @@ static int tconv_maps(struct sf_tflnet *n, int i)
     return 0;
 }
 
+/* An input of op i that its output t can overwrite (-1: none): an
+ * element-wise float op (ADD, SUB, MUL, SQUARED_DIFFERENCE, LOGISTIC,
+ * RSQRT; a fused ADD's product's x too) writes element k after reading
+ * element k of a same-shaped operand, so when that operand is read by
+ * nothing after op i, the output takes its place in the arena. */
+static int inplace_input(const struct sf_tflnet *n, int i, int t)
+{
+    const struct sf_tfl_op *op = &n->m->ops[i];
+    int cand[3], nc = 0;
+
+    if (n->r[t].type != SF_TFL_F32 || n->r[t].virt)
+        return -1;
+    switch (op->code) {
+    case SF_TFL_ADD: case SF_TFL_SUB: case SF_TFL_MUL: case SF_TFL_SQUARED_DIFFERENCE:
+        cand[nc++] = op->in[0];
+        cand[nc++] = op->in[1];
+        if (n->fuse[i] >= 0 && op->code == SF_TFL_ADD)
+            cand[nc++] = n->m->ops[n->fuse[i]].in[0];
+        break;
+    case SF_TFL_LOGISTIC: case SF_TFL_RSQRT:
+        cand[nc++] = op->in[0];
+        break;
+    default:
+        return -1;
+    }
+    for (int k = 0; k < nc; k++) {
+        const struct rt *a = &n->r[cand[k]];
+        if (cand[k] >= 0 && a->is_act && !a->virt && a->type == SF_TFL_F32 && a->last == i &&
+            memcmp(a->d, n->r[t].d, sizeof a->d) == 0)
+            return cand[k];
+    }
+    return -1;
+}
+
 int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
                    struct sf_tflnet **out, char *why, size_t whylen)
 {
@@ -674,44 +708,80 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     for (int i = 0; i < m->nops; i++)
         if (n->cw[i] && !n->planar[i] && m->ops[i].stride_h == m->ops[i].stride_w && tconv_maps(n, i) < 0)
             goto out_nomem;
-    /* the arena: first fit by liveness, in 64-byte units */
+    /* the arena, greedy by size (TFLite's planner's rule): tensors that
+     * share bytes (an element-wise op's output over its dying input,
+     * inplace_input) form a group living from its first producer to its
+     * last reader; the largest groups are placed first, each at the lowest
+     * offset that overlaps no placed group alive at the same time.  O(n^2)
+     * in the activations: a few hundred here. */
     {
-        struct { size_t off, len; int t; } *live = calloc((size_t)m->ntensors, sizeof *live);
-        int nlive = 0;
+        int *root = malloc((size_t)m->ntensors * sizeof *root), *order = NULL, nroots = 0;
+        struct span { size_t off, len; int first, last; } *g = NULL, *busy = NULL;
         size_t top = 0;
-        if (!live)
+        if (!root)
             goto out_nomem;
-        for (int step = -1; step < m->nops; step++) {
-            /* allocate what is produced at this step (inputs at step -1) */
+        for (int t = 0; t < m->ntensors; t++)
+            root[t] = -1;
+        for (int i = -1; i < m->nops; i++)          /* in op order, so a group's root comes first */
             for (int t = 0; t < m->ntensors; t++) {
                 struct rt *r = &n->r[t];
-                if (!r->is_act || r->virt || r->first != step)
+                if (!r->is_act || r->virt || r->first != i)
                     continue;
                 r->bytes = (elems4(r->d) * sf_tfl_type_size(r->type) + 63) / 64 * 64;
-                size_t off = 0;
-                for (int again = 1; again;) {       /* lowest offset that overlaps nothing live */
-                    again = 0;
-                    for (int k = 0; k < nlive; k++)
-                        if (off < live[k].off + live[k].len && live[k].off < off + r->bytes) {
-                            off = live[k].off + live[k].len;
-                            again = 1;
-                        }
-                }
-                r->off = off;
-                live[nlive].off = off;
-                live[nlive].len = r->bytes;
-                live[nlive++].t = t;
-                if (off + r->bytes > top)
-                    top = off + r->bytes;
+                int in = i >= 0 ? inplace_input(n, i, t) : -1;
+                root[t] = in >= 0 ? root[in] : t;
             }
-            /* free what is last read at this step */
-            for (int k = 0; k < nlive; k++)
-                if (step >= 0 && n->r[live[k].t].last == step) {
-                    live[k] = live[--nlive];
-                    k--;
-                }
+        if (!(g = calloc((size_t)m->ntensors, sizeof *g)) || !(order = malloc((size_t)m->ntensors * sizeof *order)) ||
+            !(busy = malloc((size_t)m->ntensors * sizeof *busy))) {
+            free(root); free(g); free(order); free(busy);
+            goto out_nomem;
         }
-        free(live);
+        for (int t = 0; t < m->ntensors; t++)
+            if (root[t] == t) {
+                struct span *q = &g[t];
+                q->len = n->r[t].bytes;
+                q->first = n->r[t].first;
+                q->last = n->r[t].last > n->r[t].first ? n->r[t].last : n->r[t].first;     /* written, never read */
+                order[nroots++] = t;
+            }
+        for (int t = 0; t < m->ntensors; t++)       /* then the members: a group lives to its last reader */
+            if (root[t] >= 0 && root[t] != t && n->r[t].last > g[root[t]].last)
+                g[root[t]].last = n->r[t].last;
+        for (int a1 = 1; a1 < nroots; a1++)         /* largest first (insertion sort: stable) */
+            for (int b1 = a1; b1 > 0 && g[order[b1]].len > g[order[b1 - 1]].len; b1--) {
+                int tmp = order[b1];
+                order[b1] = order[b1 - 1];
+                order[b1 - 1] = tmp;
+            }
+        for (int k = 0; k < nroots; k++) {
+            struct span *q = &g[order[k]];
+            int nb = 0;
+            for (int j = 0; j < k; j++) {           /* placed groups alive with this one, by offset */
+                const struct span *o2 = &g[order[j]];
+                if (o2->first <= q->last && q->first <= o2->last) {
+                    int at = nb++;
+                    while (at > 0 && busy[at - 1].off > o2->off) {
+                        busy[at] = busy[at - 1];
+                        at--;
+                    }
+                    busy[at] = *o2;
+                }
+            }
+            size_t off = 0;
+            for (int j = 0; j < nb; j++) {          /* the lowest gap that holds it */
+                if (busy[j].off >= off + q->len)
+                    break;
+                if (busy[j].off + busy[j].len > off)
+                    off = busy[j].off + busy[j].len;
+            }
+            q->off = off;
+            if (off + q->len > top)
+                top = off + q->len;
+        }
+        for (int t = 0; t < m->ntensors; t++)
+            if (root[t] >= 0)
+                n->r[t].off = g[root[t]].off;
+        free(root); free(g); free(order); free(busy);
         n->arena_bytes = top;
         if (getenv("STYLEFS_PROFILE") && *getenv("STYLEFS_PROFILE") == '1') {
             clock_gettime(CLOCK_MONOTONIC, &t1);
