@@ -35,10 +35,9 @@ echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $
 ./stylefs stylize $ST --no-cache -v udnie tests/golden/in_128x128.ppm "$B/o.png" 2>&1 >/dev/null |
     sed -n 's/^stylefs: engine: /engine: /p' 2>/dev/null || true
 for lv in $LEVELS; do
-    [ "$lv" = generic ] && continue
     p1=$(build/tests/peak $lv 1 | sed 's/.*gflops=//')
     p2=$(build/tests/peak $lv 2 | sed 's/.*gflops=//')
-    echo "fp32 FMA peak at $lv: $p1 GFLOP/s with 1 thread, $p2 with 2"
+    echo "fp32 peak at $lv: $p1 GFLOP/s with 1 thread, $p2 with 2$([ $lv = generic ] && echo ' (multiply and add, the base instruction set)')"
 done
 
 # ONNX Runtime once per size
@@ -126,7 +125,9 @@ awk '{ printf "12 MP (4000x3000, --max-side 0, JPEG out): %.2f s, peak RSS %.0f 
 # Paintings as styles (the arbitrary-style networks), per level: the whole
 # `stylefs stylize` process at 1 MP with the style's vector already cached
 # (5 different photos, so that no result is a cache hit), the predictor
-# once, and LiteRT's (wasm, XNNPACK) fp16 transformer at 384x384 per pixel.
+# once, the transformer alone (build/tests/tflcheck) with its convolutions'
+# share of the level's peak (each convolution's at the best level), and
+# LiteRT's (wasm, XNNPACK) fp16 transformer at 384x384 per pixel.
 if [ -f "$SHARED/arbitrary/transfer_fp16.tflite" ]; then
     echo
     AS=$B/arbstyles
@@ -153,6 +154,23 @@ if [ -f "$SHARED/arbitrary/transfer_fp16.tflite" ]; then
             '{ v[NR] = $1 } END { printf "painting style, 1 MP whole process at %s: best %.3f s, median %.3f s " \
               "(vector cached; first run with the predictor %.3f s), peak RSS %.0f MB\n", lv, v[1] / 1000, v[3] / 1000, \
               f / 1000, rss / 1024 }'
+        # the transformer alone (tflcheck, the last of 3 runs), each
+        # convolution's share of this level's 2-thread peak, measured just before
+        pk=$(build/tests/peak $lv 2 | sed 's/.*gflops=//')
+        STYLEFS_PROFILE=1 TFLCHECK_RUNS=3 build/tests/tflcheck transfer "$SHARED/arbitrary/transfer_fp16.tflite" \
+            "$B/arb1.ppm" tests/golden/arb_bottleneck_s1.f32 "$B/arbt.ppm" >"$B/arbt.out" 2>&1 || true
+        awk -v pk="$pk" -v lv="$lv" -v table="$([ "$lv" = "$BEST" ] && echo 1)" '
+            # tflnet: op   3 conv 9x9 3->8 at 1024x1024:   23.8 ms (tconvp)
+            /tflnet: op .* conv / { if ($3 == 3) n = 0      # op 3 starts a run: keep the last
+                split($5, k, "x"); split($6, c, "->"); sub(":", "", $8); split($8, s, "x")
+                f = 2 * k[1] * k[2] * c[1] * c[2] * s[1] * s[2]; ms = $9
+                L[++n] = sprintf("  op %3d conv %-5s %-7s at %-9s %6.1f ms %6.1f GFLOP/s %4.0f%% of peak  %s", $3, $5, $6, $8, ms, f / ms / 1e6, 100 * f / ms / 1e6 / pk, $11)
+                F[n] = f }
+            /tflnet: convolutions/ { conv = $3; other = $7 }
+            /^transfer/ { best = $0; sub(/.*best of 3 /, "", best); sub(/ ms.*/, "", best) }
+            END { ft = 0; for (i = 1; i <= n; i++) ft += F[i]
+                  printf "painting transformer alone at %s, 1 MP: best of 3 runs %s ms; the last run: convolutions %.1f ms, %.1f GFLOP: %.0f GFLOP/s, %.0f%% of the %s GFLOP/s peak; other ops %.1f ms\n", lv, best, conv, ft / 1e9, ft / conv / 1e6, 100 * ft / conv / 1e6 / pk, pk, other
+                  if (table) for (i = 1; i <= n; i++) print L[i] }' "$B/arbt.out"
     done
     unset STYLEFS_CPU_ISA
     L=build/litert

@@ -5,7 +5,12 @@
  * printed.  Measured in the same run as the figures it is compared with,
  * since these VMs' throughput varies from period to period.
  *
- * usage: peak LEVEL [THREADS]     LEVEL: avx512, avx2, neon
+ * At the generic level (the portable kernels, compiled for the base
+ * instruction set: SSE2 on x86-64) the loop is a multiply and an add of
+ * 16-byte vectors, which the compiler may fuse where the base has FMA
+ * (aarch64).
+ *
+ * usage: peak LEVEL [THREADS]     LEVEL: avx512, avx2, neon, generic
  * prints: peak LEVEL THREADS gflops=N */
 #include "cpu.h"
 
@@ -37,6 +42,10 @@
         s += acc[i][0];                                                                 \
     return s;
 
+typedef float v4f __attribute__((vector_size(16)));
+#define MULADD(a, b, c) ((a) * (b) + (c))
+static float run_generic(long iters) { PEAK_BODY(v4f, 4, MULADD) }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 __attribute__((target("avx2,fma"))) static float run_avx2(long iters)
@@ -60,9 +69,10 @@ int main(int argc, char **argv)
     float (*fn)(long) = NULL;
 
     if (argc < 2 || sf_cpu_level_parse(argv[1], &lv) || !sf_cpu_level_supported(lv)) {
-        fprintf(stderr, "usage: peak avx512|avx2|neon [THREADS] (a level this CPU runs)\n");
+        fprintf(stderr, "usage: peak avx512|avx2|neon|generic [THREADS] (a level this CPU runs)\n");
         return 2;
     }
+    if (lv == SF_CPU_GENERIC) { fn = run_generic; lanes = 4; }
 #if defined(__x86_64__)
     if (lv == SF_CPU_AVX2) { fn = run_avx2; lanes = 8; }
     if (lv == SF_CPU_AVX512) { fn = run_avx512; lanes = 16; }
