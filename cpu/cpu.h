@@ -119,6 +119,23 @@ typedef void (*sf_tconv_fn)(const float *x, int ws, int c, const int *rmap, cons
 typedef void (*sf_tconvp_fn)(const float *planes, int h, int w, int c, const float *wt, const float *b, int oc,
                              int ocp, int kh, int kw, float *y, int ow, int act, int oy0, int oy1);
 
+/* The full-integer style predictor's convolution sums (src/tflnet.c):
+ * for np pixels and oc output channels,
+ *   dot[p][o] = sum over t < kp of xs[p kp + t] w[o kp + t],
+ * xs the pixels' taps (input minus its zero point) and w the weights, both
+ * int16, rows of kp = SF_QDOT_PAD(taps) values, zeros past the taps.
+ * Exact: with kp <= SF_QDOT_MAX_K and |xs| <= 255, |w| <= 128 no sum can
+ * leave int32, so any order gives LiteRT's integers. */
+#define SF_QDOT_PAD(k) (((k) + 15) / 16 * 16)
+#define SF_QDOT_MAX_K 65536
+typedef void (*sf_qdot_fn)(const int16_t *xs, int np, int kp, const int16_t *w, int oc, int32_t *dot);
+/* Its depthwise convolutions' sums, output row oy (NHWC int8, c channels):
+ *   dot[ox][ci] = sum over ky, kx of (x[iy][ix][ci] - zin) wt[ky][kx][ci],
+ *   iy = oy s + ky - pt, ix = ox s + kx - pl, taps outside the image left
+ * out (they hold the zero point).  Exact for kh kw <= SF_QDOT_MAX_K. */
+typedef void (*sf_qdw_fn)(const int8_t *x, int h, int w, int c, int zin, const int8_t *wt, int kh, int kw, int s,
+                          int pt, int pl, int oy, int ow, int32_t *dot);
+
 /* The same with ReLU into bf16 (NHWC, cb = 64): out = bf16(max(y, 0)). */
 typedef void (*sf_norm_bf16_fn)(const float *x, size_t p0, size_t p1, const float *a, const float *b,
                                 uint16_t *out);
@@ -202,6 +219,8 @@ struct sf_cpu_kernels {
     const char *tconv_name;
     sf_tconv_fn tconv;
     sf_tconvp_fn tconvp;
+    sf_qdot_fn qdot;            /* and the int8 predictor's convolutions */
+    sf_qdw_fn qdw;
 
     const char *norm_name;
     sf_norm_sums_fn norm_sums;

@@ -434,6 +434,82 @@ static void KT(tconvp)(const float *planes, int h, int w, int c, const float *wt
     }
 }
 
+/* The int8 predictor's convolution sums (cpu.h sf_qdot_fn): 2 pixels by
+ * 4 output channels at a time, each an int32 dot product along the taps,
+ * which the compiler turns into multiply-adds of int16 pairs (pmaddwd and
+ * its wider forms). */
+static void KT(qdot)(const int16_t *xs, int np, int kp, const int16_t *w, int oc, int32_t *dot)
+{
+    int p = 0;
+    for (; p + 2 <= np; p += 2) {
+        const int16_t *x0 = xs + (size_t)p * kp, *x1 = x0 + kp;
+        int o = 0;
+        for (; o + 4 <= oc; o += 4) {
+            const int16_t *w0 = w + (size_t)o * kp, *w1 = w0 + kp, *w2 = w1 + kp, *w3 = w2 + kp;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3, b0, b1, b2, b3)
+            for (int t = 0; t < kp; t++) {
+                a0 += x0[t] * w0[t];
+                a1 += x0[t] * w1[t];
+                a2 += x0[t] * w2[t];
+                a3 += x0[t] * w3[t];
+                b0 += x1[t] * w0[t];
+                b1 += x1[t] * w1[t];
+                b2 += x1[t] * w2[t];
+                b3 += x1[t] * w3[t];
+            }
+            int32_t *d0 = dot + (size_t)p * oc + o, *d1 = d0 + oc;
+            d0[0] = a0, d0[1] = a1, d0[2] = a2, d0[3] = a3;
+            d1[0] = b0, d1[1] = b1, d1[2] = b2, d1[3] = b3;
+        }
+        for (; o < oc; o++) {
+            const int16_t *wo = w + (size_t)o * kp;
+            int32_t a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+            for (int t = 0; t < kp; t++) {
+                a += x0[t] * wo[t];
+                b += x1[t] * wo[t];
+            }
+            dot[(size_t)p * oc + o] = a;
+            dot[(size_t)(p + 1) * oc + o] = b;
+        }
+    }
+    for (; p < np; p++)
+        for (int o = 0; o < oc; o++) {
+            const int16_t *xp = xs + (size_t)p * kp, *wo = w + (size_t)o * kp;
+            int32_t a = 0;
+#pragma omp simd reduction(+ : a)
+            for (int t = 0; t < kp; t++)
+                a += xp[t] * wo[t];
+            dot[(size_t)p * oc + o] = a;
+        }
+}
+
+/* The int8 predictor's depthwise sums (cpu.h sf_qdw_fn): int32 lanes
+ * along the channels. */
+static void KT(qdw)(const int8_t *x, int h, int w, int c, int zin, const int8_t *wt, int kh, int kw, int s, int pt,
+                    int pl, int oy, int ow, int32_t *dot)
+{
+    for (int ox = 0; ox < ow; ox++) {
+        int32_t *d = dot + (size_t)ox * c;
+        memset(d, 0, (size_t)c * sizeof *d);
+        for (int ky = 0; ky < kh; ky++) {
+            int iy = oy * s + ky - pt;
+            if (iy < 0 || iy >= h)
+                continue;
+            for (int kx = 0; kx < kw; kx++) {
+                int ix = ox * s + kx - pl;
+                if (ix < 0 || ix >= w)
+                    continue;
+                const int8_t *xi = x + ((size_t)iy * w + ix) * c, *wk = wt + ((size_t)ky * kw + kx) * c;
+#pragma omp simd
+                for (int ci = 0; ci < c; ci++)
+                    d[ci] += (int32_t)(xi[ci] - zin) * wk[ci];
+            }
+        }
+    }
+}
+
 /* Put this file's element-wise kernels into k. */
 static inline void KT(fill_elementwise)(struct sf_cpu_kernels *k, const char *name)
 {
@@ -446,4 +522,6 @@ static inline void KT(fill_elementwise)(struct sf_cpu_kernels *k, const char *na
     k->tconv_name = name;
     k->tconv = KT(tconv);
     k->tconvp = KT(tconvp);
+    k->qdot = KT(qdot);
+    k->qdw = KT(qdw);
 }

@@ -58,7 +58,9 @@ int sf_arb_open(const char *dir, struct sf_arb **out, char *why, size_t whylen)
         struct sf_cpu_features f;
         if (sf_cpu_detect(&f, w2, sizeof w2) == 0) {
             sf_cpu_kernels_fill(&a->k, &f, f.level, 0);
-            sf_info("arbitrary styles: transformer convolutions on tconv %s, the rest portable C", a->k.tconv_name);
+            sf_info("arbitrary styles: convolutions on %s kernels (transformer tconv and tconvp, predictor qdot "
+                    "and qdw), instance norm sums on %s; the rest (element-wise ops, the predictor's means) portable C",
+                    a->k.tconv_name, a->k.norm_name);
         } else {
             sf_warn("arbitrary styles: %s; portable C only", w2);
         }

@@ -28,6 +28,8 @@
  * 9x9 layer over 8 channels) is laid out by the thread that convolves it,
  * just before, so it is read back from the core's own cache. */
 #define PLANAR_ROWS(kh) ((kh) > 5 ? 16 : 8)
+/* Output pixels per qdot call: their taps, gathered, stay in the L1 cache. */
+#define QDOT_PIXELS 16
 
 struct rt {
     int d[4];                   /* N, H, W, C (lower ranks: leading 1s) */
@@ -46,6 +48,10 @@ struct sf_tflnet {
     const struct sf_tfl_model *m;
     const struct sf_cpu_kernels *k;     /* tconv, or NULL */
     float **cw;                 /* per op: tconv's weights [kh][kw][c][ocp] then bias [ocp], or NULL */
+    int16_t **qw;               /* per op: an int8 convolution's weights for qdot, [oc][kp] int16, or NULL */
+    int16_t *qx;                /* qdot's pixel taps, QDOT_PIXELS x the largest kp, one block per thread */
+    int32_t *qd;                /* qdot's sums, QDOT_PIXELS x the largest oc, one block per thread */
+    size_t qx_per, qd_per;      /* their values per thread */
     uint8_t *planar;            /* per op: run on tconvp (VALID, stride 1, oc 3, 8 or 16, c <= 16) */
     float *planes;              /* tconvp's input bands, [c][rows][w], one per thread (see conv_f32) */
     size_t band_floats;         /* floats per thread in planes: the largest planar op's band */
@@ -331,6 +337,11 @@ void sf_tflnet_free(struct sf_tflnet *n)
     for (int i = 0; n->map && i < n->m->nops; i++)
         free(n->map[i]);
     free(n->map);
+    for (int i = 0; n->qw && i < n->m->nops; i++)
+        free(n->qw[i]);
+    free(n->qw);
+    free(n->qx);
+    free(n->qd);
     for (int i = 0; n->var && i < n->m->nops; i++)
         free(n->var[i]);
     free(n->var);
@@ -563,7 +574,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
     if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
         !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)) ||
         !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)) || !(n->pin = calloc((size_t)m->nops, sizeof *n->pin)) ||
-        !(n->map = calloc((size_t)m->nops, sizeof *n->map)) ||
+        !(n->map = calloc((size_t)m->nops, sizeof *n->map)) || !(n->qw = calloc((size_t)m->nops, sizeof *n->qw)) ||
         !(n->var = calloc((size_t)m->nops, sizeof *n->var)) || !(n->var_of = malloc((size_t)m->nops * sizeof(int))))
         goto out_nomem;
     for (int i = 0; i < m->nops; i++) {
@@ -687,11 +698,43 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
                 planes_max = (size_t)(PLANAR_ROWS(kh) + kh - 1) * a->d[2] * c;
         }
     }
+    /* qdot's weights: int8 convolutions (not depthwise), [oc][kp] int16;
+     * and qdw's row of sums (the weights as they are) */
+    for (int i = 0; n->k && n->k->qdot && i < m->nops; i++) {
+        const struct sf_tfl_op *op = &m->ops[i];
+        if (op->code == SF_TFL_DEPTHWISE_CONV_2D && !n->skip[i] && n->r[op->out[0]].type == SF_TFL_I8) {
+            size_t row = (size_t)n->r[op->out[0]].d[2] * n->r[op->out[0]].d[3];
+            if (row > n->qd_per)
+                n->qd_per = row;
+            continue;
+        }
+        if (op->code != SF_TFL_CONV_2D || n->skip[i] || n->r[op->out[0]].type != SF_TFL_I8)
+            continue;
+        const struct rt *wt = &n->r[op->in[1]];
+        size_t kt = (size_t)wt->d[1] * wt->d[2] * wt->d[3], oc = (size_t)n->r[op->out[0]].d[3];
+        if (kt > SF_QDOT_MAX_K || wt->type != SF_TFL_I8)
+            continue;
+        size_t kp = SF_QDOT_PAD(kt);
+        int16_t *q = calloc(oc * kp, sizeof *q);
+        if (!q)
+            goto out_nomem;
+        for (size_t o2 = 0; o2 < oc; o2++)
+            for (size_t t = 0; t < kt; t++)
+                q[o2 * kp + t] = ((const int8_t *)wt->cdata)[o2 * kt + t];
+        n->qw[i] = q;
+        if (QDOT_PIXELS * kp > n->qx_per)
+            n->qx_per = QDOT_PIXELS * kp;
+        if (QDOT_PIXELS * oc > n->qd_per)
+            n->qd_per = QDOT_PIXELS * oc;
+    }
 #ifdef _OPENMP
     n->nthreads = omp_get_max_threads();
 #else
     n->nthreads = 1;
 #endif
+    if ((n->qx_per && !(n->qx = malloc(n->qx_per * n->nthreads * sizeof *n->qx))) ||
+        (n->qd_per && !(n->qd = malloc(n->qd_per * n->nthreads * sizeof *n->qd))))
+        goto out_nomem;
     n->band_floats = (planes_max + 15) / 16 * 16;
     if (planes_max && !(n->planes = big_alloc(n->band_floats * n->nthreads * sizeof *n->planes)))
         goto out_nomem;
@@ -937,7 +980,7 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
     }
 }
 
-static void conv_i8(struct sf_tflnet *n, const struct sf_tfl_op *op, int dw)
+static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int dw)
 {
     const struct sf_tfl_tensor *wtt = &n->m->t[op->in[1]];
     const struct rt *a = &n->r[op->in[0]], *wt = &n->r[op->in[1]], *o = &n->r[op->out[0]];
@@ -958,6 +1001,80 @@ static void conv_i8(struct sf_tflnet *n, const struct sf_tfl_op *op, int dw)
     }
     conv_out(H, kh, sh, op->padding == 0, &pt);
     conv_out(Wd, kw, sw, op->padding == 0, &pl);
+    float mcs[MAX_CH];                      /* per output channel: the requantizing multiplier, and the bias */
+    int32_t bias[MAX_CH];
+    for (int c = 0; c < OC && c < MAX_CH; c++) {
+        float sw_c = wtt->nq > 1 ? wtt->scale[c] : wtt->scale[0];
+        mcs[c] = (float)(a->scale * sw_c) / o->scale;
+        memcpy(&bias[c], braw + 4 * (size_t)c, 4);
+    }
+    if (!dw && n->qw[i]) {                  /* the vector kernel: taps gathered as int16, int32 sums */
+        int kt = kh * kw * C, kp = SF_QDOT_PAD(kt), OW = o->d[2];
+        size_t npx = (size_t)o->d[1] * OW;
+#pragma omp parallel num_threads(n->nthreads)
+        {
+#ifdef _OPENMP
+            int tid = omp_get_thread_num();
+#else
+            int tid = 0;
+#endif
+            int16_t *xs = n->qx + (size_t)tid * n->qx_per;
+            int32_t *dot = n->qd + (size_t)tid * n->qd_per;
+#pragma omp for schedule(static)
+            for (size_t p0 = 0; p0 < npx; p0 += QDOT_PIXELS) {
+                int np = npx - p0 < QDOT_PIXELS ? (int)(npx - p0) : QDOT_PIXELS;
+                for (int j = 0; j < np; j++) {
+                    int oy = (int)((p0 + j) / OW), ox = (int)((p0 + j) % OW);
+                    int16_t *row = xs + (size_t)j * kp;
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kw; kx++) {
+                            int iy = oy * sh + ky - pt, ix = ox * sw + kx - pl;
+                            int16_t *tap = row + ((size_t)ky * kw + kx) * C;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) {     /* padding: the zero point */
+                                memset(tap, 0, (size_t)C * sizeof *tap);
+                                continue;
+                            }
+                            const int8_t *xi = x + ((size_t)iy * Wd + ix) * C;
+                            for (int ci = 0; ci < C; ci++)
+                                tap[ci] = (int16_t)(xi[ci] - zin);
+                        }
+                    memset(row + kt, 0, (size_t)(kp - kt) * sizeof *row);
+                }
+                n->k->qdot(xs, np, kp, n->qw[i], OC, dot);
+                for (int j = 0; j < np; j++) {
+                    int8_t *yo = y + (p0 + j) * OC;
+                    for (int c = 0; c < OC; c++) {
+                        long q = qround((float)((int64_t)bias[c] + dot[(size_t)j * OC + c]) * mcs[c]) + o->zero;
+                        yo[c] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    if (dw && n->qd && n->k->qdw && C == OC && (size_t)kh * kw <= SF_QDOT_MAX_K) {   /* the vector kernel, a row at a time */
+        int OW = o->d[2];
+#pragma omp parallel num_threads(n->nthreads)
+        {
+#ifdef _OPENMP
+            int32_t *dot = n->qd + (size_t)omp_get_thread_num() * n->qd_per;
+#else
+            int32_t *dot = n->qd;
+#endif
+#pragma omp for schedule(static)
+            for (int oy = 0; oy < o->d[1]; oy++) {
+                n->k->qdw(x, H, Wd, C, zin, W, kh, kw, sh, pt, pl, oy, OW, dot);
+                for (int ox = 0; ox < OW; ox++) {
+                    int8_t *yo = y + ((size_t)oy * OW + ox) * OC;
+                    for (int c = 0; c < OC; c++) {
+                        long q = qround((float)((int64_t)bias[c] + dot[(size_t)ox * OC + c]) * mcs[c]) + o->zero;
+                        yo[c] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
+                    }
+                }
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int oy = 0; oy < o->d[1]; oy++) {
         int64_t acc[MAX_CH];         /* int32 in LiteRT; wider here, so never overflowing */
@@ -1360,7 +1477,7 @@ int sf_tflnet_run(struct sf_tflnet *n)
         switch (op->code) {
         case SF_TFL_CONV_2D: case SF_TFL_DEPTHWISE_CONV_2D:
             if (i8)
-                conv_i8(n, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
+                conv_i8(n, i, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
             else
                 conv_f32(n, i, op, op->code == SF_TFL_DEPTHWISE_CONV_2D);
             break;
@@ -1383,7 +1500,7 @@ int sf_tflnet_run(struct sf_tflnet *n)
                 const struct rt *o = &n->r[op->out[0]], *a = &n->r[op->in[0]];
                 fprintf(stderr, "tflnet: op %3d conv %dx%d %d->%d at %dx%d: %6.1f ms (%s)\n", i,
                         n->r[op->in[1]].d[1], n->r[op->in[1]].d[2], a->d[3], o->d[3], o->d[2], o->d[1], dt * 1e3,
-                        n->planar[i] ? "tconvp" : n->cw[i] ? "tconv" : "portable");
+                        n->planar[i] ? "tconvp" : n->cw[i] ? "tconv" : n->qw[i] ? "qdot" : "portable");
                 tconv_s += dt;
             } else {
                 other_s += dt;

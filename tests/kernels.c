@@ -153,6 +153,76 @@ static void test_tconv(const struct sf_cpu_kernels *k, const char *lv)
            shapep);
 }
 
+/* The int8 predictor's sums, qdot and qdw, against direct loops written
+ * here: exact integers, on the extreme values too (255 x -128 products). */
+static void test_qdot(const struct sf_cpu_kernels *k, const char *lv)
+{
+    static const int cs[][3] = { { 1, 1, 16 }, { 37, 27, 32 }, { 16, 960, 160 }, { 5, 96, 576 }, { 3, 1280, 7 } };
+    static const int ds[][6] = { { 9, 11, 32, 3, 1, 1 }, { 16, 16, 144, 3, 2, 0 }, { 5, 7, 17, 3, 1, 1 },
+                                 { 2, 3, 960, 3, 1, 1 } };     /* h, w, c, k, stride, SAME */
+    long bad = 0, checked = 0;
+    char shape[80] = "";
+
+    for (size_t t = 0; t < sizeof cs / sizeof *cs; t++) {
+        int np = cs[t][0], kt = cs[t][1], oc = cs[t][2], kp = SF_QDOT_PAD(kt);
+        int16_t *xs = calloc((size_t)np * kp, sizeof *xs), *w = calloc((size_t)oc * kp, sizeof *w);
+        int32_t *dot = malloc((size_t)np * oc * sizeof *dot);
+        for (int p = 0; p < np; p++)
+            for (int i = 0; i < kt; i++)
+                xs[(size_t)p * kp + i] = (int16_t)(t == 4 ? 255 : (int)(frand() * 255.9));
+        for (int o = 0; o < oc; o++)
+            for (int i = 0; i < kt; i++)
+                w[(size_t)o * kp + i] = (int16_t)(t == 4 ? -128 : (int)(frand() * 127.9));
+        k->qdot(xs, np, kp, w, oc, dot);
+        for (int p = 0; p < np; p++)
+            for (int o = 0; o < oc; o++) {
+                int64_t s = 0;
+                for (int i = 0; i < kt; i++)
+                    s += (int64_t)xs[(size_t)p * kp + i] * w[(size_t)o * kp + i];
+                checked++;
+                if (s != dot[(size_t)p * oc + o] && !bad++)
+                    snprintf(shape, sizeof shape, "qdot %d pixels, %d taps, %d outputs", np, kt, oc);
+            }
+        free(xs); free(w); free(dot);
+    }
+    for (size_t t = 0; t < sizeof ds / sizeof *ds; t++) {
+        int h = ds[t][0], w = ds[t][1], c = ds[t][2], kh = ds[t][3], s = ds[t][4], same = ds[t][5], pt = 0, zin = -7;
+        int oh = same ? (h + s - 1) / s : (h - kh) / s + 1, ow = same ? (w + s - 1) / s : (w - kh) / s + 1;
+        if (same)
+            pt = ((oh - 1) * s + kh - h) / 2;
+        int8_t *x = malloc((size_t)h * w * c), *wt = malloc((size_t)kh * kh * c);
+        int32_t *dot = malloc((size_t)ow * c * sizeof *dot);
+        for (int i = 0; i < h * w * c; i++)
+            x[i] = (int8_t)(int)(frand() * 127.9);
+        for (int i = 0; i < kh * kh * c; i++)
+            wt[i] = (int8_t)(int)(frand() * 127.9);
+        for (int oy = 0; oy < oh; oy++) {
+            k->qdw(x, h, w, c, zin, wt, kh, kh, s, pt, pt, oy, ow, dot);
+            for (int ox = 0; ox < ow; ox++)
+                for (int ci = 0; ci < c; ci++) {
+                    int64_t sum = 0;
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kh; kx++) {
+                            int iy = oy * s + ky - pt, ix = ox * s + kx - pt;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                                sum += (int64_t)(x[((size_t)iy * w + ix) * c + ci] - zin) * wt[(ky * kh + kx) * c + ci];
+                        }
+                    checked++;
+                    if (sum != dot[(size_t)ox * c + ci] && !bad++)
+                        snprintf(shape, sizeof shape, "qdw %dx%d, %d channels, stride %d", w, h, c, s);
+                }
+        }
+        free(x); free(wt); free(dot);
+    }
+    if (!bad && checked) {
+        printf("PASS kernels: int8 predictor sums (qdot, qdw) at %s equal a direct loop's (%ld sums)\n", lv, checked);
+    } else {
+        printf("FAIL kernels: int8 predictor sums (qdot, qdw) at %s: %ld of %ld differ, the first in %s\n", lv, bad,
+               checked, shape);
+        failures++;
+    }
+}
+
 static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
 {
     static const int sz[][2] = { { 1, 1 }, { 7, 5 }, { 37, 29 }, { 64, 3 }, { 13, 40 } };
@@ -477,6 +547,7 @@ int main(int argc, char **argv)
                     test_wino(&k, &ref, name);
                 test_norms(&k, &ref, name);
                 test_tconv(&k, name);
+                test_qdot(&k, name);
             } else if (k.oc16_rows) {
                 test_outconv(&k, &ref, name, 1);
             }
