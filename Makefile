@@ -223,7 +223,8 @@ $(ARM64)/dnnl/usr/include/dnnl.h:
 	cd $(ARM64) && rm -f libdnnl-dev_*arm64.deb && apt-get download libdnnl-dev:arm64 && \
 	  dpkg-deb -x libdnnl-dev_*_arm64.deb dnnl
 test-arm64: $(ARM64)/dnnl/usr/include/dnnl.h
-	@$(ARM64_MAKE) $(ARM64)/stylefs $(ARM64)/obj/tests/unit $(ARM64)/obj/tests/kernels $(ARM64)/obj/tests/imgcmp
+	@$(ARM64_MAKE) $(ARM64)/stylefs $(ARM64)/obj/tests/unit $(ARM64)/obj/tests/kernels $(ARM64)/obj/tests/imgcmp \
+	  $(ARM64)/obj/tests/mkimg $(ARM64)/obj/tests/tflcheck
 	@SHARED=$(SHARED) sh tests/arm64.sh $(ARM64)
 
 # The fault and load tests alone, with a three-minute load phase.

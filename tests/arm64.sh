@@ -5,7 +5,9 @@
 # On a NEON-only CPU model (neoverse-n1) and on one with SVE (max): the
 # kernels against the portable ones, the unit tests, the ONNX Runtime
 # oracle at 64x64 and 37x29 (emulation is slow) at every level the CPU
-# model runs, and no reference implementation in the plan.  Runs the
+# model runs, the painting networks against LiteRT's goldens at every
+# level (the int8 predictor bit for bit, the transformer at 384x384), and
+# no reference implementation in the plan.  Runs the
 # binaries with `qemu-aarch64 -cpu MODEL` and no -L: the cross ld.so with
 # the multiarch libraries (with -L, OpenMP spun forever).  Prints PASS /
 # FAIL lines and "N passed, N failed"; exits 1 on any failure.
@@ -54,6 +56,25 @@ else
                     fi
                 done
             done
+        done
+        # the painting networks (tests/t_arbitrary.sh's inputs and goldens)
+        AR=$SHARED/arbitrary
+        qemu-aarch64 -cpu $model "$A/obj/tests/mkimg" 256 256 "$W/style1.ppm" --seed 201
+        qemu-aarch64 -cpu $model "$A/obj/tests/mkimg" 384 384 "$W/content.ppm" --seed 210
+        for lv in $levels; do
+            if STYLEFS_CPU_ISA=$lv qemu-aarch64 -cpu $model "$A/obj/tests/tflcheck" predict "$AR/predict_int8.tflite" \
+                "$W/style1.ppm" "$W/b1.f32" >"$W/p.out" 2>&1 && cmp -s "$W/b1.f32" $G/arb_bottleneck_s1.f32; then
+                say "PASS [$model] painting predictor (int8) at $lv: LiteRT's 100 floats bit for bit"
+            else
+                say "FAIL [$model] painting predictor (int8) at $lv: LiteRT's 100 floats bit for bit: $(head -c 300 "$W/p.out")"
+            fi
+            if STYLEFS_CPU_ISA=$lv qemu-aarch64 -cpu $model "$A/obj/tests/tflcheck" transfer "$AR/transfer_fp16.tflite" \
+                "$W/content.ppm" $G/arb_bottleneck_s1.f32 "$W/t.ppm" >"$W/t.out" 2>&1 &&
+                r=$(qemu-aarch64 -cpu $model "$A/obj/tests/imgcmp" "$W/t.ppm" $G/arb_fp16_384.png --within1 0.999 --psnr 45); then
+                say "PASS [$model] painting transformer at $lv: 384x384 against LiteRT ($r)"
+            else
+                say "FAIL [$model] painting transformer at $lv: 384x384 against LiteRT: $r $(head -c 300 "$W/t.out")"
+            fi
         done
         STYLEFS_CPU_ISA=neon qemu-aarch64 -cpu $model "$A/stylefs" stylize $S --no-cache -v udnie $G/in_37x29.ppm \
             "$W/o.png" 2>"$W/err"
