@@ -22,10 +22,14 @@
  *
  * DESIGN: one sf_arb per load of the styles, shared by their threads;
  * `lock` serializes runs (one image at a time, like the engines) and guards
- * the plans.  Lock order: a painting style's own lock (style.c, held while
- * its vector is computed) before this one, never the other way.  The
- * transformer's plan (its arena: about 170 MB at 1 MP) is kept for the next
- * image of the same size.
+ * the plans and the idle state.  Lock order: a painting style's own lock
+ * (style.c, held while its vector is computed) before this one, never the
+ * other way.  The transformer's plan (its arena: 48 MB at 1 MP, and the
+ * widened weights) is kept for the next image of the same size; with an
+ * idle time set (sf_arb_set_idle: the mount's gpu_idle), one more thread,
+ * the reaper, started by the first transfer, frees it once no transfer
+ * has run for that long, and sleeps without a timer while there is none.
+ * The predictor's plan (256x256, a few MB) stays.
  * Returns 0 or -errno. */
 #ifndef SF_ARBITRARY_H
 #define SF_ARBITRARY_H
@@ -49,14 +53,24 @@ struct sf_arb {
     pthread_mutex_t lock;               /* one run at a time; guards the plans below */
     struct sf_tflnet *pplan, *tplan;    /* predictor plan; transformer plan at th x tw */
     int th, tw;
-    struct sf_cpu_kernels k;            /* the transformer's convolution kernel (tconv) */
+    struct sf_cpu_kernels k;            /* the networks' kernels (cpu.h) */
     int refs;                           /* styles holding it (style.c; one thread loads and frees) */
+    /* idle release (under lock) */
+    unsigned idle_s;                    /* free tplan after this long without a transfer; 0: never */
+    double last_use;                    /* monotonic seconds, the last transfer's end */
+    pthread_cond_t wake;                /* the reaper's: a transfer ran, or stop */
+    pthread_t reaper;
+    int reaper_running, stop;
 };
 
 /* Read the networks from dir.  Returns 0, -ENOENT (a file is missing: why
  * names it), -EINVAL (damaged: why says what), -ENOMEM. */
 int sf_arb_open(const char *dir, struct sf_arb **out, char *why, size_t whylen);
 void sf_arb_close(struct sf_arb *a);
+
+/* Free the transformer's plan after secs without a transfer (0: keep
+ * it).  Takes effect from the next transfer. */
+void sf_arb_set_idle(struct sf_arb *a, unsigned secs);
 
 /* The style vector of an RGB image (w x h).  Returns 0, -ENOMEM,
  * -ECANCELED. */

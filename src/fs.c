@@ -68,6 +68,7 @@
  *   trim_lock  the trimmer's wake-up (cache_max).
  * Counters are atomics. */
 #include "fs.h"
+#include "arbitrary.h"
 #include "log.h"
 #include "pipeline.h"
 #include "util.h"
@@ -671,6 +672,9 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
     fs->pipe.remote = fs->remote;
     fs->pipe.idle_s = fs->gpu_idle;
+    for (size_t i = 0; i < fs->nmodels; i++)    /* the painting networks' plans: the same idle time */
+        if (fs->models[i]->kind == SF_STYLE_IMAGE && fs->models[i]->arb)
+            sf_arb_set_idle(fs->models[i]->arb, fs->gpu_idle);
     fs->pipe.cancel = &g_stop;
     sf_info("mounted %s: %zu styles, cache %s%s%s%s", fs->source, fs->nmodels, fs->cache_dir,
             fs->confine ? ", confined to SOURCE" : "", fs->remote ? ", shared store redis " : "",

@@ -162,7 +162,7 @@ if fuse_usable; then
     mkdir -p "$SRC" "$MNT"
     cp "$W/content.ppm" "$SRC/photo.ppm"
     $MK 120 90 "$SRC/small.jpg" --seed 230
-    if mount_it; then
+    if mount_it -v -o gpu_idle=1; then
         [ "$(ls "$MNT/styled" | tr '\n' ' ')" = "klee pond udnie " ] &&
             pass "mount: styled/ lists the paintings with the networks, and no @ directories" ||
             fail "mount: styled/ lists the paintings" "$(ls "$MNT/styled")"
@@ -174,6 +174,17 @@ if fuse_usable; then
         for bad in klee@101 klee@07 udnie@50 klee@x; do
             [ ! -e "$MNT/styled/$bad" ] && pass "mount: $bad is no directory (ENOENT)" || fail "mount: $bad is ENOENT" "it exists"
         done
+        # idle: the transformer's plan is released after gpu_idle (1 s),
+        # and the next read plans it again
+        for i in $(seq 40); do
+            grep -q "transformer's plan for 384x384 released after 1 s idle" "$LOG" && break
+            sleep 0.1
+        done
+        n1=$(grep -c "transformer's plan for 384x384 released after 1 s idle" "$LOG")
+        $SF stylize --styles "$ST" --no-cache pond "$W/content.ppm" "$W/pond.png" 2>/dev/null
+        [ "$n1" = 1 ] && cmp -s "$MNT/styled/pond/photo.ppm.png" "$W/pond.png" &&
+            pass "mount: the painting networks' plan is released after gpu_idle, and planned again at the next read" ||
+            fail "mount: the painting plan released after gpu_idle" "released $n1 times; $(tail -2 "$LOG")"
         unmount_it || fail "unmount" "the daemon did not exit"
     else
         fail "mount with paintings" "$(tail -3 "$LOG")"
