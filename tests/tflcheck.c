@@ -5,7 +5,8 @@
  *                             arbitrary.md), then damage each one many ways
  *                             (truncations, byte flips, hostile counts) and
  *                             check that parsing and planning fail cleanly,
- *                             and that what plans runs (under ASan in CI)
+ *                             and that what plans runs (under ASan in CI),
+ *                             one in four on the vector kernels
  *   tflcheck predict MODEL STYLE OUT.f32
  *                             the 100 style floats of an image (resized by
  *                             nothing: it must be 256x256)
@@ -62,30 +63,32 @@ static uint64_t next(void)
     return rng;
 }
 
-/* Plan m at 16x16 and run it on flat inputs.  Returns the plan's code,
- * with why set when it refuses. */
-static int plan_and_run(const struct sf_tfl_model *m, char *why, size_t whylen)
+/* Plan m at 16x16 on the portable loops, or (k given) at 64x64 on k's
+ * vector kernels (64x64: big enough for the planar ones), and run it on
+ * flat inputs.  Returns the plan's code, with why set when it refuses. */
+static int plan_and_run(const struct sf_tfl_model *m, const struct sf_cpu_kernels *k, char *why, size_t whylen)
 {
     struct sf_tflnet *net;
-    int rc = sf_tflnet_plan(m, 16, 16, NULL, &net, why, whylen);
+    int rc = sf_tflnet_plan(m, k ? 64 : 16, k ? 64 : 16, k, &net, why, whylen);
 
     if (rc)
         return rc;
     for (int i = 0; i < m->nin; i++) {
         size_t ne;
         float *x = sf_tflnet_input(net, i, &ne);
-        for (size_t k = 0; k < ne; k++)
-            x[k] = 0.5f;
+        for (size_t j = 0; j < ne; j++)
+            x[j] = 0.5f;
     }
     sf_tflnet_run(net);
     sf_tflnet_free(net);
     return 0;
 }
 
-/* Parse, plan at 16x16 and run a damaged copy (and one in eight, its float
- * copy): must not crash, and must say why when it refuses.  Returns 1 when
- * refused. */
-static int try_damaged(const uint8_t *d, size_t n, int *silent)
+/* Parse, plan and run a damaged copy (one in four on the best level's
+ * vector kernels, the others on the portable loops; and one in eight, its
+ * float copy): must not crash, and must say why when it refuses.  Returns
+ * 1 when refused. */
+static int try_damaged(const uint8_t *d, size_t n, const struct sf_cpu_kernels *k, int *silent)
 {
     static unsigned every;
     struct sf_tfl_model *m, *fm;
@@ -97,10 +100,10 @@ static int try_damaged(const uint8_t *d, size_t n, int *silent)
         return 1;
     }
     why[0] = '\0';
-    if ((rc = plan_and_run(m, why, sizeof why)))
+    if ((rc = plan_and_run(m, ++every % 4 == 0 ? k : NULL, why, sizeof why)))
         *silent += !why[0];
-    if (++every % 8 == 0 && sf_tfl_to_float(m, &fm, why, sizeof why) == 0) {   /* it is slower */
-        plan_and_run(fm, why, sizeof why);
+    if (every % 8 == 1 && sf_tfl_to_float(m, &fm, why, sizeof why) == 0) {   /* it is slower */
+        plan_and_run(fm, NULL, why, sizeof why);
         sf_tfl_free(fm);
     }
     sf_tfl_free(m);
@@ -113,7 +116,13 @@ static int cmd_parse(const char *dir)
         { "predict_int8.tflite", 66, 174 }, { "transfer_fp16.tflite", 285, 420 }, { "transfer_int8.tflite", 295, 430 },
     };
     char path[4096], msg[300];
+    struct sf_cpu_features feat;
+    struct sf_cpu_kernels kern, *vk = NULL;
 
+    if (sf_cpu_detect(&feat, msg, sizeof msg) == 0) {     /* the best level's kernels */
+        sf_cpu_kernels_fill(&kern, &feat, feat.level, 0);
+        vk = &kern;
+    }
     for (int f = 0; f < 3; f++) {
         uint8_t *buf = NULL, *cp;
         size_t len = 0;
@@ -138,7 +147,7 @@ static int cmd_parse(const char *dir)
             return 1;
         }
         for (size_t t = 0; t < len; t += t < 256 ? 1 : t < 65536 ? 97 : 4099) {
-            refused += try_damaged(buf, t, &silent);
+            refused += try_damaged(buf, t, vk, &silent);
             tries++;
         }
         for (int k = 0; k < 2000; k++) {
@@ -153,7 +162,7 @@ static int cmd_parse(const char *dir)
                     cp[at] ^= (uint8_t)(1u << (next() % 8));
                 }
             }
-            refused += try_damaged(cp, len, &silent);
+            refused += try_damaged(cp, len, vk, &silent);
             tries++;
         }
         snprintf(msg, sizeof msg, "%s damaged %d ways (truncated, flipped, hostile counts): no crash, %d refused, "
