@@ -1,9 +1,11 @@
 /* kern_tmpl.h: the element-wise kernels (instance norm sums and apply,
- * the bf16 norm, the tanh output stage) and the arbitrary-style
- * transformer's small NHWC convolution, written once in plain C and
- * included by kern_ref.c and by each instruction-set file, where the
- * compiler vectorizes them with that file's flags.  The includer defines
- * KT(name) to give the functions its own prefix.
+ * the bf16 norm, the tanh output stage) and the arbitrary-style networks'
+ * convolutions (the transformer's tconv and tconvp, the int8 predictor's
+ * qdot and qdw), written once in plain C and included by kern_ref.c and by
+ * each instruction-set file, where the compiler vectorizes them with that
+ * file's flags.  The includer defines KT(name) to give the functions its
+ * own prefix, and may set KT_VBYTES (its vector width, 16 by default) and
+ * KT_NREG (its vector registers, 16 by default).
  *
  * Channel counts are compile-time constants inside (one inlined copy per
  * cb in {3, 8, 16, 32, 64, 128}), so the channel loops vectorize. */

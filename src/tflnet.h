@@ -18,11 +18,14 @@
  * first input may differ from the file's; RESIZE_NEAREST_NEIGHBOR scales
  * by the ratio of its constant size to its input's size in the file.
  *
- * Arithmetic: float32 ops in float32 (reductions summed in double); int8
+ * Arithmetic: float32 ops in float32 (reductions summed in double, the
+ * instance norms' statistics from float sums over blocks of pixels); int8
  * ops (the full-integer predictor) by the integer rules of section 3,
  * which reproduce LiteRT bit for bit.  The loops here are portable C (the
- * reference); float convolutions with few output channels (all of the
- * transformer's) run on the kernel table's tconv when one is given.
+ * reference); with a kernel table, float convolutions with few output
+ * channels (all of the transformer's) run on its tconv and tconvp, int8
+ * ones on its qdot and qdw (exact int32 sums), and the norms' sums on its
+ * norm_sums.
  *
  * Returns 0 or -errno. */
 #ifndef SF_TFLNET_H
@@ -36,9 +39,9 @@ struct sf_tflnet;
 struct sf_cpu_kernels;
 
 /* Plan m with its first input at h x w (0, 0: the file's own size).
- * k (may be NULL: portable loops only) supplies the vector kernel of the
- * float convolutions (its tconv slot, cpu.h), for those with at most 64
- * output channels.
+ * k (may be NULL: portable loops only) supplies the vector kernels (cpu.h:
+ * tconv and tconvp for float convolutions with at most 64 output
+ * channels, qdot and qdw for int8 ones, norm_sums).
  * Returns 0, -EINVAL (an op, type or shape this runner does not support,
  * or a size the graph cannot take: why says which), -ENOMEM. */
 int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *k,
