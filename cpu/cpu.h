@@ -3,10 +3,11 @@
  *
  * The CPU engine (cpu/engine.c) runs oneDNN for the 3x3 convolutions
  * (cpu/plan.c) and kernels of our own for the rest: layer 0 (9x9, 3->32),
- * layer 15 (9x9, 32->3), the instance norms and the tanh output.  Each of
- * those kernels exists once in portable C (kern_ref.c: the oracle, and the
- * fallback) and again per instruction set, one file each, built with that
- * file's own compiler flags:
+ * layer 15 (9x9, 32->3), the instance norms and the tanh output.  The
+ * painting networks' runner (src/tflnet.c) takes its convolutions and norm
+ * sums from the same table.  Each kernel exists once in portable C
+ * (kern_ref.c: the oracle, and the fallback) and again per instruction
+ * set, one file each, built with that file's own compiler flags:
  *
  *   kern_avx2.c         x86-64 AVX2 + FMA
  *   kern_avx512.c       x86-64 AVX-512 (F, BW, DQ, VL)
