@@ -242,6 +242,7 @@ void sf_cpu_kernels_fill(struct sf_cpu_kernels *k, const struct sf_cpu_features 
 void sf_kern_ref(struct sf_cpu_kernels *k);
 void sf_kern_avx2(struct sf_cpu_kernels *k);
 void sf_kern_avx512(struct sf_cpu_kernels *k);
+void sf_kern_avx2_int16(struct sf_cpu_kernels *k);
 void sf_kern_avx512_vnni(struct sf_cpu_kernels *k);
 void sf_kern_avx512_bf16(struct sf_cpu_kernels *k);
 void sf_kern_neon(struct sf_cpu_kernels *k);
@@ -251,6 +252,16 @@ size_t sf_conv0_fbuf_bytes(int h, int w);  /* the zero-bordered float input */
 void sf_conv0_fbuf_prep(const uint8_t *rgb, int h, int w, void *buf, int r0, int r1);
 size_t sf_conv0_fbuf_pw(int w);            /* its row length, in pixels */
 void sf_conv0_fweights(const float *w, void *wq);   /* copy, [ky][kx][ci][co] */
+/* Layer 0 in int16 sums (kern_avx512_vnni.c says how): the input as pixel
+ * pairs P[ci][4 + y][4 + x] = (v[y][x], v[y][x + 1]) with a zero border,
+ * rows of sf_conv0_pairs_pw(w) int32 words (room for 12-pixel steps); the
+ * weights as int16 tap pairs [ci][ky][5][co], then float [32] scales. */
+size_t sf_conv0_pairs_pw(int w);
+size_t sf_conv0_pairs_bytes(int h, int w);
+void sf_conv0_pairs_prep(const uint8_t *rgb, int h, int w, void *buf, int r0, int r1);
+#define SF_C0_PAIRS (3 * 9 * 5 * 32)
+#define SF_C0_PAIRS_WBYTES (SF_C0_PAIRS * sizeof(int32_t) + 32 * sizeof(float))
+void sf_conv0_pairs_weights(const float *w, void *wq);
 void sf_oc_fweights(const float *w, void *wt);      /* -> [ci][ky][kx][co] */
 /* Index of channel c of pixel p in a tensor of hw pixels in blocks of cb. */
 static inline size_t sf_at(int cb, size_t hw, size_t p, int c)

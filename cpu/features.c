@@ -132,8 +132,11 @@ void sf_cpu_kernels_fill(struct sf_cpu_kernels *k, const struct sf_cpu_features 
         level = f->level;
     sf_kern_ref(k);
 #if defined(__x86_64__)
-    if (level >= SF_CPU_AVX2)
+    if (level >= SF_CPU_AVX2) {
         sf_kern_avx2(k);
+        if (lowp)
+            sf_kern_avx2_int16(k);
+    }
     if (level >= SF_CPU_AVX512) {
         sf_kern_avx512(k);
         if (lowp && f->avx512_vnni)

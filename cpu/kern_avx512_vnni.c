@@ -16,7 +16,9 @@
  * 0).  Each step makes 12 output pixels x 32 channels in 24 registers: per
  * tap pair, 2 weight loads and 12 broadcasts feed 24 vpdpwssd.
  *
- * Weights (wq): int32 [3][9][5][32] tap pairs, then float [32] scales. */
+ * Weights (wq): int32 [3][9][5][32] tap pairs, then float [32] scales; the
+ * input and weights are laid out by kern_ref.c (sf_conv0_pairs_*), shared
+ * with the AVX2 version (kern_avx2.c). */
 #include "cpu.h"
 
 #include <immintrin.h>
@@ -26,60 +28,12 @@
 #include "avx512_util.h"
 
 #define P_BLK 12
-#define WQ_PAIRS (3 * 9 * 5 * 32)
-
-static size_t p_pw(int w0) { return (size_t)(w0 + 8 + P_BLK + 8 + 15) / 16 * 16; }
-static size_t vnni_buf_bytes(int h, int w) { return 3 * ((size_t)h + 8) * p_pw(w) * sizeof(int32_t); }
-
-static void vnni_prep(const uint8_t *rgb, int h0, int w0, void *buf, int r0, int r1)
-{
-    size_t pw = p_pw(w0), rows = (size_t)h0 + 8;
-
-    for (int r = r0; r < r1; r++) {
-        int y = r - 4;
-        for (int ci = 0; ci < 3; ci++) {
-            int32_t *d = (int32_t *)buf + ((size_t)ci * rows + r) * pw;
-            memset(d, 0, pw * sizeof *d);
-            if (y < 0 || y >= h0)
-                continue;
-            const uint8_t *src = rgb + (size_t)y * w0 * 3 + ci;
-            for (int x = 0; x < w0; x++)
-                d[4 + x] = src[3 * x] | (x + 1 < w0 ? (int32_t)src[3 * x + 3] << 16 : 0);
-            d[3] = (int32_t)src[0] << 16;                       /* (0, v[y][0]) */
-        }
-    }
-}
-
-/* Layer 0's weights, stored [ky][kx][ci][co], as int16 pairs and scales. */
-static void vnni_weights(const float *w, void *wqv)
-{
-    int32_t *wq = wqv;
-    float *ws = (float *)(wq + WQ_PAIRS);
-
-    for (int co = 0; co < 32; co++) {
-        float mx = 0;
-        for (int t = 0; t < 81 * 3; t++)
-            mx = fabsf(w[t * 32 + co]) > mx ? fabsf(w[t * 32 + co]) : mx;
-        float scale = mx > 0 ? 32767.0f / mx : 1.0f;
-        ws[co] = 1.0f / scale;
-        for (int ci = 0; ci < 3; ci++)
-            for (int ky = 0; ky < 9; ky++)
-                for (int k = 0; k < 5; k++) {
-                    int32_t q[2];
-                    for (int j = 0; j < 2; j++) {
-                        int kx = 2 * k + j;
-                        q[j] = kx < 9 ? (int32_t)lrintf(w[((ky * 9 + kx) * 3 + ci) * 32 + co] * scale) : 0;
-                    }
-                    wq[((ci * 9 + ky) * 5 + k) * 32 + co] = (q[0] & 0xffff) | (int32_t)((uint32_t)q[1] << 16);
-                }
-    }
-}
 
 static void vnni_rows(const void *buf, int h0, int w0, const void *wqv, float *out, int cb, int y0, int y1)
 {
     const int32_t *P = buf, *wq = wqv;
-    const float *ws = (const float *)(wq + WQ_PAIRS);
-    size_t pw = p_pw(w0), rows = (size_t)h0 + 8, hw = (size_t)h0 * w0;
+    const float *ws = (const float *)(wq + SF_C0_PAIRS);
+    size_t pw = sf_conv0_pairs_pw(w0), rows = (size_t)h0 + 8, hw = (size_t)h0 * w0;
     __m512 s0 = _mm512_loadu_ps(ws), s1 = _mm512_loadu_ps(ws + 16);
 
     for (int y = y0; y < y1; y++)
@@ -122,10 +76,10 @@ static void vnni_rows(const void *buf, int h0, int w0, const void *wqv, float *o
 void sf_kern_avx512_vnni(struct sf_cpu_kernels *k)
 {
     k->conv0_name = "conv0 avx512_vnni (int16 sums)";
-    k->conv0_buf_bytes = vnni_buf_bytes;
-    k->conv0_prep = vnni_prep;
-    k->conv0_wbytes = WQ_PAIRS * sizeof(int32_t) + 32 * sizeof(float);
-    k->conv0_weights = vnni_weights;
+    k->conv0_buf_bytes = sf_conv0_pairs_bytes;
+    k->conv0_prep = sf_conv0_pairs_prep;
+    k->conv0_wbytes = SF_C0_PAIRS_WBYTES;
+    k->conv0_weights = sf_conv0_pairs_weights;
     k->conv0_rows = vnni_rows;
     k->conv0_int16 = 1;
 }

@@ -32,6 +32,57 @@ void sf_conv0_fbuf_prep(const uint8_t *rgb, int h, int w, void *buf, int r0, int
 
 void sf_conv0_fweights(const float *w, void *wq) { memcpy(wq, w, 9 * 9 * 3 * 32 * sizeof(float)); }
 
+/* Layer 0's int16 input pairs and weights (cpu.h; the kernels are in
+ * kern_avx2.c and kern_avx512_vnni.c).  A row: the 4-word border, w
+ * pixels, room for the last 12-pixel step and its 8 taps' reach. */
+size_t sf_conv0_pairs_pw(int w) { return (size_t)(w + 8 + 12 + 8 + 15) / 16 * 16; }
+size_t sf_conv0_pairs_bytes(int h, int w) { return 3 * ((size_t)h + 8) * sf_conv0_pairs_pw(w) * sizeof(int32_t); }
+
+void sf_conv0_pairs_prep(const uint8_t *rgb, int h0, int w0, void *buf, int r0, int r1)
+{
+    size_t pw = sf_conv0_pairs_pw(w0), rows = (size_t)h0 + 8;
+
+    for (int r = r0; r < r1; r++) {
+        int y = r - 4;
+        for (int ci = 0; ci < 3; ci++) {
+            int32_t *d = (int32_t *)buf + ((size_t)ci * rows + r) * pw;
+            memset(d, 0, pw * sizeof *d);
+            if (y < 0 || y >= h0)
+                continue;
+            const uint8_t *src = rgb + (size_t)y * w0 * 3 + ci;
+            for (int x = 0; x < w0; x++)
+                d[4 + x] = src[3 * x] | (x + 1 < w0 ? (int32_t)src[3 * x + 3] << 16 : 0);
+            d[3] = (int32_t)src[0] << 16;                       /* (0, v[y][0]) */
+        }
+    }
+}
+
+/* Layer 0's weights, stored [ky][kx][ci][co], as int16 pairs and scales
+ * (per output channel: 32767 / its largest |w|). */
+void sf_conv0_pairs_weights(const float *w, void *wqv)
+{
+    int32_t *wq = wqv;
+    float *ws = (float *)(wq + SF_C0_PAIRS);
+
+    for (int co = 0; co < 32; co++) {
+        float mx = 0;
+        for (int t = 0; t < 81 * 3; t++)
+            mx = fabsf(w[t * 32 + co]) > mx ? fabsf(w[t * 32 + co]) : mx;
+        float scale = mx > 0 ? 32767.0f / mx : 1.0f;
+        ws[co] = 1.0f / scale;
+        for (int ci = 0; ci < 3; ci++)
+            for (int ky = 0; ky < 9; ky++)
+                for (int k = 0; k < 5; k++) {
+                    int32_t q[2];
+                    for (int j = 0; j < 2; j++) {
+                        int kx = 2 * k + j;
+                        q[j] = kx < 9 ? (int32_t)lrintf(w[((ky * 9 + kx) * 3 + ci) * 32 + co] * scale) : 0;
+                    }
+                    wq[((ci * 9 + ky) * 5 + k) * 32 + co] = (q[0] & 0xffff) | (int32_t)((uint32_t)q[1] << 16);
+                }
+    }
+}
+
 static void ref_conv0_rows(const void *buf, int h, int w, const void *wq, float *out, int cb, int y0, int y1)
 {
     const float *in = buf, *wt = wq;

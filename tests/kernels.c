@@ -53,7 +53,8 @@ static void report(const char *what, const char *level, const char *impl, double
                    const char *shape)
 {
     if (err <= tol && err == err) {
-        printf("PASS kernels: %s at %s (%s) matches the portable kernel (rel err %.2g)\n", what, level, impl, err);
+        printf("PASS kernels: %s at %s (%s) matches %s (rel err %.2g)\n", what, level, impl,
+               strstr(what, " against ") ? "it" : "the portable kernel", err);
     } else {
         printf("FAIL kernels: %s at %s (%s): rel err %.3g > %.2g at element %zu (%s)\n", what, level, impl, err, tol,
                at, shape);
@@ -223,11 +224,13 @@ static void test_qdot(const struct sf_cpu_kernels *k, const char *lv)
     }
 }
 
-static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
+/* Layer 0 of table k against table r's (tolerance tol, relative). */
+static void cmp_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *what,
+                      const char *lv, double tol)
 {
     static const int sz[][2] = { { 1, 1 }, { 7, 5 }, { 37, 29 }, { 64, 3 }, { 13, 40 } };
     static const int cbs[] = { 8, 16, 32 };
-    double worst = 0, tol = k->conv0_int16 ? 2e-3 : 2e-5;
+    double worst = 0;
     size_t wat = 0;
     char shape[64] = "";
     float w[9 * 9 * 3 * 32];
@@ -257,9 +260,14 @@ static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kerne
                 snprintf(shape, sizeof shape, "%dx%d, cb %d", wd, h, cb);
             free(rgb); free(ok); free(got); free(bk); free(br);
         }
-    report("layer 0 (conv0)", lv, k->conv0_name, worst, tol, wat, shape);
+    report(what, lv, k->conv0_name, worst, tol, wat, shape);
     free(wk);
     free(wr);
+}
+
+static void test_conv0(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv)
+{
+    cmp_conv0(k, r, "layer 0 (conv0)", lv, k->conv0_int16 ? 2e-3 : 2e-5);
 }
 
 static void test_outconv(const struct sf_cpu_kernels *k, const struct sf_cpu_kernels *r, const char *lv, int bf16)
@@ -540,6 +548,11 @@ int main(int argc, char **argv)
                 continue;               /* nothing reduced-precision at this level */
             if (!lowp || k.conv0_int16)
                 test_conv0(&k, &ref, name);
+            if (lowp && k.conv0_int16 && lv == SF_CPU_AVX2 && f.avx512_vnni) {
+                struct sf_cpu_kernels vn;       /* the same integer sums: equal to the last bit */
+                sf_cpu_kernels_fill(&vn, &f, SF_CPU_AVX512, 1);
+                cmp_conv0(&k, &vn, "layer 0 (conv0, int16 sums) against avx512_vnni's to the last bit", name, 0);
+            }
             if (!lowp) {
                 test_outconv(&k, &ref, name, 0);
                 test_conv3(&k, &ref, name);
