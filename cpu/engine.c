@@ -614,14 +614,19 @@ static int cpu_open(struct sf_engine_impl **out, char *why, size_t whylen)
         goto out_weights;
     }
     {
-        /* e.g. "layer 0 in int16 (AVX512_VNNI), all float32 (no AVX512_BF16)" */
+        /* e.g. "layer 0 in int16 (AVX512_VNNI), the rest float32 (no AVX512_BF16)" */
         char prec[200];
-        int n = e->k.conv0_int16 ? snprintf(prec, sizeof prec, "layer 0 in int16 (AVX512_VNNI), ") : 0;
-        snprintf(prec + n, sizeof prec - (size_t)n, "%s",
-                 !e->lowp ? "all float32 (STYLEFS_CPU_BF16=0)"
-                 : e->k.oc16_rows && e->winograd ? "layers 13-15 in bf16 from 128x128 pixels up (AVX512_BF16)"
-                 : !e->feat.avx512_bf16 ? "all float32 (no AVX512_BF16)"
-                 : e->k.oc16_rows ? "all float32 (Winograd off)" : "all float32 (STYLEFS_CPU_ISA)");
+        const char *all = e->k.conv0_int16 ? "the rest" : "all";
+        int n = e->k.conv0_int16 ? snprintf(prec, sizeof prec, "layer 0 in int16 (%s), ",
+                                            strstr(e->k.conv0_name, "vnni") ? "AVX512_VNNI" : "AVX2 vpmaddwd")
+                                 : 0;
+        if (!e->lowp)
+            snprintf(prec + n, sizeof prec - (size_t)n, "all float32 (STYLEFS_CPU_BF16=0)");
+        else if (e->k.oc16_rows && e->winograd)
+            snprintf(prec + n, sizeof prec - (size_t)n, "layers 13-15 in bf16 from 128x128 pixels up (AVX512_BF16)");
+        else
+            snprintf(prec + n, sizeof prec - (size_t)n, "%s float32 (%s)", all,
+                     !e->feat.avx512_bf16 ? "no AVX512_BF16" : e->k.oc16_rows ? "Winograd off" : "STYLEFS_CPU_ISA");
         snprintf(why, whylen, "oneDNN %d.%d, %d threads, %s kernels%s, %s", dnnl_version()->major,
                  dnnl_version()->minor, omp_get_max_threads(), sf_cpu_level_name(e->k.level),
                  e->feat.capped ? " (capped by STYLEFS_CPU_ISA)" : "", prec);

@@ -68,8 +68,11 @@ for lv in bogus $(for l in avx512 avx2 neon; do case " $LEVELS " in *" $l "*) ;;
     expect_err "engine: STYLEFS_CPU_ISA=$lv is refused with a reason" "STYLEFS_CPU_ISA=$lv: "
 done
 # the log says which precision ran, and it follows the CPU
-if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then want="layers 13-15 in bf16"; else want="all float32 (no AVX512_BF16)"; fi
-if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then want="layer 0 in int16 (AVX512_VNNI), $want"; fi
+l0= all=all
+if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then l0="layer 0 in int16 (AVX512_VNNI), " all="the rest"
+elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then l0="layer 0 in int16 (AVX2 vpmaddwd), " all="the rest"; fi
+if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then want="${l0}layers 13-15 in bf16"
+else want="${l0}$all float32 (no AVX512_BF16)"; fi
 if $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err" && grep -q "engine: cpu.*$want" "$W/err" &&
     STYLEFS_CPU_BF16=0 $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err2" &&
     grep -q "engine: cpu.*all float32" "$W/err2"; then
@@ -77,6 +80,15 @@ if $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err" && g
 else
     fail "engine: the log names the CPU precision" "wanted '$want': $(cat "$W/err" "$W/err2")"
 fi
+case " $LEVELS " in *" avx2 "*)         # what an AVX2-only CPU runs
+    if STYLEFS_CPU_ISA=avx2 $SF stylize $S --no-cache -v udnie $G/in_37x29.ppm "$W/o.png" 2>"$W/err" &&
+        grep -q "engine: cpu.*layer 0 in int16 (AVX2 vpmaddwd), the rest float32" "$W/err" &&
+        grep -q "cpu plan: layer  0: stylefs conv0 avx2 (int16 sums)" "$W/err"; then
+        pass "engine: at avx2, layer 0 sums in int16 (vpmaddwd), and the log says so"
+    else
+        fail "engine: at avx2, layer 0 sums in int16" "$(grep -E 'engine:|layer  0' "$W/err")"
+    fi ;;
+esac
 
 # --- codecs --------------------------------------------------------------------
 $MK 40 30 "$W/rgb.png"; $MK 40 30 "$W/rgba.png" --alpha; $MK 40 30 "$W/gray.png" --gray
