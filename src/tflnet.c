@@ -1176,6 +1176,14 @@ static void binary_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op)
         const float *bv = ptr(n, op->in[op->in[0] == mul->out[0]]);
         int C = o->d[3], act = op->act;
         size_t np = ne / (size_t)C;
+        if (y == xv && n->k && n->k->norm_apply && (act == 0 || act == 1) &&
+            (C == 3 || C == 8 || C == 16 || C == 32 || C == 64)) {
+            /* in place (inplace_input), on the kernel table's norm apply */
+#pragma omp parallel for schedule(static)
+            for (size_t p0 = 0; p0 < np; p0 += 4096)
+                n->k->norm_apply(y, C, p0, np - p0 < 4096 ? np : p0 + 4096, mv, bv, act == 1, NULL);
+            return;
+        }
 #pragma omp parallel for schedule(static)
         for (size_t p = 0; p < np; p++) {
 #pragma omp simd
