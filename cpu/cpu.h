@@ -276,6 +276,8 @@ int sf_oc_band_row(void *band, size_t r, size_t rows, size_t pw, int planes, int
 /* The float32 kernels' common slots: layer 0 from the zero-bordered float
  * input and layer 15 from [ci][ky][kx][co] weights. */
 void sf_kern_set_conv0_f32(struct sf_cpu_kernels *k, const char *name, sf_conv0_rows_fn rows);
+/* The int16 ones' (sf_conv0_pairs_*, conv0_int16 set). */
+void sf_kern_set_conv0_int16(struct sf_cpu_kernels *k, const char *name, sf_conv0_rows_fn rows);
 void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_fn band, sf_oc_rows_fn rows);
 /* Winograd: the scratch a call needs, and the weights U [36][128][128]
  * from the stored [ky][kx][ci][co] (kern_ref.c). */

@@ -125,13 +125,7 @@ static void avx2_conv0_i16_rows(const void *buf, int h0, int w0, const void *wqv
 /* Layer 0 in int16 sums, where reduced precision is allowed (cpu.h). */
 void sf_kern_avx2_int16(struct sf_cpu_kernels *k)
 {
-    k->conv0_name = "conv0 avx2 (int16 sums)";
-    k->conv0_buf_bytes = sf_conv0_pairs_bytes;
-    k->conv0_prep = sf_conv0_pairs_prep;
-    k->conv0_wbytes = SF_C0_PAIRS_WBYTES;
-    k->conv0_weights = sf_conv0_pairs_weights;
-    k->conv0_rows = avx2_conv0_i16_rows;
-    k->conv0_int16 = 1;
+    sf_kern_set_conv0_int16(k, "conv0 avx2 (int16 sums)", avx2_conv0_i16_rows);
 }
 
 /* ---- layer 15 ----------------------------------------------------------- */

@@ -75,11 +75,5 @@ static void vnni_rows(const void *buf, int h0, int w0, const void *wqv, float *o
 
 void sf_kern_avx512_vnni(struct sf_cpu_kernels *k)
 {
-    k->conv0_name = "conv0 avx512_vnni (int16 sums)";
-    k->conv0_buf_bytes = sf_conv0_pairs_bytes;
-    k->conv0_prep = sf_conv0_pairs_prep;
-    k->conv0_wbytes = SF_C0_PAIRS_WBYTES;
-    k->conv0_weights = sf_conv0_pairs_weights;
-    k->conv0_rows = vnni_rows;
-    k->conv0_int16 = 1;
+    sf_kern_set_conv0_int16(k, "conv0 avx512_vnni (int16 sums)", vnni_rows);
 }

@@ -143,6 +143,17 @@ void sf_kern_set_conv0_f32(struct sf_cpu_kernels *k, const char *name, sf_conv0_
     k->conv0_int16 = 0;
 }
 
+void sf_kern_set_conv0_int16(struct sf_cpu_kernels *k, const char *name, sf_conv0_rows_fn rows)
+{
+    k->conv0_name = name;
+    k->conv0_buf_bytes = sf_conv0_pairs_bytes;
+    k->conv0_prep = sf_conv0_pairs_prep;
+    k->conv0_wbytes = SF_C0_PAIRS_WBYTES;
+    k->conv0_weights = sf_conv0_pairs_weights;
+    k->conv0_rows = rows;
+    k->conv0_int16 = 1;
+}
+
 void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_fn band, sf_oc_rows_fn rows)
 {
     k->oc_name = name;

@@ -980,6 +980,15 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
     }
 }
 
+/* One int8 output of a convolution: its int32 sums (with the bias) times
+ * the channel's multiplier, rounded, shifted by the zero point, clamped
+ * to the activation's range (arbitrary.md section 3). */
+static inline int8_t requant(int64_t acc, float mc, int32_t zero, int qmin, int qmax)
+{
+    long q = qround((float)acc * mc) + zero;
+    return (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
+}
+
 static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int dw)
 {
     const struct sf_tfl_tensor *wtt = &n->m->t[op->in[1]];
@@ -1003,7 +1012,7 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
     conv_out(Wd, kw, sw, op->padding == 0, &pl);
     float mcs[MAX_CH];                      /* per output channel: the requantizing multiplier, and the bias */
     int32_t bias[MAX_CH];
-    for (int c = 0; c < OC && c < MAX_CH; c++) {
+    for (int c = 0; c < OC; c++) {             /* OC <= MAX_CH (infer) */
         float sw_c = wtt->nq > 1 ? wtt->scale[c] : wtt->scale[0];
         mcs[c] = (float)(a->scale * sw_c) / o->scale;
         memcpy(&bias[c], braw + 4 * (size_t)c, 4);
@@ -1043,10 +1052,8 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
                 n->k->qdot(xs, np, kp, n->qw[i], OC, dot);
                 for (int j = 0; j < np; j++) {
                     int8_t *yo = y + (p0 + j) * OC;
-                    for (int c = 0; c < OC; c++) {
-                        long q = qround((float)((int64_t)bias[c] + dot[(size_t)j * OC + c]) * mcs[c]) + o->zero;
-                        yo[c] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
-                    }
+                    for (int c = 0; c < OC; c++)
+                        yo[c] = requant((int64_t)bias[c] + dot[(size_t)j * OC + c], mcs[c], o->zero, qmin, qmax);
                 }
             }
         }
@@ -1066,10 +1073,8 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
                 n->k->qdw(x, H, Wd, C, zin, W, kh, kw, sh, pt, pl, oy, OW, dot);
                 for (int ox = 0; ox < OW; ox++) {
                     int8_t *yo = y + ((size_t)oy * OW + ox) * OC;
-                    for (int c = 0; c < OC; c++) {
-                        long q = qround((float)((int64_t)bias[c] + dot[(size_t)ox * OC + c]) * mcs[c]) + o->zero;
-                        yo[c] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
-                    }
+                    for (int c = 0; c < OC; c++)
+                        yo[c] = requant((int64_t)bias[c] + dot[(size_t)ox * OC + c], mcs[c], o->zero, qmin, qmax);
                 }
             }
         }
@@ -1079,11 +1084,8 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
     for (int oy = 0; oy < o->d[1]; oy++) {
         int64_t acc[MAX_CH];         /* int32 in LiteRT; wider here, so never overflowing */
         for (int ox = 0; ox < o->d[2]; ox++) {
-            for (int c = 0; c < OC; c++) {
-                int32_t bv;
-                memcpy(&bv, braw + 4 * (size_t)c, 4);
-                acc[c] = bv;
-            }
+            for (int c = 0; c < OC; c++)
+                acc[c] = bias[c];
             for (int ky = 0; ky < kh; ky++) {
                 int iy = oy * sh + ky - pt;
                 if (iy < 0 || iy >= H)
@@ -1109,12 +1111,8 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
                 }
             }
             int8_t *yo = y + ((size_t)oy * o->d[2] + ox) * OC;
-            for (int c = 0; c < OC; c++) {
-                float sw_c = wtt->nq > 1 ? wtt->scale[c] : wtt->scale[0];
-                float mc = (float)(a->scale * sw_c) / o->scale;
-                long q = qround((float)acc[c] * mc) + o->zero;
-                yo[c] = (int8_t)(q < qmin ? qmin : q > qmax ? qmax : q);
-            }
+            for (int c = 0; c < OC; c++)
+                yo[c] = requant(acc[c], mcs[c], o->zero, qmin, qmax);
         }
     }
 }
