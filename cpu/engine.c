@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define IN_EPS 1e-3f
 /* Smallest image (pixels) whose layers 13-15 run in bf16: below it they
@@ -42,22 +41,8 @@
 /* Pixels per parallel chunk of the element-wise kernels. */
 #define NORM_CHUNK 2048
 
-/* Activation buffers: 2 MB aligned and marked for transparent huge pages,
- * which cuts the first pass's page faults (about 90,000 at 1 MP with 4 KB
- * pages) to a few hundred.  Freed with free(). */
-static void *alloc_f(size_t n)
-{
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    void *p;
-
-    if (bytes < (4u << 20))
-        return aligned_alloc(64, bytes);
-    bytes = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-    p = aligned_alloc(2u << 20, bytes);
-    if (p)
-        madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
-}
+/* Activation buffers of n floats (cpu.h sf_big_alloc: huge pages). */
+static void *alloc_f(size_t n) { return sf_big_alloc(n * sizeof(float)); }
 
 static void plan_free(struct sf_engine_impl *e)
 {

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #define MAX_CH 2048             /* output channels of a convolution (accumulators on the stack) */
@@ -77,23 +76,6 @@ struct pin {
     int hr, wr;                 /* the size between resize and pad */
     int fy, fx;                 /* the resize factors (1: none) */
 };
-
-/* The arena and the planar buffer: 2 MB aligned and marked for
- * transparent huge pages when large, which turns the first run's page
- * faults at 1 MP (about 45,000 with 4 KB pages, 0.05-0.1 s of system time
- * on 2 vCPUs) into a few hundred.  Freed with free(). */
-static void *big_alloc(size_t bytes)
-{
-    void *p;
-
-    bytes = bytes ? (bytes + 63) / 64 * 64 : 64;
-    if (bytes < (4u << 20))
-        return aligned_alloc(64, bytes);
-    bytes = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-    if ((p = aligned_alloc(2u << 20, bytes)))
-        (void)madvise(p, bytes, MADV_HUGEPAGE);     /* advice only: 4 KB pages work too */
-    return p;
-}
 
 static int fail(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -736,7 +718,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         (n->qd_per && !(n->qd = malloc(n->qd_per * n->nthreads * sizeof *n->qd))))
         goto out_nomem;
     n->band_floats = (planes_max + 15) / 16 * 16;
-    if (planes_max && !(n->planes = big_alloc(n->band_floats * n->nthreads * sizeof *n->planes)))
+    if (planes_max && !(n->planes = sf_big_alloc(n->band_floats * n->nthreads * sizeof *n->planes)))
         goto out_nomem;
     for (int k = 0; k < m->nout; k++) {
         if (!n->r[m->out[k]].is_act || n->r[m->out[k]].type != SF_TFL_F32)
@@ -838,7 +820,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
                             n->r[t].first, n->r[t].last);
         }
 
-        if (!(n->arena = big_alloc(top)))
+        if (!(n->arena = sf_big_alloc(top)))
             goto out_nomem;
     }
     *out = n;
