@@ -177,7 +177,7 @@ typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, c
                                  int y0, int y1);
 
 /* The residual convolutions (3x3, 128 -> 128, stride 1, SAME) in
- * Winograd F(4x4, 3x3), where oneDNN has no Winograd (AVX2): per 4x4
+ * Winograd F(4x4, 3x3) (wino_tmpl.h; kern_ref.c's is the oracle): per 4x4
  * output tile the 6x6 input is transformed (V = Bt d B), multiplied per
  * each of the 36 points with the transformed weights (U = G g Gt, 128 x
  * 128) as 36 matrix products over a block of tiles, and transformed back

@@ -140,10 +140,10 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     int split = cfg->cb_128 != cfg->cb_res;     /* layer 2 and 13 see another layout */
 
     plan_free(e);
-    /* our Winograd: where its kernel is this level's (AVX2; on AVX-512
-     * oneDNN has one of its own, in the first configuration) */
+    /* our Winograd: where this level has a vector one whose channel
+     * block is the configuration's (AVX2: nChw8c, AVX-512: nChw16c) */
     if (cfg->own_wino && (!e->winograd || !e->k.wino_tiles || e->k.wino_cb != cfg->cb_res ||
-                          e->k.level != SF_CPU_AVX2))
+                          e->k.level < SF_CPU_AVX2))
         return -ENOTSUP;
     e->cfg = cfg;
     e->bf16 = e->k.oc16_rows && split && (size_t)h0 * w0 >= BF16_MIN_PIXELS;

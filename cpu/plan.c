@@ -21,6 +21,7 @@
 
 /* The configurations, in the order the engine tries them. */
 const struct plan_cfg sf_plan_cfgs[] = {
+    { "nhwc + nChw16c stylefs Winograd residual", 32, 64, 128, 16, 0, 0, 1 },
     { "nhwc + nChw16c Winograd residual", 32, 64, 128, 16, 1, 0, 0 },
     { "nChw8c + stylefs Winograd residual", 8, 8, 8, 8, 0, 0, 1 },
     { "nChw16c", 16, 16, 16, 16, 0, 0, 0 },
