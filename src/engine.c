@@ -127,10 +127,21 @@ const char *sf_engines_built_in(void)
     return buf;
 }
 
+/* Whether the NVIDIA driver's library loads (1) or not (0). */
+static int driver_present(void)
+{
+    void *drv = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+
+    if (!drv)
+        return 0;
+    dlclose(drv);
+    return 1;
+}
+
 int sf_engine_probe(enum sf_device dev, char *why, size_t whylen)
 {
     char where[PATH_MAX], reason[PATH_MAX + 300];
-    void *h = NULL, *drv;
+    void *h = NULL;
 
     if (dev != SF_DEVICE_CUDA)
         return 0;
@@ -139,12 +150,10 @@ int sf_engine_probe(enum sf_device dev, char *why, size_t whylen)
         return -ENODEV;
     }
     dlclose(h);
-    drv = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-    if (!drv) {
+    if (!driver_present()) {
         snprintf(why, whylen, "device cuda: no NVIDIA driver (libcuda.so.1 not found)");
         return -ENODEV;
     }
-    dlclose(drv);
     return 0;
 }
 
@@ -163,6 +172,12 @@ int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t
         return -ENOMEM;
     }
     e->asked = dev;
+    if (dev == SF_DEVICE_AUTO && !driver_present()) {
+        /* the module and cuDNN take 5-30 ms to load; without a driver
+         * they would only say so (the same words as the module's) */
+        snprintf(reason, sizeof reason, "no NVIDIA driver (libcuda.so.1 not found)");
+        dev = SF_DEVICE_CPU;
+    }
     if (dev != SF_DEVICE_CPU) {
         const struct sf_engine_ops *ops = module_load(&e->module, where, sizeof where, reason, sizeof reason);
         if (ops) {
@@ -196,8 +211,8 @@ int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t
     pthread_cond_init(&e->wake, &ca);
     pthread_condattr_destroy(&ca);
     if (e->ops == &sf_engine_cpu)
-        sf_info("engine: cpu (%s%s); %s", dev == SF_DEVICE_AUTO ? "auto: " : "asked for",
-                dev == SF_DEVICE_AUTO ? reason : "", desc);
+        sf_info("engine: cpu (%s%s); %s", e->asked == SF_DEVICE_AUTO ? "auto: " : "asked for",
+                e->asked == SF_DEVICE_AUTO ? reason : "", desc);
     else
         sf_info("engine: cuda (%s%s)", dev == SF_DEVICE_AUTO ? "auto: " : "", desc);
     *out = e;

@@ -21,9 +21,17 @@ else
     fail "engines: --version names them" "$v"
 fi
 
+# auto looks for the driver first: without one the module is never loaded
+if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
+    AUTO_NOMOD='engine: cpu (auto: stylefs-cuda.so not found'
+    AUTO_BROKEN="engine: cpu (auto: cannot load $W/broken.so"
+else
+    AUTO_NOMOD='engine: cpu (auto: no NVIDIA driver (libcuda.so.1 not found))'
+    AUTO_BROKEN=$AUTO_NOMOD
+fi
 STYLEFS_CUDA_MODULE=$W/none.so $SF stylize -v $S --no-cache --device auto udnie "$W/in.ppm" "$W/o.png" 2>"$W/err"
 rc=$?
-if [ $rc -eq 0 ] && grep -q 'engine: cpu (auto: stylefs-cuda.so not found' "$W/err"; then
+if [ $rc -eq 0 ] && grep -qF "$AUTO_NOMOD" "$W/err"; then
     pass "fallback: auto without the CUDA module runs on the CPU and logs why"
 else
     fail "fallback: auto without the CUDA module runs on the CPU and logs why" "rc=$rc $(cat "$W/err")"
@@ -35,11 +43,14 @@ expect_err "fallback: ... and says the module is missing" "device cuda: stylefs-
 echo "not a shared object" >"$W/broken.so"
 STYLEFS_CUDA_MODULE=$W/broken.so $SF stylize -v $S --no-cache --device auto udnie "$W/in.ppm" "$W/o.png" 2>"$W/err"
 rc=$?
-if [ $rc -eq 0 ] && grep -q "engine: cpu (auto: cannot load $W/broken.so" "$W/err"; then
+if [ $rc -eq 0 ] && grep -qF "$AUTO_BROKEN" "$W/err"; then
     pass "fallback: auto with a broken module runs on the CPU and logs why"
 else
     fail "fallback: auto with a broken module runs on the CPU and logs why" "rc=$rc $(cat "$W/err")"
 fi
+STYLEFS_CUDA_MODULE=$W/broken.so expect_status "fallback: --device cuda with a broken module exits 1" 1 \
+    $SF stylize $S --no-cache --device cuda udnie "$W/in.ppm" "$W/o.png"
+expect_err "fallback: ... and says it cannot load it" "device cuda: cannot load $W/broken.so"
 
 # Is there a GPU?  The real module decides.
 if $SF stylize $S --no-cache --device cuda udnie "$W/in.ppm" "$W/o.png" 2>"$W/err"; then
