@@ -177,15 +177,17 @@ typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, c
                                  int y0, int y1);
 
 /* The residual convolutions (3x3, 128 -> 128, stride 1, SAME) in
- * Winograd F(4x4, 3x3) (wino_tmpl.h; kern_ref.c's is the oracle): per 4x4
- * output tile the 6x6 input is transformed (V = Bt d B), multiplied per
- * each of the 36 points with the transformed weights (U = G g Gt, 128 x
- * 128) as 36 matrix products over a block of tiles, and transformed back
- * (Y = At M A): 2.25x fewer multiply-adds than the direct convolution.
- * Tiles are numbered row by row, ceil(h/4) x ceil(w/4) of them; a call
+ * Winograd F(6x6, 3x3) (wino_tmpl.h; kern_ref.c's is the oracle): per 6x6
+ * output tile the 8x8 input is transformed (V = Bt d B), multiplied per
+ * each of the 64 points with the transformed weights (U = G g Gt, 128 x
+ * 128) as 64 matrix products over a block of tiles, and transformed back
+ * (Y = At M A): 5.06x fewer multiply-adds than the direct convolution
+ * (F(4x4, 3x3): 4x), at about 3e-6 of the largest output in float32.
+ * Tiles are numbered row by row, ceil(h/6) x ceil(w/6) of them; a call
  * does tiles t0..t1 (at most SF_WINO_TB) with its thread's scratch of
  * sf_wino_scratch_floats() floats.  in and out are [128/cb][h][w][cb]. */
-#define SF_WINO_TB 48
+#define SF_WINO_TB 24
+#define SF_WINO_P 64    /* points per tile: (6 + 2) x (6 + 2) */
 typedef void (*sf_wino_fn)(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
                            int t0, int t1);
 
@@ -281,9 +283,9 @@ void sf_kern_set_conv0_f32(struct sf_cpu_kernels *k, const char *name, sf_conv0_
 /* The int16 ones' (sf_conv0_pairs_*, conv0_int16 set). */
 void sf_kern_set_conv0_int16(struct sf_cpu_kernels *k, const char *name, sf_conv0_rows_fn rows);
 void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_fn band, sf_oc_rows_fn rows);
-/* Winograd: the scratch a call needs, and the weights U [36][128][128]
+/* Winograd: the scratch a call needs, and the weights U [64][128][128]
  * from the stored [ky][kx][ci][co] (kern_ref.c). */
-static inline size_t sf_wino_scratch_floats(void) { return (size_t)2 * 36 * SF_WINO_TB * 128; }
+static inline size_t sf_wino_scratch_floats(void) { return (size_t)2 * SF_WINO_P * SF_WINO_TB * 128; }
 void sf_wino_weights(const float *w, float *U);
 /* Activation buffers (the CPU engine's, the painting networks' arena):
  * 64-byte aligned; from 4 MB up, 2 MB aligned and marked for transparent

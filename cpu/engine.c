@@ -7,7 +7,8 @@
  *   (or the STYLEFS_CPU_ISA cap);
  * - layers 1-14: oneDNN, in the first layout configuration in which it has
  *   a vector implementation of every layer (plan.c); on AVX2 the residual
- *   layers 3-12 in our Winograd F(4x4,3x3) (oneDNN 2.6 has none there);
+ *   layers 3-12 in our Winograd F(6x6,3x3), on AVX2 and AVX-512 (where
+ *   oneDNN's F(4x4,3x3) is the next configuration);
  *   where oneDNN has only reference kernels, our own 3x3 kernels;
  * - instance norms, fused with ReLU or the residual add, and the tanh
  *   output: our element-wise kernels.
@@ -248,7 +249,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
 
     e->nthreads = omp_get_max_threads();
     if (cfg->own_wino &&
-        (!(e->wU = alloc_f((size_t)10 * 36 * 128 * 128)) ||
+        (!(e->wU = alloc_f((size_t)10 * SF_WINO_P * 128 * 128)) ||
          !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads))))
         goto out_nomem;
     e->band_floats = (e->bf16 ? e->k.oc16_band : e->k.oc_band)(w4);
@@ -343,7 +344,7 @@ static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
     if (e->cfg->own_wino) {
 #pragma omp parallel for schedule(static)
         for (int i = 3; i <= 12; i++)
-            sf_wino_weights(m->weights[i], e->wU + (size_t)(i - 3) * 36 * 128 * 128);
+            sf_wino_weights(m->weights[i], e->wU + (size_t)(i - 3) * SF_WINO_P * 128 * 128);
     }
     if ((rc = sf_plan_load_weights(e, m)))
         return rc;
@@ -443,8 +444,8 @@ static void conv3_step(struct sf_engine_impl *e, int i)
 static void wino_step(struct sf_engine_impl *e, int i)
 {
     const struct sf_conv3_shape *s = &e->c3[i];
-    int nt = ((s->hin + 3) / 4) * ((s->win + 3) / 4), nb = (nt + SF_WINO_TB - 1) / SF_WINO_TB;
-    const float *U = e->wU + (size_t)(i - 3) * 36 * 128 * 128;
+    int nt = ((s->hin + 5) / 6) * ((s->win + 5) / 6), nb = (nt + SF_WINO_TB - 1) / SF_WINO_TB;
+    const float *U = e->wU + (size_t)(i - 3) * SF_WINO_P * 128 * 128;
 
 #pragma omp parallel
     {

@@ -228,7 +228,7 @@ static void avx2_oc_rows(const float *in, int h4, int w4, int cb, const float *n
     }
 }
 
-/* ---- the residual convolutions in Winograd F(4x4, 3x3), on nChw8c ------
+/* ---- the residual convolutions in Winograd F(6x6, 3x3), on nChw8c ------
  * wino_tmpl.h at 8 lanes; the register tile is 6 rows x 2 vectors (12
  * accumulators, 2 loads of U and 6 broadcasts of V feed 12 FMAs per k). */
 #define KW_R 6
@@ -239,7 +239,7 @@ void sf_kern_avx2(struct sf_cpu_kernels *k)
 {
     sf_kern_set_conv0_f32(k, "conv0 avx2 (float32)", avx2_conv0_rows);
     sf_kern_set_oc_f32(k, "outconv avx2 (float32)", avx2_oc_band, avx2_oc_rows);
-    k->wino_name = "winograd avx2 F(4x4,3x3) (float32)";
+    k->wino_name = "winograd avx2 F(6x6,3x3) (float32)";
     k->wino_cb = 8;
     k->wino_tiles = avx2_wino_tiles;
     avx2_fill_elementwise(k, "avx2");

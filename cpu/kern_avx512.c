@@ -145,7 +145,7 @@ static void avx512_oc_rows(const float *in, int h4, int w4, int cb, const float 
     }
 }
 
-/* ---- the residual convolutions in Winograd F(4x4, 3x3), on nChw16c -----
+/* ---- the residual convolutions in Winograd F(6x6, 3x3), on nChw16c -----
  * wino_tmpl.h at 16 lanes; the register tile is 12 rows x 2 vectors (24
  * accumulators; 2 loads of U and 12 broadcasts of V feed 24 FMAs per k). */
 #define KW_R 8
@@ -156,7 +156,7 @@ void sf_kern_avx512(struct sf_cpu_kernels *k)
 {
     sf_kern_set_conv0_f32(k, "conv0 avx512 (float32)", avx512_conv0_rows);
     sf_kern_set_oc_f32(k, "outconv avx512 (float32)", avx512_oc_band, avx512_oc_rows);
-    k->wino_name = "winograd avx512 F(4x4,3x3) (float32)";
+    k->wino_name = "winograd avx512 F(6x6,3x3) (float32)";
     k->wino_cb = 16;
     k->wino_tiles = avx512_wino_tiles;
     avx512_fill_elementwise(k, "avx512");

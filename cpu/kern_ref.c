@@ -238,19 +238,30 @@ void sf_kern_ref(struct sf_cpu_kernels *k)
     ref_fill_elementwise(k, "generic");
 }
 
-/* ---- Winograd F(4x4, 3x3) for the residual convolutions -----------------
- * The matrices of Lavin and Gray (2015): V = Bt d B, U = G g Gt,
- * Y = At (U . V) A, for correlation (what CNNs call convolution). */
-static const float wBt[6][6] = {
-    { 4, 0, -5, 0, 1, 0 }, { 0, -4, -4, 1, 1, 0 }, { 0, 4, -4, -1, 1, 0 },
-    { 0, -2, -1, 2, 1, 0 }, { 0, 2, -1, -2, 1, 0 }, { 0, 4, 0, -5, 0, 1 },
+/* ---- Winograd F(6x6, 3x3) for the residual convolutions -----------------
+ * V = Bt d B, U = G g Gt, Y = At (U . V) A, for correlation (what CNNs call
+ * convolution), with the points 0, +-1, +-2, +-1/2 and infinity (the
+ * matrices of Lavin and Gray (2015) for m = 6, as ncnn and others scale
+ * them). */
+static const float wBt[8][8] = {
+    { 1, 0, -5.25f, 0, 5.25f, 0, -1, 0 },       { 0, 1, 1, -4.25f, -4.25f, 1, 1, 0 },
+    { 0, -1, 1, 4.25f, -4.25f, -1, 1, 0 },      { 0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0 },
+    { 0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0 }, { 0, 2, 4, -2.5f, -5, 0.5f, 1, 0 },
+    { 0, -2, 4, 2.5f, -5, -0.5f, 1, 0 },        { 0, -1, 0, 5.25f, 0, -5.25f, 0, 1 },
 };
-static const float wG[6][3] = {
-    { 1.f / 4, 0, 0 }, { -1.f / 6, -1.f / 6, -1.f / 6 }, { -1.f / 6, 1.f / 6, -1.f / 6 },
-    { 1.f / 24, 1.f / 12, 1.f / 6 }, { 1.f / 24, -1.f / 12, 1.f / 6 }, { 0, 0, 1 },
+static const float wG[8][3] = {
+    { 1, 0, 0 },
+    { -2.f / 9, -2.f / 9, -2.f / 9 },
+    { -2.f / 9, 2.f / 9, -2.f / 9 },
+    { 1.f / 90, 1.f / 45, 2.f / 45 },
+    { 1.f / 90, -1.f / 45, 2.f / 45 },
+    { 1.f / 45, 1.f / 90, 1.f / 180 },
+    { 1.f / 45, -1.f / 90, 1.f / 180 },
+    { 0, 0, 1 },
 };
-static const float wAt[4][6] = {
-    { 1, 1, 1, 1, 1, 0 }, { 0, 1, -1, 2, -2, 0 }, { 0, 1, 1, 4, 4, 0 }, { 0, 1, -1, 8, -8, 1 },
+static const float wAt[6][8] = {
+    { 1, 1, 1, 1, 1, 32, 32, 0 }, { 0, 1, -1, 2, -2, 16, -16, 0 }, { 0, 1, 1, 4, 4, 8, 8, 0 },
+    { 0, 1, -1, 8, -8, 4, -4, 0 }, { 0, 1, 1, 16, 16, 2, 2, 0 },  { 0, 1, -1, 32, -32, 1, -1, 1 },
 };
 
 /* U[xi][ci][co] = (G g Gt)[xi] for each (ci, co), with co innermost so
@@ -260,78 +271,81 @@ void sf_wino_weights(const float *w, float *U)
 {
     for (int ci = 0; ci < 128; ci++) {
         const float *g[3][3];
-        float t[6][3][128];
+        float t[8][3][128];
         for (int a = 0; a < 3; a++)
             for (int b = 0; b < 3; b++)
                 g[a][b] = w + ((size_t)(a * 3 + b) * 128 + ci) * 128;
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 8; i++)
             for (int b = 0; b < 3; b++)
                 for (int co = 0; co < 128; co++)
                     t[i][b][co] = wG[i][0] * g[0][b][co] + wG[i][1] * g[1][b][co] + wG[i][2] * g[2][b][co];
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 6; j++) {
-                float *u = U + ((size_t)(i * 6 + j) * 128 + ci) * 128;
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 8; j++) {
+                float *u = U + ((size_t)(i * 8 + j) * 128 + ci) * 128;
                 for (int co = 0; co < 128; co++)
                     u[co] = t[i][0][co] * wG[j][0] + t[i][1][co] * wG[j][1] + t[i][2][co] * wG[j][2];
             }
     }
 }
 
+/* Per tile, per channel: the 8x8 window (zero outside), V; the 64
+ * products; per tile, per output channel: M back to the 6x6 outputs.
+ * V and M are [SF_WINO_TB][64][128], as the vector kernels' are. */
 static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
                            int t0, int t1)
 {
-    int ntx = (w + 3) / 4;
-    size_t hw = (size_t)h * w, TB = SF_WINO_TB;
-    float *V = scratch, *M = scratch + 36 * TB * 128;     /* [36][TB][128] each */
+    int ntx = (w + 5) / 6;
+    size_t hw = (size_t)h * w, TS = (size_t)SF_WINO_P * 128;
+    float *V = scratch, *M = scratch + SF_WINO_TB * TS;
 
     for (int t = t0; t < t1; t++) {
-        int y0 = (t / ntx) * 4 - 1, x0 = (t % ntx) * 4 - 1;
+        int y0 = (t / ntx) * 6 - 1, x0 = (t % ntx) * 6 - 1;
         for (int c = 0; c < 128; c++) {
-            float d[6][6], u[6][6];
-            for (int r = 0; r < 6; r++)
-                for (int q = 0; q < 6; q++) {
+            float d[8][8], u[8][8];
+            for (int r = 0; r < 8; r++)
+                for (int q = 0; q < 8; q++) {
                     int y = y0 + r, x = x0 + q;
                     d[r][q] = y >= 0 && y < h && x >= 0 && x < w ? in[sf_at(cb, hw, (size_t)y * w + x, c)] : 0;
                 }
-            for (int i = 0; i < 6; i++)
-                for (int q = 0; q < 6; q++) {
+            for (int i = 0; i < 8; i++)
+                for (int q = 0; q < 8; q++) {
                     u[i][q] = 0;
-                    for (int k = 0; k < 6; k++)
+                    for (int k = 0; k < 8; k++)
                         u[i][q] += wBt[i][k] * d[k][q];
+                }
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < 8; j++) {
+                    float v = 0;
+                    for (int k = 0; k < 8; k++)
+                        v += u[i][k] * wBt[j][k];
+                    V[(size_t)(t - t0) * TS + (size_t)(i * 8 + j) * 128 + c] = v;
+                }
+        }
+    }
+    for (int t = t0; t < t1; t++)
+        for (int xi = 0; xi < SF_WINO_P; xi++)
+            for (int co = 0; co < 128; co++) {
+                float s = 0;
+                for (int c = 0; c < 128; c++)
+                    s += V[(size_t)(t - t0) * TS + (size_t)xi * 128 + c] * U[((size_t)xi * 128 + c) * 128 + co];
+                M[(size_t)(t - t0) * TS + (size_t)xi * 128 + co] = s;
+            }
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / ntx) * 6, x0 = (t % ntx) * 6;
+        for (int co = 0; co < 128; co++) {
+            float m[8][8], u[6][8];
+            for (int i = 0; i < SF_WINO_P; i++)
+                m[i / 8][i % 8] = M[(size_t)(t - t0) * TS + (size_t)i * 128 + co];
+            for (int i = 0; i < 6; i++)
+                for (int q = 0; q < 8; q++) {
+                    u[i][q] = 0;
+                    for (int k = 0; k < 8; k++)
+                        u[i][q] += wAt[i][k] * m[k][q];
                 }
             for (int i = 0; i < 6; i++)
                 for (int j = 0; j < 6; j++) {
                     float v = 0;
-                    for (int k = 0; k < 6; k++)
-                        v += u[i][k] * wBt[j][k];
-                    V[((size_t)(i * 6 + j) * TB + (t - t0)) * 128 + c] = v;
-                }
-        }
-    }
-    for (int xi = 0; xi < 36; xi++)
-        for (int t = t0; t < t1; t++)
-            for (int co = 0; co < 128; co++) {
-                float s = 0;
-                for (int c = 0; c < 128; c++)
-                    s += V[((size_t)xi * TB + (t - t0)) * 128 + c] * U[((size_t)xi * 128 + c) * 128 + co];
-                M[((size_t)xi * TB + (t - t0)) * 128 + co] = s;
-            }
-    for (int t = t0; t < t1; t++) {
-        int y0 = (t / ntx) * 4, x0 = (t % ntx) * 4;
-        for (int co = 0; co < 128; co++) {
-            float m[6][6], u[4][6];
-            for (int i = 0; i < 36; i++)
-                m[i / 6][i % 6] = M[((size_t)i * TB + (t - t0)) * 128 + co];
-            for (int i = 0; i < 4; i++)
-                for (int q = 0; q < 6; q++) {
-                    u[i][q] = 0;
-                    for (int k = 0; k < 6; k++)
-                        u[i][q] += wAt[i][k] * m[k][q];
-                }
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) {
-                    float v = 0;
-                    for (int k = 0; k < 6; k++)
+                    for (int k = 0; k < 8; k++)
                         v += u[i][k] * wAt[j][k];
                     if (y0 + i < h && x0 + j < w)
                         out[sf_at(cb, hw, (size_t)(y0 + i) * w + x0 + j, co)] = v;
