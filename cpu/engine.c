@@ -58,7 +58,7 @@ static void plan_free(struct sf_engine_impl *e)
     free(e->wscratch);
     e->wU = e->wscratch = NULL;
     e->c0buf = e->band = e->scratch = e->scratch_res = NULL;
-    e->B = e->M = e->X = e->T = e->U = e->O = NULL;
+    e->B = e->M = e->X = e->T = e->U = e->O = e->Y = NULL;
     e->T16 = NULL;
     e->h = e->w = 0;
     e->nsteps = 0;
@@ -152,14 +152,18 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
      * pixels, in floats; a fresh page costs more than its share of the
      * pass on these VMs, about 1.5 ms per MB when the host backs it anew,
      * so the block is as small as the liveness allows):
-     *   [0, 32f)      B: layer 0's output (1-2 read it), layer 14's output
+     *   [0, 32f)      B: layer 0's output (1-2 read it); Y, layer 14's
+     *                 output (float32 plans)
      *   [32f, 48f)    M: layer 1's and 13's outputs; layer 0's prepared
-     *                 input and O (layer 15's output) when each is dead
+     *                 input and O (layer 15's output, float32 plans)
+     *                 when each is dead
      *   [0, 24f)      X, T, U (8f each): layers 2-13, while B is dead
      *   [24f, ...)    the residual layers' oneDNN scratchpad (Winograd's
      *                 is large: 152 MB at 1 MP), while B and M are dead
-     *   [48f, 56f)    T16: layer 14's bf16 input (bf16 plans), written
-     *                 after the scratchpad's last use
+     *   bf16 plans:   T16, layer 14's bf16 input, at [0, 8f) (X is dead
+     *                 once layer 13 has read T); Y at [16f, 48f) (M is
+     *                 dead once T16 is written); O at [0, 3f) (T16 is
+     *                 dead once layer 14 has run)
      * so at 1 MP it is 192 MB (our Winograd, no scratchpad) to 240 MB
      * (oneDNN's), against 288 MB for separate buffers. */
     if (wino && !cfg->own_wino && !cfg->own) {
@@ -173,16 +177,15 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         size_t floats = bm, tail = (res_need + sizeof(float) - 1) / sizeof(float);
         if (floats < full * 24 + tail)
             floats = full * 24 + tail;
-        if (e->bf16 && floats < full * 56)
-            floats = full * 56;
         if (!(e->B = alloc_f(floats)))
             goto out_nomem;
         e->M = e->B + full * 32;
-        e->O = e->M;
         e->X = e->B;
         e->T = e->B + full * 8;
         e->U = e->B + full * 16;
-        e->T16 = e->bf16 ? (uint16_t *)(e->B + full * 48) : NULL;
+        e->O = e->bf16 ? e->B : e->M;
+        e->Y = e->bf16 ? e->B + full * 16 : e->B;
+        e->T16 = e->bf16 ? (uint16_t *)e->B : NULL;
         res_avail = (floats - full * 24) * sizeof(float);
         res_need = 0;
     }
@@ -237,10 +240,10 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         add_step(e, (struct step){ .op = OP_NORM_BF16, .layer = 13, .x = e->M, .hw = half, .c = 64, .cb = 64 });
     else
         add_norm(e, 13, e->M, half, cfg->cb_64, NULL);
-    if ((rc = plan_conv(e, 14, e->bf16 ? (float *)e->T16 : e->M, h3, w3, cfg->cb_64, e->B, cfg->cb_32, 0, e->bf16, &oh, &ow,
+    if ((rc = plan_conv(e, 14, e->bf16 ? (float *)e->T16 : e->M, h3, w3, cfg->cb_64, e->Y, cfg->cb_32, 0, e->bf16, &oh, &ow,
                         &scratch_need)))
         goto out_free;
-    add_step(e, (struct step){ .op = OP_NORM_STATS, .layer = 14, .x = e->B, .hw = full, .c = 32, .cb = cfg->cb_32 });
+    add_step(e, (struct step){ .op = OP_NORM_STATS, .layer = 14, .x = e->Y, .hw = full, .c = 32, .cb = cfg->cb_32 });
     /* layer 15 (ours) and the output */
     snprintf(e->impl[15], sizeof e->impl[15], "stylefs %s", e->bf16 ? e->k.oc16_name : e->k.oc_name);
     e->flops[15] = 2.0 * 81 * 32 * 3 * (double)full;
@@ -470,7 +473,7 @@ static void outconv_step(struct sf_engine_impl *e, int h4, int w4)
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < nbands; b++) {
             int y0 = b * SF_OC_ROWS, y1 = y0 + SF_OC_ROWS < h4 ? y0 + SF_OC_ROWS : h4;
-            rows(e->B, h4, w4, e->cfg->cb_32, e->na, e->nb, wt, e->O, band, y0, y1);
+            rows(e->Y, h4, w4, e->cfg->cb_32, e->na, e->nb, wt, e->O, band, y0, y1);
         }
     }
 }

@@ -107,6 +107,7 @@ struct sf_engine_impl {
     char impl[SF_LAYERS][72];   /* what each layer runs */
     double flops[SF_LAYERS];
     float *B, *M, *X, *T, *U, *O;   /* all in one block (the layout in plan_try) */
+    float *Y;                   /* layer 14's output, in the block too */
     uint16_t *T16;              /* layer 14's bf16 input, in the block too */
     void *c0buf;                /* layer 0's prepared input (in M when it fits) */
     float *band;                /* layer 15's per-thread bands */
