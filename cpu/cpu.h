@@ -185,11 +185,15 @@ typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, c
  * (F(4x4, 3x3): 4x), at about 3e-6 of the largest output in float32.
  * Tiles are numbered row by row, ceil(h/6) x ceil(w/6) of them; a call
  * does tiles t0..t1 (at most SF_WINO_TB) with its thread's scratch of
- * sf_wino_scratch_floats() floats.  in and out are [128/cb][h][w][cb]. */
+ * sf_wino_scratch_floats() floats.  in and out are [128/cb][h][w][cb].
+ * Fused instance-norm passes: with pre_a, each input value x is read as
+ * max(pre_a[c] x + pre_b[c], 0) (the previous layer's norm and ReLU; the
+ * zero padding stays zero); with sum, the outputs' per-channel sums of x
+ * and x^2 are added into sum[128] and sq[128] (the caller's, per thread). */
 #define SF_WINO_TB 24
 #define SF_WINO_P 64    /* points per tile: (6 + 2) x (6 + 2) */
 typedef void (*sf_wino_fn)(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
-                           int t0, int t1);
+                           int t0, int t1, const float *pre_a, const float *pre_b, double *sum, double *sq);
 
 struct sf_cpu_kernels {
     enum sf_cpu_level level;

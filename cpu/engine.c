@@ -6,12 +6,15 @@
  *   dispatch table filled once at open for the CPU's best instruction set
  *   (or the STYLEFS_CPU_ISA cap);
  * - layers 1-14: oneDNN, in the first layout configuration in which it has
- *   a vector implementation of every layer (plan.c); on AVX2 the residual
- *   layers 3-12 in our Winograd F(6x6,3x3), on AVX2 and AVX-512 (where
- *   oneDNN's F(4x4,3x3) is the next configuration);
- *   where oneDNN has only reference kernels, our own 3x3 kernels;
+ *   a vector implementation of every layer (plan.c); on AVX2 and AVX-512
+ *   the residual layers 3-12 in our Winograd F(6x6,3x3) (oneDNN's
+ *   F(4x4,3x3) is the next configuration on AVX-512); where oneDNN has
+ *   only reference kernels, our own 3x3 kernels;
  * - instance norms, fused with ReLU or the residual add, and the tanh
- *   output: our element-wise kernels.
+ *   output: our element-wise kernels; in the residual stage on our
+ *   Winograd, the kernel itself takes each output's sums and applies the
+ *   previous layer's norm and ReLU to its input, so only the residual add
+ *   is a pass of its own.
  * The work of our kernels is split here over OpenMP threads by rows or
  * pixel blocks; oneDNN threads itself.  This file has no intrinsics.
  *
@@ -56,7 +59,9 @@ static void plan_free(struct sf_engine_impl *e)
     free(e->band);
     free(e->wU);
     free(e->wscratch);
+    free(e->wstat);
     e->wU = e->wscratch = NULL;
+    e->wstat = NULL;
     e->c0buf = e->band = e->scratch = e->scratch_res = NULL;
     e->B = e->M = e->X = e->T = e->U = e->O = e->Y = NULL;
     e->T16 = NULL;
@@ -96,7 +101,7 @@ static int plan_conv(struct sf_engine_impl *e, int i, float *src, int hin, int w
         e->c3out[i] = dst;
         e->flops[i] = 2.0 * 9 * 128 * 128 * (double)hin * win;     /* the direct convolution's, for GFLOP/s */
         snprintf(e->impl[i], sizeof e->impl[i], "stylefs %s", e->k.wino_name);
-        add_step(e, (struct step){ .op = OP_WINO, .layer = i });
+        add_step(e, (struct step){ .op = OP_WINO, .layer = i, .pre = i % 2 == 0 });
         return 0;
     }
     if (!e->cfg->own) {
@@ -221,9 +226,11 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         if ((rc = plan_conv(e, i, e->X, h2, w2, cfg->cb_res, e->T, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
             goto out_free;
         add_norm(e, i, e->T, quarter, cfg->cb_res, NULL);
+        e->steps[e->nsteps - 1].fused = cfg->own_wino;
         if ((rc = plan_conv(e, i + 1, e->T, h2, w2, cfg->cb_res, e->U, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
             goto out_free;
         add_norm(e, i + 1, e->U, quarter, cfg->cb_res, e->X);
+        e->steps[e->nsteps - 1].fused = cfg->own_wino;
     }
     /* layers 13, 14 */
     if (split) {
@@ -253,7 +260,8 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     e->nthreads = omp_get_max_threads();
     if (cfg->own_wino &&
         (!(e->wU = alloc_f((size_t)10 * SF_WINO_P * 128 * 128)) ||
-         !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads))))
+         !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads)) ||
+         !(e->wstat = aligned_alloc(64, (size_t)e->nthreads * 256 * sizeof(double)))))
         goto out_nomem;
     e->band_floats = (e->bf16 ? e->k.oc16_band : e->k.oc_band)(w4);
     if (e->band_floats && !(e->band = alloc_f(e->band_floats * (size_t)e->nthreads)))
@@ -358,6 +366,23 @@ static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
 
 /* ---- the element-wise steps, split over threads ------------------------- */
 
+/* The coefficients a, b of c channels from the sums of (x - shift) and
+ * (x - shift)^2 over hw pixels (shift NULL: 0). */
+static void coeffs_from_sums(const double *sum, const double *sq, const float *shift, size_t hw, int c,
+                             const float *gamma, const float *beta, float *a, float *b)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double mu = sum[ch] / (double)hw;
+        double var = sq[ch] / (double)hw - mu * mu;
+        double mean = (shift ? shift[ch] : 0) + mu, inv;
+        if (var < 0)
+            var = 0;
+        inv = 1.0 / sqrt(var + IN_EPS);
+        a[ch] = (float)(gamma[ch] * inv);
+        b[ch] = (float)(beta[ch] - mean * gamma[ch] * inv);
+    }
+}
+
 /* Instance norm coefficients of a tensor (groups of cb channels):
  *   y = gamma * (x - mean) / sqrt(var + eps) + beta  =  a * x + b
  * Statistics are taken around a per-channel shift (the first pixel), in
@@ -388,16 +413,7 @@ static void norm_coeffs(const struct sf_cpu_kernels *k, const float *x, size_t h
             sq[ch] += lq[ch];
         }
     }
-    for (int ch = 0; ch < c; ch++) {
-        double mu = sum[ch] / (double)hw;
-        double var = sq[ch] / (double)hw - mu * mu;
-        double mean = shift[ch] + mu, inv;
-        if (var < 0)
-            var = 0;
-        inv = 1.0 / sqrt(var + IN_EPS);
-        a[ch] = (float)(gamma[ch] * inv);
-        b[ch] = (float)(beta[ch] - mean * gamma[ch] * inv);
-    }
+    coeffs_from_sums(sum, sq, shift, hw, c, gamma, beta, a, b);
 }
 
 static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const struct step *s)
@@ -406,7 +422,15 @@ static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const 
     int G = s->c / s->cb;
     size_t nchunk = (s->hw + NORM_CHUNK - 1) / NORM_CHUNK;
 
-    norm_coeffs(&e->k, s->x, s->hw, s->c, s->cb, m->gamma[s->layer], m->beta[s->layer], a, b);
+    if (s->fused) {             /* the Winograd kernel took the sums */
+        coeffs_from_sums(e->fsum, e->fsq, NULL, s->hw, s->c, m->gamma[s->layer], m->beta[s->layer], a, b);
+        if (s->relu) {          /* applied by the next layer's input transform */
+            memcpy(e->pa, a, sizeof e->pa);
+            memcpy(e->pb, b, sizeof e->pb);
+            return;
+        }
+    } else
+        norm_coeffs(&e->k, s->x, s->hw, s->c, s->cb, m->gamma[s->layer], m->beta[s->layer], a, b);
     if (s->op == OP_NORM_STATS) {
         memcpy(e->na, a, sizeof e->na);
         memcpy(e->nb, b, sizeof e->nb);
@@ -444,19 +468,35 @@ static void conv3_step(struct sf_engine_impl *e, int i)
         e->k.conv3_rows(e->c3in[i], e->c3w[i], e->c3out[i], s, y, y + 1);
 }
 
-static void wino_step(struct sf_engine_impl *e, int i)
+/* A residual layer on our Winograd kernel, the output's per-channel sums
+ * taken on the way (into fsum, fsq: the next OP_NORM's), the previous
+ * layer's norm and ReLU (pa, pb) applied to the input when the step says
+ * pre. */
+static void wino_step(struct sf_engine_impl *e, const struct step *st)
 {
+    int i = st->layer;
     const struct sf_conv3_shape *s = &e->c3[i];
     int nt = ((s->hin + 5) / 6) * ((s->win + 5) / 6), nb = (nt + SF_WINO_TB - 1) / SF_WINO_TB;
     const float *U = e->wU + (size_t)(i - 3) * SF_WINO_P * 128 * 128;
 
+    memset(e->wstat, 0, (size_t)e->nthreads * 256 * sizeof(double));
 #pragma omp parallel
     {
-        float *scr = e->wscratch + (size_t)omp_get_thread_num() * sf_wino_scratch_floats();
+        int tid = omp_get_thread_num();
+        float *scr = e->wscratch + (size_t)tid * sf_wino_scratch_floats();
+        double *sum = e->wstat + (size_t)tid * 256;
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < nb; b++) {
             int t0 = b * SF_WINO_TB, t1 = t0 + SF_WINO_TB < nt ? t0 + SF_WINO_TB : nt;
-            e->k.wino_tiles(e->c3in[i], s->hin, s->win, e->cfg->cb_res, U, e->c3out[i], scr, t0, t1);
+            e->k.wino_tiles(e->c3in[i], s->hin, s->win, e->cfg->cb_res, U, e->c3out[i], scr, t0, t1,
+                            st->pre ? e->pa : NULL, st->pre ? e->pb : NULL, sum, sum + 128);
+        }
+    }
+    for (int c = 0; c < 128; c++) {
+        e->fsum[c] = e->fsq[c] = 0;
+        for (int t = 0; t < e->nthreads; t++) {
+            e->fsum[c] += e->wstat[(size_t)t * 256 + c];
+            e->fsq[c] += e->wstat[(size_t)t * 256 + 128 + c];
         }
     }
 }
@@ -515,7 +555,7 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
         case OP_CONV0: conv0_step(e, rgb, h, w); break;
         case OP_DNNL: rc = sf_plan_exec_layer(e, s->layer); break;
         case OP_CONV3: conv3_step(e, s->layer); break;
-        case OP_WINO: wino_step(e, s->layer); break;
+        case OP_WINO: wino_step(e, s); break;
         case OP_REORDER: rc = sf_plan_exec_reorder(e, s->reorder, s->from, s->to); break;
         case OP_NORM: case OP_NORM_STATS: case OP_NORM_BF16: norm_step(e, m, s); conv = 0; break;
         case OP_OUTCONV: outconv_step(e, h4, w4); break;

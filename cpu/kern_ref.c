@@ -224,7 +224,7 @@ static void ref_conv3_rows(const float *in, const float *wt, float *out, const s
 }
 
 static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
-                           int t0, int t1);
+                           int t0, int t1, const float *pre_a, const float *pre_b, double *sum, double *sq);
 
 void sf_kern_ref(struct sf_cpu_kernels *k)
 {
@@ -288,11 +288,12 @@ void sf_wino_weights(const float *w, float *U)
     }
 }
 
-/* Per tile, per channel: the 8x8 window (zero outside), V; the 64
- * products; per tile, per output channel: M back to the 6x6 outputs.
- * V and M are [SF_WINO_TB][64][128], as the vector kernels' are. */
+/* Per tile, per channel: the 8x8 window (zero outside; in bounds, the
+ * pre-op applied), V; the 64 products; per tile, per output channel: M
+ * back to the 6x6 outputs, each added to the sums in double.  V and M
+ * are [SF_WINO_TB][64][128], as the vector kernels' are. */
 static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
-                           int t0, int t1)
+                           int t0, int t1, const float *pre_a, const float *pre_b, double *sum, double *sq)
 {
     int ntx = (w + 5) / 6;
     size_t hw = (size_t)h * w, TS = (size_t)SF_WINO_P * 128;
@@ -306,6 +307,10 @@ static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U
                 for (int q = 0; q < 8; q++) {
                     int y = y0 + r, x = x0 + q;
                     d[r][q] = y >= 0 && y < h && x >= 0 && x < w ? in[sf_at(cb, hw, (size_t)y * w + x, c)] : 0;
+                    if (pre_a && y >= 0 && y < h && x >= 0 && x < w) {
+                        float v = d[r][q] * pre_a[c] + pre_b[c];
+                        d[r][q] = v > 0 ? v : 0;
+                    }
                 }
             for (int i = 0; i < 8; i++)
                 for (int q = 0; q < 8; q++) {
@@ -347,8 +352,13 @@ static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U
                     float v = 0;
                     for (int k = 0; k < 8; k++)
                         v += u[i][k] * wAt[j][k];
-                    if (y0 + i < h && x0 + j < w)
+                    if (y0 + i < h && x0 + j < w) {
                         out[sf_at(cb, hw, (size_t)(y0 + i) * w + x0 + j, co)] = v;
+                        if (sum) {
+                            sum[co] += v;
+                            sq[co] += (double)v * v;
+                        }
+                    }
                 }
         }
     }

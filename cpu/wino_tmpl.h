@@ -16,15 +16,47 @@
  *   KW_R broadcasts of V feed KW_R * KW_C FMAs, U's panel of
  *   KW_C * lanes columns (128 rows) staying in L1 across the tile rows;
  * - the output transform into the blocked output.
+ * Two instance-norm passes ride along (cpu.h sf_wino_fn): the previous
+ * layer's norm and ReLU applied to each input value as it is loaded, and
+ * the output's per-channel sums for this layer's norm, added up per call
+ * (at most 24 x 36 pixels) in float around the first tile's first pixel
+ * and carried in double (per tile, the double sums cost 1 ms a layer).
  * V and M are tile-major, [TB][64][128]: a tile's 64 points are one
  * contiguous 32 KB run for the transforms (point-major [64][TB][128] made
  * them 64 streams 6-12 KB apart; tile-major measured 7% faster a layer).
  * Rows of V past the last tile of a partial block are zero.  The
  * portable reference, with the matrices spelled out, is kern_ref.c. */
+#include <stdint.h>
 #include <string.h>
 
 #define KW_L (KT_VBYTES / 4)            /* lanes = channel block */
 typedef float KT(wv) __attribute__((vector_size(KT_VBYTES)));
+typedef int32_t KT(wi) __attribute__((vector_size(KT_VBYTES)));
+typedef float KT(wh) __attribute__((vector_size(KT_VBYTES / 2)));      /* half the lanes */
+typedef double KT(wd) __attribute__((vector_size(KT_VBYTES)));         /* those, in double */
+
+/* Add a block's sums (float, around ref) into the double sums of its
+ * KW_L channels: sum x = s + n ref, sum x^2 = s2 + 2 ref s + n ref^2 */
+static inline __attribute__((always_inline)) void KT(wstats)(double *sum, double *sq, KT(wv) s, KT(wv) s2,
+                                                              KT(wv) ref, int n)
+{
+    for (int hf = 0; hf < 2; hf++) {
+        KT(wh) a, b, c;
+        KT(wd) sd, s2d, rd, acc, acc2;
+        memcpy(&a, (const float *)&s + hf * (KW_L / 2), sizeof a);
+        memcpy(&b, (const float *)&s2 + hf * (KW_L / 2), sizeof b);
+        memcpy(&c, (const float *)&ref + hf * (KW_L / 2), sizeof c);
+        sd = __builtin_convertvector(a, KT(wd));
+        s2d = __builtin_convertvector(b, KT(wd));
+        rd = __builtin_convertvector(c, KT(wd));
+        memcpy(&acc, sum + hf * (KW_L / 2), sizeof acc);
+        memcpy(&acc2, sq + hf * (KW_L / 2), sizeof acc2);
+        acc += sd + n * rd;
+        acc2 += s2d + 2 * rd * sd + n * rd * rd;
+        memcpy(sum + hf * (KW_L / 2), &acc, sizeof acc);
+        memcpy(sq + hf * (KW_L / 2), &acc2, sizeof acc2);
+    }
+}
 
 /* Bt applied to 8 vectors: o = Bt x (the points 0, +-1, +-2, +-1/2, inf) */
 static inline __attribute__((always_inline)) void KT(bt8)(const KT(wv) x[8], KT(wv) o[8])
@@ -87,7 +119,7 @@ static inline __attribute__((always_inline)) void KT(wino_mm_tile)(const float *
 }
 
 static void KT(wino_tiles)(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
-                           int t0, int t1)
+                           int t0, int t1, const float *pre_a, const float *pre_b, double *sum, double *sq)
 {
     int ntx = (w + 5) / 6, nt = t1 - t0, rows = (nt + KW_R - 1) / KW_R * KW_R;
     size_t hw = (size_t)h * w, TS = (size_t)SF_WINO_P * 128;        /* a tile's floats in V and M */
@@ -116,6 +148,19 @@ static void KT(wino_tiles)(const float *in, int h, int w, int cb, const float *U
                     else
                         d[r][q] = zero;
                 }
+            if (pre_a) {            /* the zero padding is the normalized tensor's: in bounds only */
+                KT(wv) ga, gb;
+                memcpy(&ga, pre_a + g * KW_L, sizeof ga);
+                memcpy(&gb, pre_b + g * KW_L, sizeof gb);
+                for (int r = 0; r < 8; r++)
+                    for (int q = 0; q < 8; q++) {
+                        int y = y0 + r, x = x0 + q;
+                        if (inside || (y >= 0 && y < h && x >= 0 && x < w)) {
+                            KT(wv) v = d[r][q] * ga + gb;
+                            d[r][q] = (KT(wv))((KT(wi))v & (v > zero));      /* ReLU */
+                        }
+                    }
+            }
             for (int q = 0; q < 8; q++) {           /* columns: u = Bt d */
                 for (int r = 0; r < 8; r++)
                     col[r] = d[r][q];
@@ -142,8 +187,11 @@ static void KT(wino_tiles)(const float *in, int h, int w, int cb, const float *U
                 KT(wino_mm_tile)(Vx + (size_t)i0 * TS, Ux + j0, Mx + (size_t)i0 * TS + j0, TS);
     }
     /* output transform */
+    KT(wv) bs[128 / KW_L], bs2[128 / KW_L], bref[128 / KW_L];
+    int bn = 0;
     for (int t = t0; t < t1; t++) {
         int y0 = (t / ntx) * 6, x0 = (t % ntx) * 6;
+        bn += ((h - y0) < 6 ? h - y0 : 6) * ((w - x0) < 6 ? w - x0 : 6);
         for (int g = 0; g < 128 / KW_L; g++) {
             KT(wv) m[8][8], u[6][8], col[8], o6[6];
             const float *mt = M + (size_t)(t - t0) * TS + g * KW_L;
@@ -157,11 +205,31 @@ static void KT(wino_tiles)(const float *in, int h, int w, int cb, const float *U
                     u[i][q] = o6[i];
             }
             float *base = out + (size_t)g * hw * KW_L;
+            KT(wv) s, s2, ref;
+            if (t == t0)
+                s = s2 = ref = zero;    /* ref: the block's first output, below */
+            else {
+                s = bs[g];
+                s2 = bs2[g];
+                ref = bref[g];
+            }
             for (int i = 0; i < 6 && y0 + i < h; i++) {     /* rows: Y = u A */
                 KT(at8)(u[i], o6);
-                for (int j = 0; j < 6 && x0 + j < w; j++)
+                if (t == t0 && i == 0)
+                    ref = o6[0];
+                for (int j = 0; j < 6 && x0 + j < w; j++) {
+                    KT(wv) dv = o6[j] - ref;
                     memcpy(base + ((size_t)(y0 + i) * w + x0 + j) * KW_L, &o6[j], sizeof(KT(wv)));
+                    s += dv;
+                    s2 += dv * dv;
+                }
             }
+            bs[g] = s;
+            bs2[g] = s2;
+            bref[g] = ref;
         }
     }
+    if (sum)
+        for (int g = 0; g < 128 / KW_L; g++)
+            KT(wstats)(sum + g * KW_L, sq + g * KW_L, bs[g], bs2[g], bref[g], bn);
 }

@@ -369,52 +369,94 @@ static void test_wino(const struct sf_cpu_kernels *k, const struct sf_cpu_kernel
 {
     /* 1 tile to 3 blocks of SF_WINO_TB (40x37: 49 tiles), edges partial or not */
     static const int sz[][2] = { { 1, 1 }, { 9, 7 }, { 12, 12 }, { 5, 30 }, { 33, 6 }, { 40, 37 } };
-    double worst = 0, worst_math = 0;
-    size_t wat = 0, nw = 9 * 128 * 128;
-    char shape[64] = "";
+    double worst[2] = { 0, 0 }, worst_math[2] = { 0, 0 }, worst_stats = 0, worst_rstats = 0;
+    size_t wat[2] = { 0, 0 }, nw = 9 * 128 * 128;
+    char shape[2][64] = { "", "" };
     int cb = k->wino_cb ? k->wino_cb : 128;
     float *w = malloc(nw * sizeof(float)), *U = malloc((size_t)SF_WINO_P * 128 * 128 * sizeof(float));
-    float *scr = malloc(sf_wino_scratch_floats() * sizeof(float));
+    float *scr = malloc(sf_wino_scratch_floats() * sizeof(float)), pa[128], pb[128];
 
     for (size_t i = 0; i < nw; i++)
         w[i] = frand() * 0.05f;
-    sf_wino_weights(w, U);
-    for (size_t z = 0; z < sizeof sz / sizeof *sz; z++) {
-        int h = sz[z][0], wd = sz[z][1], nt = ((h + 5) / 6) * ((wd + 5) / 6);
-        size_t n = (size_t)h * wd * 128;
-        float *in = malloc(n * sizeof(float)), *inb = malloc(n * sizeof(float));
-        float *direct = malloc(n * sizeof(float)), *ok = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
-        float *gotn = malloc(n * sizeof(float));
-        for (size_t i = 0; i < n; i++)
-            in[i] = frand();
-        /* the same tensor in the kernel's layout */
-        for (size_t p = 0; p < (size_t)h * wd; p++)
-            for (int c = 0; c < 128; c++)
-                inb[sf_at(cb, (size_t)h * wd, p, c)] = in[p * 128 + c];
-        struct sf_conv3_shape sh = { .hin = h, .win = wd, .cin = 128, .hout = h, .wout = wd, .cout = 128,
-                                     .stride = 1, .pt = 1, .pl = 1 };
-        r->conv3_rows(in, w, direct, &sh, 0, h);
-        for (int t = 0; t < nt; t += SF_WINO_TB) {
-            int t1 = t + SF_WINO_TB < nt ? t + SF_WINO_TB : nt;
-            r->wino_tiles(in, h, wd, 128, U, ok, scr, t, t1);
-            k->wino_tiles(inb, h, wd, cb, U, gotn, scr, t, t1);
-        }
-        for (size_t p = 0; p < (size_t)h * wd; p++)      /* back to NHWC */
-            for (int c = 0; c < 128; c++)
-                got[p * 128 + c] = gotn[sf_at(cb, (size_t)h * wd, p, c)];
-        size_t at;
-        double em = rel_err(ok, direct, n, &at), e = rel_err(got, ok, n, &at);
-        worst_math = em > worst_math || em != em ? em : worst_math;
-        if (worse(e, &worst, at, &wat))
-            snprintf(shape, sizeof shape, "%dx%d, cb %d", wd, h, cb);
-        free(in); free(inb); free(direct); free(ok); free(got); free(gotn);
+    for (int c = 0; c < 128; c++) {
+        pa[c] = 1.0f + frand() * 0.5f;
+        pb[c] = frand() * 0.5f;
     }
-    report("Winograd F(6x6,3x3), the portable one against the direct convolution", lv, r->wino_name, worst_math,
+    sf_wino_weights(w, U);
+    /* fused 0: plain; 1: the previous norm and ReLU on the input (pa, pb)
+     * and the output's sums, against the direct convolution of
+     * max(pa x + pb, 0) and sums taken here in double */
+    for (int fused = 0; fused <= 1; fused++)
+        for (size_t z = 0; z < sizeof sz / sizeof *sz; z++) {
+            int h = sz[z][0], wd = sz[z][1], nt = ((h + 5) / 6) * ((wd + 5) / 6);
+            size_t n = (size_t)h * wd * 128;
+            float *in = malloc(n * sizeof(float)), *inb = malloc(n * sizeof(float)), *pre = malloc(n * sizeof(float));
+            float *direct = malloc(n * sizeof(float)), *ok = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+            float *gotn = malloc(n * sizeof(float));
+            double rs[256] = { 0 }, ks[256] = { 0 }, ds[256] = { 0 };
+            for (size_t i = 0; i < n; i++) {
+                in[i] = fused ? frand() * 3 + 1 : frand();      /* fused: ReLU cuts a third */
+                float v = in[i] * pa[i % 128] + pb[i % 128];
+                pre[i] = fused ? (v > 0 ? v : 0) : in[i];
+            }
+            /* the same tensor in the kernel's layout */
+            for (size_t p = 0; p < (size_t)h * wd; p++)
+                for (int c = 0; c < 128; c++)
+                    inb[sf_at(cb, (size_t)h * wd, p, c)] = in[p * 128 + c];
+            struct sf_conv3_shape sh = { .hin = h, .win = wd, .cin = 128, .hout = h, .wout = wd, .cout = 128,
+                                         .stride = 1, .pt = 1, .pl = 1 };
+            r->conv3_rows(pre, w, direct, &sh, 0, h);
+            for (int t = 0; t < nt; t += SF_WINO_TB) {
+                int t1 = t + SF_WINO_TB < nt ? t + SF_WINO_TB : nt;
+                r->wino_tiles(in, h, wd, 128, U, ok, scr, t, t1, fused ? pa : NULL, fused ? pb : NULL,
+                              fused ? rs : NULL, fused ? rs + 128 : NULL);
+                k->wino_tiles(inb, h, wd, cb, U, gotn, scr, t, t1, fused ? pa : NULL, fused ? pb : NULL,
+                              fused ? ks : NULL, fused ? ks + 128 : NULL);
+            }
+            for (size_t p = 0; p < (size_t)h * wd; p++)      /* back to NHWC */
+                for (int c = 0; c < 128; c++)
+                    got[p * 128 + c] = gotn[sf_at(cb, (size_t)h * wd, p, c)];
+            size_t at;
+            double em = rel_err(ok, direct, n, &at), e = rel_err(got, ok, n, &at);
+            worst_math[fused] = em > worst_math[fused] || em != em ? em : worst_math[fused];
+            if (worse(e, &worst[fused], at, &wat[fused]))
+                snprintf(shape[fused], sizeof shape[fused], "%dx%d, cb %d", wd, h, cb);
+            if (fused && h * wd >= 36) {
+                /* the sums as mean and variance: the kernel's against the
+                 * portable one's, and the portable one's against ok's
+                 * (from 36 pixels up: the variance of fewer is mostly
+                 * rounding) */
+                for (size_t i = 0; i < n; i++) {
+                    ds[i % 128] += ok[i];
+                    ds[128 + i % 128] += (double)ok[i] * ok[i];
+                }
+                for (int c = 0; c < 128; c++) {
+                    double np = (double)h * wd, dm = ds[c] / np, dv = ds[128 + c] / np - dm * dm;
+                    double rm = rs[c] / np, rv = rs[128 + c] / np - rm * rm;
+                    double km = ks[c] / np, kv = ks[128 + c] / np - km * km, sd = sqrt(dv > 1e-12 ? dv : 1e-12);
+                    double ek = fabs(km - rm) / sd + fabs(kv - rv) / (dv > 1e-12 ? dv : 1e-12);
+                    double er = fabs(rm - dm) / sd + fabs(rv - dv) / (dv > 1e-12 ? dv : 1e-12);
+                    worst_stats = ek > worst_stats || ek != ek ? ek : worst_stats;
+                    worst_rstats = er > worst_rstats || er != er ? er : worst_rstats;
+                }
+            }
+            free(in); free(inb); free(pre); free(direct); free(ok); free(got); free(gotn);
+        }
+    report("Winograd F(6x6,3x3), the portable one against the direct convolution", lv, r->wino_name, worst_math[0],
            1e-4, 0, "");
+    report("Winograd F(6x6,3x3) with the input's norm and ReLU, the portable one against the direct convolution",
+           lv, r->wino_name, worst_math[1], 1e-4, 0, "");
+    report("Winograd F(6x6,3x3), the portable one's output sums (mean, variance) against the outputs'", lv,
+           r->wino_name, worst_rstats, 1e-9, 0, "");
     /* F(6x6)'s transforms scale by up to 32 (F(4x4)'s by 8), so fused and
      * unfused multiply-adds part by about 1.3e-5 of the largest value:
      * 4e-5, against 1e-4 for the portable one's own error */
-    report("Winograd F(6x6,3x3) residual convolution", lv, k->wino_name, worst, 4e-5, wat, shape);
+    report("Winograd F(6x6,3x3) residual convolution", lv, k->wino_name, worst[0], 4e-5, wat[0], shape[0]);
+    report("Winograd F(6x6,3x3) with the input's norm and ReLU", lv, k->wino_name, worst[1], 4e-5, wat[1],
+           shape[1]);
+    /* the sums are of the kernel's own outputs, which part from the
+     * portable one's by up to 4e-5 (above) */
+    report("Winograd F(6x6,3x3) output sums (mean, variance)", lv, k->wino_name, worst_stats, 4e-5, 0, "");
     free(w); free(U); free(scr);
 }
 
