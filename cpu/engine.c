@@ -60,8 +60,9 @@ static void plan_free(struct sf_engine_impl *e)
     free(e->wU);
     free(e->wscratch);
     free(e->wstat);
+    free(e->c0stat);
     e->wU = e->wscratch = NULL;
-    e->wstat = NULL;
+    e->wstat = e->c0stat = NULL;
     e->c0buf = e->band = e->scratch = e->scratch_res = NULL;
     e->B = e->M = e->X = e->T = e->U = e->O = e->Y = NULL;
     e->T16 = NULL;
@@ -205,6 +206,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         e->flops[0] = 2.0 * 81 * 3 * 32 * (double)h0 * w0;
         add_step(e, (struct step){ .op = OP_CONV0, .layer = 0 });
         add_norm(e, 0, e->B, (size_t)h0 * w0, cfg->cb_32, NULL);
+        e->steps[e->nsteps - 1].fused = 1;         /* conv0_step takes the sums */
     }
     /* layers 1, 2 */
     if ((rc = plan_conv(e, 1, e->B, h0, w0, cfg->cb_32, e->M, cfg->cb_64, 0, 0, &oh, &ow, &scratch_need)))
@@ -226,7 +228,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         if ((rc = plan_conv(e, i, e->X, h2, w2, cfg->cb_res, e->T, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
             goto out_free;
         add_norm(e, i, e->T, quarter, cfg->cb_res, NULL);
-        e->steps[e->nsteps - 1].fused = cfg->own_wino;
+        e->steps[e->nsteps - 1].fused = e->steps[e->nsteps - 1].defer = cfg->own_wino;
         if ((rc = plan_conv(e, i + 1, e->T, h2, w2, cfg->cb_res, e->U, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
             goto out_free;
         add_norm(e, i + 1, e->U, quarter, cfg->cb_res, e->X);
@@ -261,7 +263,10 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     if (cfg->own_wino &&
         (!(e->wU = alloc_f((size_t)10 * SF_WINO_P * 128 * 128)) ||
          !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads)) ||
-         !(e->wstat = aligned_alloc(64, (size_t)e->nthreads * 256 * sizeof(double)))))
+         !(e->wstat = malloc((size_t)((((h2 + 5) / 6) * ((w2 + 5) / 6) + SF_WINO_TB - 1) / SF_WINO_TB) * 256 *
+                             sizeof(double)))))
+        goto out_nomem;
+    if (!(e->c0stat = malloc((size_t)((h0 + 1) / 2) * 64 * sizeof(double))))
         goto out_nomem;
     e->band_floats = (e->bf16 ? e->k.oc16_band : e->k.oc_band)(w4);
     if (e->band_floats && !(e->band = alloc_f(e->band_floats * (size_t)e->nthreads)))
@@ -424,7 +429,7 @@ static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const 
 
     if (s->fused) {             /* the Winograd kernel took the sums */
         coeffs_from_sums(e->fsum, e->fsq, NULL, s->hw, s->c, m->gamma[s->layer], m->beta[s->layer], a, b);
-        if (s->relu) {          /* applied by the next layer's input transform */
+        if (s->defer) {         /* applied by the next layer's input transform */
             memcpy(e->pa, a, sizeof e->pa);
             memcpy(e->pb, b, sizeof e->pb);
             return;
@@ -449,14 +454,45 @@ static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const 
         }
 }
 
+/* Layer 0, and its output's per-channel sums into fsum, fsq (its norm's),
+ * each pair of rows summed while it is still in the cache (from DRAM
+ * afterwards it was a pass of 128 MB at 1 MP): around the pair's first
+ * pixel, in float blocks and double (norm_sums), then moved to 0 in
+ * double into the pair's slot of c0stat; the slots are added up in order
+ * (the same sums whatever the threads). */
 static void conv0_step(struct sf_engine_impl *e, const uint8_t *rgb, int h, int w)
 {
+    int cb = e->cfg->cb_32, G = 32 / cb;
+    size_t hw = (size_t)h * w;
+
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < h + 8; r++)
         e->k.conv0_prep(rgb, h, w, e->c0buf, r, r + 1);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int y = 0; y < h; y += 2)
-        e->k.conv0_rows(e->c0buf, h, w, e->w0q, e->B, e->cfg->cb_32, y, y + 2 < h ? y + 2 : h);
+    for (int y = 0; y < h; y += 2) {
+        int y1 = y + 2 < h ? y + 2 : h;
+        size_t p0 = (size_t)y * w, p1 = (size_t)y1 * w;
+        double *ls = e->c0stat + (size_t)(y / 2) * 64, *lq = ls + 32;
+        e->k.conv0_rows(e->c0buf, h, w, e->w0q, e->B, cb, y, y1);
+        for (int g = 0; g < G; g++) {
+            const float *x = e->B + (size_t)g * hw * cb;
+            double s[32] = { 0 }, q[32] = { 0 }, n = (double)(p1 - p0);
+            float shift[32];
+            memcpy(shift, x + p0 * cb, (size_t)cb * sizeof(float));
+            e->k.norm_sums(x, cb, p0, p1, shift, s, q);
+            for (int c = 0; c < cb; c++) {
+                ls[g * cb + c] = s[c] + n * shift[c];
+                lq[g * cb + c] = q[c] + 2.0 * shift[c] * s[c] + n * shift[c] * shift[c];
+            }
+        }
+    }
+    memset(e->fsum, 0, sizeof e->fsum);
+    memset(e->fsq, 0, sizeof e->fsq);
+    for (int r = 0; r < (h + 1) / 2; r++)
+        for (int c = 0; c < 32; c++) {
+            e->fsum[c] += e->c0stat[(size_t)r * 64 + c];
+            e->fsq[c] += e->c0stat[(size_t)r * 64 + 32 + c];
+        }
 }
 
 static void conv3_step(struct sf_engine_impl *e, int i)
@@ -479,26 +515,25 @@ static void wino_step(struct sf_engine_impl *e, const struct step *st)
     int nt = ((s->hin + 5) / 6) * ((s->win + 5) / 6), nb = (nt + SF_WINO_TB - 1) / SF_WINO_TB;
     const float *U = e->wU + (size_t)(i - 3) * SF_WINO_P * 128 * 128;
 
-    memset(e->wstat, 0, (size_t)e->nthreads * 256 * sizeof(double));
+    memset(e->wstat, 0, (size_t)nb * 256 * sizeof(double));
 #pragma omp parallel
     {
-        int tid = omp_get_thread_num();
-        float *scr = e->wscratch + (size_t)tid * sf_wino_scratch_floats();
-        double *sum = e->wstat + (size_t)tid * 256;
+        float *scr = e->wscratch + (size_t)omp_get_thread_num() * sf_wino_scratch_floats();
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < nb; b++) {
             int t0 = b * SF_WINO_TB, t1 = t0 + SF_WINO_TB < nt ? t0 + SF_WINO_TB : nt;
+            double *sum = e->wstat + (size_t)b * 256;
             e->k.wino_tiles(e->c3in[i], s->hin, s->win, e->cfg->cb_res, U, e->c3out[i], scr, t0, t1,
                             st->pre ? e->pa : NULL, st->pre ? e->pb : NULL, sum, sum + 128);
         }
     }
-    for (int c = 0; c < 128; c++) {
-        e->fsum[c] = e->fsq[c] = 0;
-        for (int t = 0; t < e->nthreads; t++) {
-            e->fsum[c] += e->wstat[(size_t)t * 256 + c];
-            e->fsq[c] += e->wstat[(size_t)t * 256 + 128 + c];
+    memset(e->fsum, 0, sizeof e->fsum);
+    memset(e->fsq, 0, sizeof e->fsq);
+    for (int b = 0; b < nb; b++)
+        for (int c = 0; c < 128; c++) {
+            e->fsum[c] += e->wstat[(size_t)b * 256 + c];
+            e->fsq[c] += e->wstat[(size_t)b * 256 + 128 + c];
         }
-    }
 }
 
 static void outconv_step(struct sf_engine_impl *e, int h4, int w4)

@@ -83,9 +83,10 @@ struct step {
     int c, cb;                  /* its channels, channel block */
     int relu;
     float *res;                 /* OP_NORM: add into this (residual) */
-    int fused;                  /* OP_NORM after OP_WINO: the coefficients come from the
-                                 * sums the Winograd kernel took; with relu, nothing is
-                                 * applied here: the next OP_WINO (pre) applies them */
+    int fused;                  /* OP_NORM: the coefficients come from the sums the
+                                 * step before took (fsum, fsq: OP_WINO, OP_CONV0) */
+    int defer;                  /* and nothing is applied here: the next OP_WINO (pre)
+                                 * applies them, with the ReLU */
     int pre;                    /* OP_WINO: apply pa, pb (and ReLU) to the input */
     dnnl_primitive_t reorder;   /* OP_REORDER */
     dnnl_memory_t from, to;
@@ -127,8 +128,11 @@ struct sf_engine_impl {
     const float *c3w[SF_LAYERS];            /* their weights, [ky][kx][cin][cout] */
     float *wU;                  /* own Winograd: layers 3-12's U [10][36][128][128] */
     float *wscratch;            /* and its per-thread scratch */
-    double *wstat;              /* and its per-thread sums, [nthreads][2][128] */
-    double fsum[128], fsq[128]; /* the last OP_WINO's output sums, all threads */
+    double *wstat;              /* and its sums, [blocks of tiles][2][128] */
+    double *c0stat;             /* layer 0's sums, [pairs of rows][2][32] */
+    double fsum[128], fsq[128]; /* the last OP_WINO's or OP_CONV0's output sums, added
+                                 * up block by block in order, so whatever the threads
+                                 * and their schedule, the same to the last bit */
     float pa[128], pb[128];     /* a fused norm's coefficients, for the next OP_WINO */
     struct step steps[MAX_STEPS];
     int nsteps;

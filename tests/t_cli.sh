@@ -33,6 +33,22 @@ for s in udnie wave scream; do
     done
 done
 done
+# the same bytes whatever the number of threads, at every level: the
+# norms' sums are added up block by block in order, not per thread
+# (300x200: bf16 layers where the CPU has them, several Winograd blocks)
+$MK 300 200 "$W/thr.ppm" --seed 11
+for lv in $LEVELS; do
+    ok=1 why=
+    for t in 1 2 3; do
+        OMP_NUM_THREADS=$t STYLEFS_CPU_ISA=$lv $SF stylize $S --no-cache udnie "$W/thr.ppm" "$W/thr$t.png" \
+            2>"$W/err" || { ok=; why="$t threads: $(cat "$W/err")"; }
+    done
+    if [ -n "$ok" ] && cmp -s "$W/thr1.png" "$W/thr2.png" && cmp -s "$W/thr1.png" "$W/thr3.png"; then
+        pass "engine: at $lv 1, 2 and 3 threads give the same bytes"
+    else
+        fail "engine: at $lv 1, 2 and 3 threads give the same bytes" "${why:-$(cmp "$W/thr1.png" "$W/thr2.png"; cmp "$W/thr1.png" "$W/thr3.png")}"
+    fi
+done
 # our own 3x3 kernels for layers 1-14 (what a NEON-only CPU runs), here too
 for s in udnie scream; do
     for sz in 64x64 37x29; do
