@@ -15,6 +15,7 @@
  *   register transposes); per tap, 3 loads and 3 broadcasts feed 9 FMAs,
  *   all in registers (77 -> 112 GFLOP/s on a Zen 3 against 32 pixels with
  *   12 sums, where GCC reloaded every input vector per channel).
+ * - the residual layers' Winograd F(6x6,3x3): wino_tmpl.h at 8 lanes.
  * The element-wise kernels are kern_tmpl.h, vectorized by the compiler. */
 #include "cpu.h"
 
