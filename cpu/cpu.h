@@ -290,6 +290,9 @@ void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_f
 /* Winograd: the scratch a call needs, and the weights U [64][128][128]
  * from the stored [ky][kx][ci][co] (kern_ref.c). */
 static inline size_t sf_wino_scratch_floats(void) { return (size_t)2 * SF_WINO_P * SF_WINO_TB * 128; }
+/* The tiles of an h x w layer, and the calls (blocks of SF_WINO_TB) they make */
+static inline int sf_wino_ntiles(int h, int w) { return ((h + 5) / 6) * ((w + 5) / 6); }
+static inline int sf_wino_nblocks(int h, int w) { return (sf_wino_ntiles(h, w) + SF_WINO_TB - 1) / SF_WINO_TB; }
 void sf_wino_weights(const float *w, float *U);
 /* Activation buffers (the CPU engine's, the painting networks' arena):
  * 64-byte aligned; from 4 MB up, 2 MB aligned and marked for transparent

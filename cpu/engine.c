@@ -263,8 +263,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     if (cfg->own_wino &&
         (!(e->wU = alloc_f((size_t)10 * SF_WINO_P * 128 * 128)) ||
          !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads)) ||
-         !(e->wstat = malloc((size_t)((((h2 + 5) / 6) * ((w2 + 5) / 6) + SF_WINO_TB - 1) / SF_WINO_TB) * 256 *
-                             sizeof(double)))))
+         !(e->wstat = malloc((size_t)sf_wino_nblocks(h2, w2) * 256 * sizeof(double)))))
         goto out_nomem;
     if (!(e->c0stat = malloc((size_t)((h0 + 1) / 2) * 64 * sizeof(double))))
         goto out_nomem;
@@ -512,7 +511,7 @@ static void wino_step(struct sf_engine_impl *e, const struct step *st)
 {
     int i = st->layer;
     const struct sf_conv3_shape *s = &e->c3[i];
-    int nt = ((s->hin + 5) / 6) * ((s->win + 5) / 6), nb = (nt + SF_WINO_TB - 1) / SF_WINO_TB;
+    int nt = sf_wino_ntiles(s->hin, s->win), nb = sf_wino_nblocks(s->hin, s->win);
     const float *U = e->wU + (size_t)(i - 3) * SF_WINO_P * 128 * 128;
 
     memset(e->wstat, 0, (size_t)nb * 256 * sizeof(double));

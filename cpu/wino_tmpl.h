@@ -140,27 +140,23 @@ static void KT(wino_tiles)(const float *in, int h, int w, int cb, const float *U
                     if (yp + r >= 0 && yp + r < h)
                         for (int q = 0; q < 8 * KW_L; q += 16)
                             __builtin_prefetch(base + ((size_t)(yp + r) * w + xp) * KW_L + q);
+            KT(wv) ga = zero, gb = zero;
+            if (pre_a) {
+                memcpy(&ga, pre_a + g * KW_L, sizeof ga);
+                memcpy(&gb, pre_b + g * KW_L, sizeof gb);
+            }
             for (int r = 0; r < 8; r++)
                 for (int q = 0; q < 8; q++) {
                     int y = y0 + r, x = x0 + q;
-                    if (inside || (y >= 0 && y < h && x >= 0 && x < w))
+                    if (inside || (y >= 0 && y < h && x >= 0 && x < w)) {
                         memcpy(&d[r][q], base + ((size_t)y * w + x) * KW_L, sizeof(KT(wv)));
-                    else
-                        d[r][q] = zero;
-                }
-            if (pre_a) {            /* the zero padding is the normalized tensor's: in bounds only */
-                KT(wv) ga, gb;
-                memcpy(&ga, pre_a + g * KW_L, sizeof ga);
-                memcpy(&gb, pre_b + g * KW_L, sizeof gb);
-                for (int r = 0; r < 8; r++)
-                    for (int q = 0; q < 8; q++) {
-                        int y = y0 + r, x = x0 + q;
-                        if (inside || (y >= 0 && y < h && x >= 0 && x < w)) {
+                        if (pre_a) {    /* in bounds only: the padding is the normalized tensor's zero */
                             KT(wv) v = d[r][q] * ga + gb;
                             d[r][q] = (KT(wv))((KT(wi))v & (v > zero));      /* ReLU */
                         }
-                    }
-            }
+                    } else
+                        d[r][q] = zero;
+                }
             for (int q = 0; q < 8; q++) {           /* columns: u = Bt d */
                 for (int r = 0; r < 8; r++)
                     col[r] = d[r][q];

@@ -93,14 +93,12 @@ int sf_arb_open(const char *dir, struct sf_arb **out, char *why, size_t whylen)
         XXH3_freeState(st);
         XXH128_canonicalFromHash((XXH128_canonical_t *)a->digest, hh);
     }
-    pthread_mutex_init(&a->lock, NULL);
-    {
-        pthread_condattr_t ca;              /* the reaper waits on the monotonic clock */
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&a->wake, &ca);
-        pthread_condattr_destroy(&ca);
+    if ((rc = sf_cond_init_monotonic(&a->wake))) {     /* the reaper's deadlines: sf_monotonic() */
+        snprintf(why, whylen, "arbitrary styles: cannot make a condition variable: %s", strerror(rc));
+        rc = -rc;
+        goto out_free;
     }
+    pthread_mutex_init(&a->lock, NULL);
     a->refs = 1;
     *out = a;
     return 0;

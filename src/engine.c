@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "cpu.h"
 #include "log.h"
+#include "util.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,12 +36,6 @@ int sf_device_parse(const char *s, enum sf_device *out)
     return 0;
 }
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- the CUDA module ---------------------------------------------------- */
 
@@ -162,7 +157,6 @@ int sf_engine_probe(enum sf_device dev, char *why, size_t whylen)
 int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t whylen)
 {
     struct sf_engine *e;
-    pthread_condattr_t ca;
     char where[PATH_MAX], reason[PATH_MAX + 300] = "", desc[300] = "";
     int rc = 0;
 
@@ -205,11 +199,12 @@ int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t
             goto out_free;
         }
     }
+    if ((rc = sf_cond_init_monotonic(&e->wake))) {     /* the reaper's deadlines: sf_monotonic() */
+        snprintf(why, whylen, "engine: cannot make a condition variable: %s", strerror(rc));
+        rc = -rc;
+        goto out_close;
+    }
     pthread_mutex_init(&e->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->wake, &ca);
-    pthread_condattr_destroy(&ca);
     if (e->ops == &sf_engine_cpu)
         sf_info("engine: cpu (%s%s); %s", e->asked == SF_DEVICE_AUTO ? "auto: " : "asked for",
                 e->asked == SF_DEVICE_AUTO ? reason : "", desc);
@@ -217,6 +212,10 @@ int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t
         sf_info("engine: cuda (%s%s)", dev == SF_DEVICE_AUTO ? "auto: " : "", desc);
     *out = e;
     return 0;
+out_close:
+    e->ops->close(e->impl);
+    if (e->module)
+        dlclose(e->module);
 out_free:
     free(e);
     return rc;
@@ -240,7 +239,7 @@ static void *reaper_main(void *arg)
             pthread_cond_wait(&e->wake, &e->lock);      /* released: no timer */
             continue;
         }
-        double due = e->last_use + e->idle_s, now = mono_now();
+        double due = e->last_use + e->idle_s, now = sf_monotonic();
         if (now >= due) {
             e->ops->close(e->impl);
             e->impl = NULL;
@@ -276,7 +275,7 @@ int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
         sf_info("engine: %s reopened", e->ops->name);
     }
     rc = e->ops->run(e->impl, m, rgb, w, h, out, cancel);
-    e->last_use = mono_now();
+    e->last_use = sf_monotonic();
     if (e->idle_s && !e->reaper_running)
         e->reaper_running = pthread_create(&e->reaper, NULL, reaper_main, e) == 0;
     pthread_cond_signal(&e->wake);

@@ -88,6 +88,17 @@ static int fail(char *why, size_t whylen, const char *fmt, ...)
 
 static size_t elems4(const int d[4]) { return (size_t)d[0] * d[1] * d[2] * d[3]; }
 
+/* This thread's number in a parallel region (0 without OpenMP): the index
+ * of its slice of the per-thread scratch */
+static inline int thread_no(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* How an operand of a binary op is indexed: the output's own shape, one
  * value per channel ([1,1,1,C]), or one value. */
 enum { B_SAME, B_CHAN, B_ONE, B_OTHER };
@@ -874,11 +885,7 @@ static void conv_f32(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int
         int ws = q->src >= 0 ? n->r[q->src].d[2] : Wd;
 #pragma omp parallel num_threads(n->nthreads)
         {
-#ifdef _OPENMP
-            float *pln = n->planes + (size_t)omp_get_thread_num() * n->band_floats;
-#else
-            float *pln = n->planes;
-#endif
+            float *pln = n->planes + (size_t)thread_no() * n->band_floats;
 #pragma omp for schedule(dynamic, 1)
             for (int r = 0; r < oh; r += rows) {
                 int nr = oh - r < rows ? oh - r : rows, ih = nr + kh - 1;
@@ -1004,11 +1011,7 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
         size_t npx = (size_t)o->d[1] * OW;
 #pragma omp parallel num_threads(n->nthreads)
         {
-#ifdef _OPENMP
-            int tid = omp_get_thread_num();
-#else
-            int tid = 0;
-#endif
+            int tid = thread_no();
             int16_t *xs = n->qx + (size_t)tid * n->qx_per;
             int32_t *dot = n->qd + (size_t)tid * n->qd_per;
 #pragma omp for schedule(static)
@@ -1045,11 +1048,7 @@ static void conv_i8(struct sf_tflnet *n, int i, const struct sf_tfl_op *op, int 
         int OW = o->d[2];
 #pragma omp parallel num_threads(n->nthreads)
         {
-#ifdef _OPENMP
-            int32_t *dot = n->qd + (size_t)omp_get_thread_num() * n->qd_per;
-#else
-            int32_t *dot = n->qd;
-#endif
+            int32_t *dot = n->qd + (size_t)thread_no() * n->qd_per;
 #pragma omp for schedule(static)
             for (int oy = 0; oy < o->d[1]; oy++) {
                 n->k->qdw(x, H, Wd, C, zin, W, kh, kw, sh, pt, pl, oy, OW, dot);

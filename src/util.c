@@ -257,6 +257,19 @@ double sf_monotonic(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int sf_cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+
+    if (rc)
+        return rc;
+    if (!(rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)))
+        rc = pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
 const char *sf_path_ext(const char *path, char *buf, size_t len)
 {
     const char *slash = strrchr(path, '/');

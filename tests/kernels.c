@@ -388,7 +388,7 @@ static void test_wino(const struct sf_cpu_kernels *k, const struct sf_cpu_kernel
      * max(pa x + pb, 0) and sums taken here in double */
     for (int fused = 0; fused <= 1; fused++)
         for (size_t z = 0; z < sizeof sz / sizeof *sz; z++) {
-            int h = sz[z][0], wd = sz[z][1], nt = ((h + 5) / 6) * ((wd + 5) / 6);
+            int h = sz[z][0], wd = sz[z][1], nt = sf_wino_ntiles(h, wd);
             size_t n = (size_t)h * wd * 128;
             float *in = malloc(n * sizeof(float)), *inb = malloc(n * sizeof(float)), *pre = malloc(n * sizeof(float));
             float *direct = malloc(n * sizeof(float)), *ok = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
