@@ -29,7 +29,7 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
              -D_GNU_SOURCE -DFUSE_USE_VERSION=314 \
              -DSTYLEFS_PREFIX='"$(PREFIX)"' -fopenmp \
-             -Isrc -Icache -Icpu $(PKG_CFLAGS)
+             -Isrc -Icache -Icpu -Iarbitrary $(PKG_CFLAGS)
 DNNL_CFLAGS ?=
 DNNL_LIBS ?= -ldnnl
 CFLAGS    += $(DNNL_CFLAGS)
@@ -77,16 +77,19 @@ endif
 # The CPU engine (cpu/): each instruction set's kernels in a file of their
 # own, built with that file's flags (cpu/cpu.h says how one is chosen).
 ARCH      := $(shell $(CC) -dumpmachine 2>/dev/null | cut -d- -f1)
-CPU_C     := cpu/engine.c cpu/plan.c cpu/features.c cpu/kern_ref.c
+CPU_C     := cpu/cpu_engine.c cpu/plan.c cpu/features.c cpu/kern_ref.c
 ifeq ($(ARCH),x86_64)
 CPU_C     += cpu/kern_avx2.c cpu/kern_avx512.c cpu/kern_avx512_vnni.c cpu/kern_avx512_bf16.c
 else ifeq ($(ARCH),aarch64)
 CPU_C     += cpu/kern_neon.c
 endif
+# Paintings as styles (arbitrary/): the TFLite reader and runner and
+# Magenta's two networks on top of them.
+ARB_C     := arbitrary/tflite.c arbitrary/tflnet.c arbitrary/arbitrary.c
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
-           src/cli_mount.c src/style.c src/net.c src/image.c src/engine.c src/pipeline.c \
-           src/stb_impl.c src/fs.c src/tflite.c src/tflnet.c src/arbitrary.c cache/cache.c cache/remote.c $(CPU_C)
+           src/cli_mount.c src/style.c src/layers.c src/image.c src/engine.c src/idle.c src/pipeline.c \
+           src/stb_impl.c src/fs.c $(ARB_C) cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
 TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/fault_inject.so \
@@ -149,8 +152,8 @@ gallery: all $(BUILD)/examples/gallery
 
 # ---- the CUDA engine module -------------------------------------------------
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -ldl -lpthread -lstdc++ -lm
-CUDA_OBJ  := $(BUILD)/kernels/sf_kernels.o $(BUILD)/kernels/twins.pic.o $(BUILD)/src/engine_cuda.pic.o \
-             $(BUILD)/src/net.pic.o
+CUDA_OBJ  := $(BUILD)/kernels/sf_kernels.o $(BUILD)/kernels/twins.pic.o $(BUILD)/kernels/engine_cuda.pic.o \
+             $(BUILD)/src/layers.pic.o
 ifneq ($(HAVE_CUDA),)
 TEST_BIN  += $(BUILD)/tests/gpu_check
 endif
@@ -163,9 +166,9 @@ $(BUILD)/%.pic.o: %.c $(BUILD)/.flags | config
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -Ikernels -I$(CUDA_HOME)/include -MMD -MP -c -o $@ $<
 
-stylefs-cuda.so: $(CUDA_OBJ) src/engine_cuda.map
+stylefs-cuda.so: $(CUDA_OBJ) kernels/engine_cuda.map
 	$(CC) $(LDFLAGS) -shared -o $@ $(CUDA_OBJ) $(CUDA_LIBS) -lcudnn -Wl,-rpath,$(CUDA_HOME)/lib64 \
-	  -Wl,--no-undefined -Wl,--version-script=src/engine_cuda.map
+	  -Wl,--no-undefined -Wl,--version-script=kernels/engine_cuda.map
 
 $(BUILD)/tests/gpu_check: $(BUILD)/tests/gpu_check.pic.o $(BUILD)/kernels/sf_kernels.o $(BUILD)/kernels/twins.pic.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS)
@@ -252,11 +255,11 @@ fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
 # libFuzzer over the TFLite reader and runner (tests/fuzz_tflite.c), seeded
 # with ../shared/arbitrary's three models; runs FUZZ_SECONDS.  Not part of
 # `make test`, which runs a deterministic damage pass (tests/tflcheck.c).
-$(FUZZ_DIR)/fuzz_tflite: tests/fuzz_tflite.c src/tflite.c src/tflnet.c src/tflite.h src/tflnet.h cpu/cpu.h
+$(FUZZ_DIR)/fuzz_tflite: tests/fuzz_tflite.c $(ARB_C) arbitrary/tflite.h arbitrary/tflnet.h cpu/cpu.h
 	@command -v clang >/dev/null || { echo "make fuzz-tflite needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Icpu -o $@ \
-	  tests/fuzz_tflite.c src/tflite.c src/tflnet.c -lm
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Icpu -Iarbitrary -o $@ \
+	  tests/fuzz_tflite.c arbitrary/tflite.c arbitrary/tflnet.c -lm
 fuzz-tflite: $(FUZZ_DIR)/fuzz_tflite
 	@mkdir -p $(FUZZ_DIR)/tfl_seeds $(FUZZ_DIR)/tfl_corpus $(FUZZ_DIR)/tfl_findings
 	cp $(SHARED)/arbitrary/*.tflite $(FUZZ_DIR)/tfl_seeds/

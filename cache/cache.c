@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,26 @@ int sf_entry_check(const void *value, size_t vlen, struct sf_entry_meta *m)
         XXH3_64bits((const uint8_t *)value + SF_CACHE_HDR_LEN, m->data_len) !=
             get_u64((const uint8_t *)value + 48))
         return -EIO;
+    return 0;
+}
+
+void sf_vector_put(uint8_t out[SF_VECTOR_BYTES], const float v[SF_VECTOR_FLOATS])
+{
+    for (int i = 0; i < SF_VECTOR_FLOATS; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        put_u32(out + 4 * i, u);
+    }
+}
+
+int sf_vector_get(const uint8_t in[SF_VECTOR_BYTES], float v[SF_VECTOR_FLOATS])
+{
+    for (int i = 0; i < SF_VECTOR_FLOATS; i++) {
+        uint32_t u = get_u32(in + 4 * i);
+        memcpy(&v[i], &u, 4);
+        if (!isfinite(v[i]))
+            return -EINVAL;
+    }
     return 0;
 }
 

@@ -1,4 +1,5 @@
-/* cache.h: the content-addressed cache of stylized images, in LMDB.
+/* cache.h: the content-addressed cache of what stylefs computes (styled
+ * images, and paintings' style vectors), in LMDB.
  *
  * One cache is one directory:
  *   data.mdb, lock.mdb   the LMDB environment (one unnamed database)
@@ -7,10 +8,10 @@
  *                        it exclusive, so it never pulls the file out from
  *                        under another process.
  *
- * KEY: 16 bytes, XXH3-128 over (source-bytes hash, style digest, settings,
- * format version): see pipeline.c sf_key_make.
+ * KEY: 16 bytes, XXH3-128 over (source-bytes hash, style digest, kind,
+ * settings, format version): see pipeline.c sf_key_make.
  *
- * VALUE: a 64-byte header followed by the encoded image.  All integers
+ * VALUE: a 64-byte header followed by the data.  All integers
  * little-endian.
  *   off len  field
  *     0   4  magic "SFCE" (0x53 0x46 0x43 0x45)
@@ -21,13 +22,25 @@
  *            SF_CACHE_ATIME_SLACK seconds (a hit rewrites the entry only
  *            when its last_read is older than that)
  *    24   8  data length in bytes (= value length - 64)
- *    32   4  image width
- *    36   4  image height
- *    40   4  image format (enum sf_format in image.h)
+ *    32   4  width (an image's; 100 for a style vector)
+ *    36   4  height (an image's; 1 for a style vector)
+ *    40   4  KIND, below
  *    44   4  flags, 0
  *    48   8  XXH3-64 of the data, checked on every read
  *    56   8  reserved, 0
- *    64   -  the encoded image (JPEG, PNG, BMP or TGA bytes)
+ *    64   -  the data, by KIND
+ * KIND:
+ *   1..7   a styled image, encoded: the value of its enum sf_format
+ *          (image.h; stylefs writes 1 JPEG, 2 PNG, 3 BMP, 5 TGA): the
+ *          file's bytes as served
+ *   256    SF_ENTRY_STYLE_VECTOR: a painting's style vector (Magenta's
+ *          arbitrary-style predictor, ../shared/docs/arbitrary.md):
+ *          exactly 400 bytes, 100 IEEE-754 float32 values little-endian,
+ *          element i at offset 4i, each finite (sf_vector_put / get)
+ * A reader asks for a kind and treats an entry of another kind as a
+ * miss (a key is made for one kind, so only damage or forgery gives one).
+ * Entries written before style vectors had this kind (format 0) are never
+ * looked up again and leave with prune.
  * An entry whose header or checksum does not check is never served: it is
  * deleted and the read is a miss.  The shared store (remote.h) keeps these
  * same VALUE bytes in Redis and checks them the same way
@@ -64,6 +77,9 @@
 #define SF_CACHE_KEY_LEN 16
 #define SF_CACHE_HDR_LEN 64
 #define SF_CACHE_ATIME_SLACK 60
+#define SF_ENTRY_STYLE_VECTOR 256u
+#define SF_VECTOR_FLOATS 100
+#define SF_VECTOR_BYTES (4 * SF_VECTOR_FLOATS)
 
 struct sf_cache;
 
@@ -139,6 +155,11 @@ int sf_cache_compact(const char *dir, uint64_t *before, uint64_t *after,
 void sf_entry_header(uint8_t hdr[SF_CACHE_HDR_LEN], const void *data, size_t len, uint32_t width,
                      uint32_t height, uint32_t format, uint64_t now);
 int sf_entry_check(const void *value, size_t vlen, struct sf_entry_meta *m);
+
+/* A style vector's data (KIND above): put writes 400 bytes; get reads
+ * them back and returns 0, or -EINVAL when a value is not finite. */
+void sf_vector_put(uint8_t out[SF_VECTOR_BYTES], const float v[SF_VECTOR_FLOATS]);
+int sf_vector_get(const uint8_t in[SF_VECTOR_BYTES], float v[SF_VECTOR_FLOATS]);
 
 /* The one place that turns LMDB return codes into -errno. */
 int sf_mdb_errno(int rc);

@@ -1,7 +1,7 @@
 /* cpu.h: the CPU engine's insides: instruction-set levels, feature
  * detection and the kernel dispatch table.
  *
- * The CPU engine (cpu/engine.c) runs oneDNN for the 3x3 convolutions
+ * The CPU engine (cpu/cpu_engine.c) runs oneDNN for the 3x3 convolutions
  * (cpu/plan.c) and kernels of our own for the rest: layer 0 (9x9, 3->32),
  * layer 15 (9x9, 32->3), the instance norms and the tanh output.  The
  * painting networks' runner (src/tflnet.c) takes its convolutions and norm

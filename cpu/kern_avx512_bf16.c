@@ -1,7 +1,7 @@
 /* kern_avx512_bf16.c: layer 15 in bf16 on CPUs with AVX512_BF16 (AMD Zen
  * 4, Intel Cooper Lake and Sapphire Rapids), built with -mavx512f
  * -mavx512bw -mavx512dq -mavx512vl -mavx512bf16.  Used in bf16 plans
- * (cpu/engine.c: layers 13-15 in bf16 from 128x128 pixels up).
+ * (cpu/cpu_engine.c: layers 13-15 in bf16 from 128x128 pixels up).
  *
  * The same two-row, 64-pixel walk as kern_avx512.c's float32 outconv,
  * but the band holds channel pairs, [ci/2][rows][pw] x (2ci, 2ci+1) as

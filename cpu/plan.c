@@ -11,7 +11,7 @@
  * "ref" is refused (-ENOTSUP): the engine then tries its next layout
  * configuration, and the last one runs layers 1-14 on our own 3x3 kernels
  * (aarch64 without SVE, where Debian's oneDNN has no JIT kernels). */
-#include "engine_impl.h"
+#include "cpu_engine.h"
 #include "log.h"
 
 #include <errno.h>

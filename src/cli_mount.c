@@ -216,10 +216,9 @@ int cmd_mount(int argc, char **argv)
         fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
         goto out_args;
     }
-    if (o.arbitrary)
-        sf_styles_set_arbitrary(o.arbitrary);
     c.source = o.source;
     c.styles = o.styles;
+    c.arbitrary = o.arbitrary;
     c.cache_dir = cache_dir;
     c.confine = o.confine;
     c.allow_other = o.allow_other;

@@ -45,7 +45,7 @@ int cmd_stylize(int argc, char **argv)
         { "verbose", no_argument, 0, 'v' },             { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *styles_opt = NULL, *cache_opt = NULL, *format_opt = NULL, *style_image = NULL;
+    const char *styles_opt = NULL, *cache_opt = NULL, *format_opt = NULL, *style_image = NULL, *arb_dir = NULL;
     uint64_t strength = 100;
     char styles_dir[PATH_MAX], cache_dir[PATH_MAX], why[512] = "";
     struct sf_settings set;
@@ -89,7 +89,7 @@ int cmd_stylize(int argc, char **argv)
         case O_STRENGTH:
             if (sf_cli_parse_num("stylize", "--strength", optarg, 0, 100, &strength)) return SF_EXIT_USAGE;
             break;
-        case O_ARB: sf_styles_set_arbitrary(optarg); break;
+        case O_ARB: arb_dir = optarg; break;
         case 'v': verbose = 1; break;
         case 'h': fputs(stylize_help, stdout); return SF_EXIT_OK;
         default: return sf_cli_usage("stylize", "bad option", NULL);
@@ -135,13 +135,13 @@ int cmd_stylize(int argc, char **argv)
         dot = strrchr(base, '.');
         size_t stem = dot && dot > base ? (size_t)(dot - base) : strlen(base);
         snprintf(name, sizeof name, "%.*s@%d", (int)(stem < 100 ? stem : 100), base, (int)strength);
-        rc = sf_model_load_image(style_image, name, styles_dir, &model, why, sizeof why);
+        rc = sf_model_load_image(style_image, name, styles_dir, arb_dir, &model, why, sizeof why);
         if (rc) {
             fprintf(stderr, "stylefs: stylize: --style-image %s\n", why);
             return SF_EXIT_FAIL;
         }
     } else {
-        rc = sf_model_load(styles_dir, style, &model, why, sizeof why);
+        rc = sf_model_load(styles_dir, arb_dir, style, &model, why, sizeof why);
     }
     if (rc) {
         if (rc == -ENOENT)
@@ -257,7 +257,7 @@ int cmd_styles(int argc, char **argv)
         fprintf(stderr, "stylefs: styles: %s\n", why);
         return SF_EXIT_FAIL;
     }
-    if (sf_models_load(dir, NULL, 0, "styles: ", &models, &n))
+    if (sf_models_load(dir, NULL, NULL, 0, "styles: ", &models, &n))
         return SF_EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
         if (models[i]->kind == SF_STYLE_IMAGE)

@@ -265,7 +265,7 @@ int cmd_warm(int argc, char **argv)
     const char *redis = NULL, *rauth = NULL, *rprefix = NULL, *rttl = NULL, *rlease = NULL, *rtimeout = NULL;
     struct sf_remote_opts ro;
     struct sf_remote *remote = NULL;
-    const char *styles_opt = NULL, *style_list = NULL, *cache_opt = NULL;
+    const char *styles_opt = NULL, *style_list = NULL, *cache_opt = NULL, *arb_dir = NULL;
     char styles_dir[PATH_MAX], cache_dir[PATH_MAX], root[PATH_MAX], why[512];
     enum sf_device dev = SF_DEVICE_AUTO;
     struct warm w;
@@ -308,7 +308,7 @@ int cmd_warm(int argc, char **argv)
         case O_RTTL: rttl = optarg; break;
         case O_RLEASE: rlease = optarg; break;
         case O_RTIMEOUT: rtimeout = optarg; break;
-        case O_ARB: sf_styles_set_arbitrary(optarg); break;
+        case O_ARB: arb_dir = optarg; break;
         case 'v': w.verbose = 1; break;
         case 'h': fputs(warm_help, stdout); return SF_EXIT_OK;
         default: return sf_cli_usage("warm", "bad option", NULL);
@@ -358,7 +358,7 @@ int cmd_warm(int argc, char **argv)
             goto out_names;
         }
     }
-    rc = sf_models_load(styles_dir, style_list ? names : NULL, nnames, "warm: ", &w.models, &w.nmodels);
+    rc = sf_models_load(styles_dir, arb_dir, style_list ? names : NULL, nnames, "warm: ", &w.models, &w.nmodels);
     if (rc) {
         status = style_list && rc != -ENOMEM ? SF_EXIT_USAGE : SF_EXIT_FAIL;
         goto out_names;

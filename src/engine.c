@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <dnnl.h>
@@ -154,6 +153,21 @@ int sf_engine_probe(enum sf_device dev, char *why, size_t whylen)
 
 /* ---- open, run, release --------------------------------------------------- */
 
+/* The reaper's view of an engine (idle.h), called under e->lock. */
+static int engine_held(void *arg)
+{
+    return ((struct sf_engine *)arg)->impl != NULL;
+}
+
+static void engine_release(void *arg)
+{
+    struct sf_engine *e = arg;
+
+    e->ops->close(e->impl);
+    e->impl = NULL;
+    sf_info("engine: %s released after %u s idle", e->ops->name, e->idle.secs);
+}
+
 int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t whylen)
 {
     struct sf_engine *e;
@@ -199,12 +213,12 @@ int sf_engine_open(enum sf_device dev, struct sf_engine **out, char *why, size_t
             goto out_free;
         }
     }
-    if ((rc = sf_cond_init_monotonic(&e->wake))) {     /* the reaper's deadlines: sf_monotonic() */
-        snprintf(why, whylen, "engine: cannot make a condition variable: %s", strerror(rc));
-        rc = -rc;
+    pthread_mutex_init(&e->lock, NULL);
+    if ((rc = sf_idle_init(&e->idle, &e->lock, e, engine_held, engine_release))) {
+        snprintf(why, whylen, "engine: cannot make a condition variable: %s", strerror(-rc));
+        pthread_mutex_destroy(&e->lock);
         goto out_close;
     }
-    pthread_mutex_init(&e->lock, NULL);
     if (e->ops == &sf_engine_cpu)
         sf_info("engine: cpu (%s%s); %s", e->asked == SF_DEVICE_AUTO ? "auto: " : "asked for",
                 e->asked == SF_DEVICE_AUTO ? reason : "", desc);
@@ -223,34 +237,7 @@ out_free:
 
 void sf_engine_set_idle(struct sf_engine *e, unsigned secs)
 {
-    pthread_mutex_lock(&e->lock);
-    e->idle_s = secs;
-    pthread_mutex_unlock(&e->lock);
-}
-
-/* The reaper: closes the backend once it has been idle for idle_s. */
-static void *reaper_main(void *arg)
-{
-    struct sf_engine *e = arg;
-
-    pthread_mutex_lock(&e->lock);
-    while (!e->stop) {
-        if (!e->impl) {
-            pthread_cond_wait(&e->wake, &e->lock);      /* released: no timer */
-            continue;
-        }
-        double due = e->last_use + e->idle_s, now = sf_monotonic();
-        if (now >= due) {
-            e->ops->close(e->impl);
-            e->impl = NULL;
-            sf_info("engine: %s released after %u s idle", e->ops->name, e->idle_s);
-            continue;
-        }
-        struct timespec ts = {.tv_sec = (time_t)due, .tv_nsec = (long)((due - (time_t)due) * 1e9)};
-        pthread_cond_timedwait(&e->wake, &e->lock, &ts);
-    }
-    pthread_mutex_unlock(&e->lock);
-    return NULL;
+    sf_idle_set(&e->idle, secs);
 }
 
 int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
@@ -275,10 +262,7 @@ int sf_engine_run(struct sf_engine *e, const struct sf_model *m,
         sf_info("engine: %s reopened", e->ops->name);
     }
     rc = e->ops->run(e->impl, m, rgb, w, h, out, cancel);
-    e->last_use = sf_monotonic();
-    if (e->idle_s && !e->reaper_running)
-        e->reaper_running = pthread_create(&e->reaper, NULL, reaper_main, e) == 0;
-    pthread_cond_signal(&e->wake);
+    sf_idle_touch(&e->idle);
 out_unlock:
     pthread_mutex_unlock(&e->lock);
     return rc;
@@ -298,17 +282,11 @@ void sf_engine_close(struct sf_engine *e)
 {
     if (!e)
         return;
-    pthread_mutex_lock(&e->lock);
-    e->stop = 1;
-    pthread_cond_signal(&e->wake);
-    pthread_mutex_unlock(&e->lock);
-    if (e->reaper_running)
-        pthread_join(e->reaper, NULL);
+    sf_idle_stop(&e->idle);
     if (e->impl)
         e->ops->close(e->impl);
     if (e->module)
         dlclose(e->module);
-    pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
     free(e);
 }

@@ -17,12 +17,12 @@
  * shape plans, a GPU context) and runs one image at a time: sf_engine_run
  * serializes callers on the engine's mutex, because one pass already uses
  * every core (CPU) or the whole device; concurrent callers queue there.
- * Models (style.h) are read-only and shared.  With an idle limit set
+ * Models (model.h) are read-only and shared.  With an idle limit set
  * (sf_engine_set_idle), a reaper thread, started at the first run, closes
  * the backend after that many seconds without a run and reopens it at the
  * next one: an idle mount holds no GPU context or GPU memory.  The reaper
- * sleeps on a condition variable with a deadline only while a backend is
- * open; once it has released it, it waits without one (no timer runs).
+ * is idle.h's, shared with the painting networks: it sleeps with a
+ * deadline only while a backend is open (no timer runs once released).
  *
  * Return codes: 0 or -errno throughout.  Where `why` is given, a one-line
  * human reason is written there on failure. */
@@ -34,19 +34,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "style.h"
+#include "idle.h"
+#include "model.h"
+#include "util.h"
 
 struct sf_engine_impl; /* an engine's private state */
-
-/* A stop flag that a signal handler sets and engines poll from other
- * threads: a lock-free atomic (async-signal-safe, and visible across
- * threads), read with sf_cancelled(). */
-typedef atomic_int sf_cancel_flag;
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a stop flag set in a signal handler must be lock-free");
-static inline int sf_cancelled(const sf_cancel_flag *c)
-{
-    return c && atomic_load_explicit(c, memory_order_relaxed);
-}
 
 /* Bump when struct sf_engine_ops or the meaning of its calls changes. */
 #define SF_ENGINE_ABI 2
@@ -74,12 +66,8 @@ struct sf_engine {
     enum sf_device asked;
     void *module;               /* dlopen handle of the CUDA module, or NULL */
     pthread_mutex_t lock;       /* protects everything below; held through run() */
-    pthread_cond_t wake;        /* reaper: a run happened, or stop */
     struct sf_engine_impl *impl;/* NULL while released for idleness */
-    unsigned idle_s;            /* 0: never release */
-    double last_use;            /* monotonic seconds of the last run's end */
-    int reaper_running, stop;
-    pthread_t reaper;
+    struct sf_idle idle;        /* releases impl when unused (idle.h), under lock */
 };
 
 extern const struct sf_engine_ops sf_engine_cpu;

@@ -12,7 +12,9 @@
  *                     A format stylefs cannot write (gif psd ppm pgm pnm)
  *                     shows as NAME.png and is served as PNG
  *                     (sf_served_name, sf_source_names).
- *   /.stats           counters: hits, misses, computes, joins, errors; with
+ *   /.stats           counters: hits, misses, computes, joins, errors (of
+ *                     styled images), vectors (paintings' style vectors
+ *                     predicted); with
  *                     redis=, remote_hits, remote_misses, remote_stores,
  *                     remote_damaged, remote_errors, remote_waits,
  *                     remote_outages
@@ -621,16 +623,17 @@ out_close:
 
 static int stats_text(struct sf_fs *fs, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "hits %llu\nmisses %llu\ncomputes %llu\njoins %llu\nerrors %llu\n",
-                     (unsigned long long)fs->pipe.hits, (unsigned long long)fs->pipe.misses,
-                     (unsigned long long)fs->pipe.computes, (unsigned long long)fs->pipe.joins,
-                     (unsigned long long)fs->errors);
+    const struct sf_produce_counts *im = &fs->pipe.images;
+    int n = snprintf(buf, len, "hits %llu\nmisses %llu\ncomputes %llu\njoins %llu\nerrors %llu\nvectors %llu\n",
+                     (unsigned long long)im->hits, (unsigned long long)im->misses,
+                     (unsigned long long)im->computes, (unsigned long long)im->joins,
+                     (unsigned long long)fs->errors, (unsigned long long)fs->pipe.vectors.computes);
     if (fs->remote && n >= 0 && (size_t)n < len) {
         const struct sf_remote_counters *rc = sf_remote_counters(fs->remote);
         n += snprintf(buf + n, len - (size_t)n,
                       "remote_hits %llu\nremote_misses %llu\nremote_stores %llu\nremote_damaged %llu\n"
                       "remote_errors %llu\nremote_waits %llu\nremote_outages %llu\n",
-                      (unsigned long long)fs->pipe.remote_hits, (unsigned long long)rc->misses,
+                      (unsigned long long)im->remote_hits, (unsigned long long)rc->misses,
                       (unsigned long long)rc->stores, (unsigned long long)rc->damaged,
                       (unsigned long long)rc->errors, (unsigned long long)rc->waits,
                       (unsigned long long)rc->outages);
@@ -1084,7 +1087,7 @@ static int fs_prepare(struct sf_fs *fs, const struct sf_fs_config *c)
         fprintf(stderr, "stylefs: %s\n", why);
         return -ENOENT;
     }
-    if (sf_models_load(fs->styles_dir, NULL, 0, "", &fs->models, &fs->nmodels))
+    if (sf_models_load(fs->styles_dir, c->arbitrary, NULL, 0, "", &fs->models, &fs->nmodels))
         return -ENOENT;
     snprintf(fs->cache_dir, sizeof fs->cache_dir, "%s", c->cache_dir);
     if (!strncmp(fs->cache_dir, fs->source, strlen(fs->source)) &&

@@ -19,6 +19,7 @@
 struct sf_fs_config {
     const char *source;         /* SOURCE as given */
     const char *styles;         /* styles=DIR, or NULL: the default search (style.h) */
+    const char *arbitrary;      /* arbitrary=DIR, or NULL: the default (style.h) */
     const char *cache_dir;      /* the cache folder, resolved */
     struct sf_settings set;     /* max_side, max_pixels, quality */
     enum sf_device device;

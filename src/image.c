@@ -792,3 +792,52 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
     *outlen = m.n;
     return 0;
 }
+
+/* ---- the naming rules (image.h) ---------------------------------------------- */
+
+static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
+                                        "gif", "psd", "ppm", "pgm", "pnm" };
+
+/* 1: a format stylefs writes, 2: one it only reads, 0: not an image */
+static int source_kind(const char *name)
+{
+    char ext[16];
+    sf_path_ext(name, ext, sizeof ext);
+    for (size_t i = 0; i < sizeof img_exts / sizeof *img_exts; i++)
+        if (!strcmp(ext, img_exts[i]))
+            return i < 5 ? 1 : 2;
+    return 0;
+}
+
+int sf_served_name(const char *src, char *out, size_t outlen, enum sf_format *fmt)
+{
+    int kind = source_kind(src);
+
+    if (!kind)
+        return 0;
+    if (out && snprintf(out, outlen, "%s%s", src, kind == 2 ? ".png" : "") >= (int)outlen)
+        return -ENAMETOOLONG;
+    if (fmt)
+        *fmt = kind == 1 ? sf_format_for_output(src) : SF_FMT_PNG;
+    return 1;
+}
+
+int sf_source_names(const char *served, char names[2][PATH_MAX], enum sf_format fmts[2])
+{
+    size_t len = strlen(served);
+    int n = 0;
+
+    if (len >= PATH_MAX)
+        return 0;
+    if (source_kind(served) == 1) {           /* served under its own name */
+        memcpy(names[n], served, len + 1);
+        fmts[n++] = sf_format_for_output(served);
+    }
+    if (len > 4 && !strcasecmp(served + len - 4, ".png")) {    /* NAME.gif.png -> NAME.gif */
+        memcpy(names[n], served, len - 4);
+        names[n][len - 4] = '\0';
+        if (source_kind(names[n]) == 2)
+            fmts[n++] = SF_FMT_PNG;
+    }
+    return n;
+}

@@ -11,13 +11,24 @@
  * An sf_image is 8-bit RGB plus an optional alpha plane: grayscale becomes
  * RGB, and alpha is kept aside so that the RGB can be stylized and the
  * source alpha put back.  JPEGs are turned the way their EXIF orientation
- * says.  All functions return 0 or -errno and, where given,
+ * says.
+ *
+ * The naming rules live here too, beside the formats they name: which
+ * files are images, and the name and format each is served as
+ * (sf_served_name); the mount, `warm`, `stylize` and the styles folder all
+ * use them.  All functions return 0 or -errno and, where given,
  * write a one-line reason into `why`. */
 #ifndef SF_IMAGE_H
 #define SF_IMAGE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The decode limits: the largest file read as a source or painting, and
+ * the default largest image (pixels, from the header) decoded. */
+#define SF_MAX_SOURCE_BYTES (1ULL << 30)
+#define SF_DEFAULT_MAX_PIXELS 50000000ULL
 
 enum sf_format {
     SF_FMT_UNKNOWN = 0, SF_FMT_JPEG, SF_FMT_PNG, SF_FMT_BMP, SF_FMT_GIF,
@@ -60,5 +71,18 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
                     uint8_t **out, size_t *outlen, char *why, size_t whylen);
 
 void sf_image_free(struct sf_image *img);
+
+/* The naming rules.  A source NAME is served in styled/STYLE/ as NAME
+ * itself when stylefs writes its format (.jpg .jpeg .png .bmp .tga), as
+ * NAME.png when it only reads it (.gif .psd .ppm .pgm .pnm), and not at
+ * all otherwise.  sf_served_name writes that name into out (may be NULL)
+ * and the output format into *fmt; returns 1, 0 (not an image), or
+ * -ENAMETOOLONG. */
+int sf_served_name(const char *src, char *out, size_t outlen, enum sf_format *fmt);
+/* The other way: the source names that served name could come from, in
+ * the order to try, with their output formats (at most 2: "a.png" is a.png,
+ * or a.png's reader-only source "a"... only when that is one, such as
+ * "b.gif.png" from b.gif).  Returns how many. */
+int sf_source_names(const char *served, char names[2][PATH_MAX], enum sf_format fmts[2]);
 
 #endif

@@ -1,16 +1,18 @@
 /* pipeline.c: source bytes to styled bytes (see pipeline.h). */
 #include "pipeline.h"
 #include "arbitrary.h"
+#include "log.h"
 #include "util.h"
 
 #include <sys/stat.h>
-#include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+
+_Static_assert(SF_ARB_VEC == SF_VECTOR_FLOATS, "a stored style vector is the predictor's output");
 
 void sf_settings_default(struct sf_settings *s)
 {
@@ -26,71 +28,25 @@ void sf_hash_bytes(const void *d, size_t n, uint8_t out[16])
     memcpy(out, c.digest, 16);
 }
 
-void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_format out,
-                 const struct sf_settings *s, uint8_t key[16])
+void sf_key_make(const uint8_t src_hash[16], const uint8_t digest[16], uint32_t kind, const struct sf_settings *s,
+                 uint8_t key[16])
 {
     /* Fixed little-endian layout, so keys agree across builds:
      *  0 "stylefs-key" 11 bytes + 1 pad, 12 u32 format version,
-     * 16 source hash, 32 weights digest, 48 u32 output format,
-     * 52 u32 max_side, 56 u32 quality (JPEG only, else 0), 60 u32 0 */
+     * 16 source hash, 32 style digest, 48 u32 kind (an image's output
+     * format, or SF_ENTRY_STYLE_VECTOR), 52 u32 max_side, 56 u32 quality
+     * (JPEG only, else 0), 60 u32 0; without settings, 52 and 56 are 0 */
     uint8_t b[64] = "stylefs-key";
-    uint32_t v[5] = { SF_FORMAT_VERSION, (uint32_t)out, (uint32_t)s->max_side,
-                      out == SF_FMT_JPEG ? (uint32_t)s->quality : 0, 0 };
+    uint32_t v[5] = { SF_FORMAT_VERSION, kind, s ? (uint32_t)s->max_side : 0,
+                      s && kind == SF_FMT_JPEG ? (uint32_t)s->quality : 0, 0 };
     int off[5] = { 12, 48, 52, 56, 60 };
 
     memcpy(b + 16, src_hash, 16);
-    memcpy(b + 32, m->digest, 16);
+    memcpy(b + 32, digest, 16);
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 4; j++)
             b[off[i] + j] = (uint8_t)(v[i] >> (8 * j));
     sf_hash_bytes(b, sizeof b, key);
-}
-
-static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
-                                        "gif", "psd", "ppm", "pgm", "pnm" };
-
-/* 1: a format stylefs writes, 2: one it only reads, 0: not an image */
-static int source_kind(const char *name)
-{
-    char ext[16];
-    sf_path_ext(name, ext, sizeof ext);
-    for (size_t i = 0; i < sizeof img_exts / sizeof *img_exts; i++)
-        if (!strcmp(ext, img_exts[i]))
-            return i < 5 ? 1 : 2;
-    return 0;
-}
-
-int sf_served_name(const char *src, char *out, size_t outlen, enum sf_format *fmt)
-{
-    int kind = source_kind(src);
-
-    if (!kind)
-        return 0;
-    if (out && snprintf(out, outlen, "%s%s", src, kind == 2 ? ".png" : "") >= (int)outlen)
-        return -ENAMETOOLONG;
-    if (fmt)
-        *fmt = kind == 1 ? sf_format_for_output(src) : SF_FMT_PNG;
-    return 1;
-}
-
-int sf_source_names(const char *served, char names[2][PATH_MAX], enum sf_format fmts[2])
-{
-    size_t len = strlen(served);
-    int n = 0;
-
-    if (len >= PATH_MAX)
-        return 0;
-    if (source_kind(served) == 1) {           /* served under its own name */
-        memcpy(names[n], served, len + 1);
-        fmts[n++] = sf_format_for_output(served);
-    }
-    if (len > 4 && !strcasecmp(served + len - 4, ".png")) {    /* NAME.gif.png -> NAME.gif */
-        memcpy(names[n], served, len - 4);
-        names[n][len - 4] = '\0';
-        if (source_kind(names[n]) == 2)
-            fmts[n++] = SF_FMT_PNG;
-    }
-    return n;
 }
 
 void sf_source_id(const struct stat *st, enum sf_format fmt, const struct sf_settings *s,
@@ -143,9 +99,11 @@ static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, si
     return rc;
 }
 
-/* sf_stylize for a painting (an SF_STYLE_IMAGE style): its vector (blended
- * with the photo's own below 100%), the transformer, the encoder.  These
- * networks run on the CPU (tflnet.c, convolutions on the vector kernels), whatever the device. */
+/* sf_stylize for a painting (an SF_STYLE_IMAGE style): its vector (the
+ * one produce, sf_style_vector; blended with the photo's own below 100%),
+ * the transformer, the encoder.  These networks run on the CPU
+ * (arbitrary/tflnet.c, convolutions on the vector kernels), whatever the
+ * device. */
 static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, const struct sf_image *img,
                             enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
@@ -154,7 +112,7 @@ static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, con
     double t0 = sf_monotonic(), t1;
     int rc;
 
-    if ((rc = sf_style_vector(m, p->cache, vec, p->cancel, why, whylen)))
+    if ((rc = sf_style_vector(p, m, vec, why, whylen)))
         return rc;
     if (m->strength < 100) {
         if ((rc = sf_arb_predict(m->arb, img->rgb, img->w, img->h, own, p->cancel)))
@@ -237,6 +195,28 @@ out_img:
     return rc;
 }
 
+/* ---- the one produce ------------------------------------------------------
+ *
+ * Everything computed and cached goes through produce(): a styled image
+ * (sf_produce) and a painting's style vector (sf_style_vector).  A job says
+ * what to compute for a key and the entry kind it stores (cache.h KIND);
+ * the rest (local hit, single flight, the shared store and its lease,
+ * storing locally and remotely) is written once, here. */
+
+struct produce_job {
+    uint8_t key[16];
+    uint32_t kind;                  /* the entry kind (cache.h) */
+    int peek;                       /* a hit need not be read: *out stays NULL */
+    int publish;                    /* a local hit missing from the shared store is copied there */
+    const char *what;               /* names the value in messages */
+    struct sf_produce_counts *counts;
+    /* Compute the value: *out malloc'd, *w and *h for the entry's header.
+     * Returns 0 or -errno with why. */
+    int (*compute)(struct sf_pipeline *p, const void *ctx, uint8_t **out, size_t *outlen, int *w, int *h,
+                   char *why, size_t whylen);
+    const void *ctx;
+};
+
 /* A computation in flight: the first miss of a key computes, later misses
  * of the same key wait for it (one computation per key in the process). */
 struct sf_flight {
@@ -268,33 +248,61 @@ static uint8_t *dup_bytes(const uint8_t *b, size_t len)
     return c;
 }
 
-/* Hit: the cached entry (or, with peek, only that it is there). */
-static int cache_hit(struct sf_pipeline *p, const struct sf_produce_req *r, const uint8_t key[16],
-                     uint8_t **out, size_t *outlen)
+/* An entry read back (locally or from the shared store) is of the kind
+ * asked for: 0, or -ENOENT (treated as a miss; a key names one kind, so
+ * this takes a forged or damaged entry). */
+static int kind_ok(const struct produce_job *j, const struct sf_entry_meta *m)
+{
+    if (m->format == j->kind)
+        return 0;
+    sf_warn("%s: cached entry of kind %u where %u was expected; ignoring it", j->what, m->format, j->kind);
+    return -ENOENT;
+}
+
+/* The local cache's entry for j (with peek, only that it is there):
+ * 0, -ENOENT (miss, or the cache failed: logged). */
+static int local_get(struct sf_pipeline *p, const struct produce_job *j, int peek, uint8_t **out, size_t *outlen)
 {
     struct sf_entry_meta meta;
     int rc;
 
     if (!p->cache)
         return -ENOENT;
-    if (r->peek) {
+    *out = NULL;
+    *outlen = 0;
+    rc = peek ? sf_cache_peek(p->cache, j->key, &meta) : sf_cache_get(p->cache, j->key, out, outlen, &meta);
+    if (rc && rc != -ENOENT)
+        sf_warn("%s: cache read failed (%s); computing", j->what, strerror(-rc));
+    if (!rc && (rc = kind_ok(j, &meta))) {
+        free(*out);
         *out = NULL;
         *outlen = 0;
-        return sf_cache_peek(p->cache, key, &meta);
     }
-    rc = sf_cache_get(p->cache, key, out, outlen, NULL);
-    if (rc && rc != -ENOENT)
-        sf_warn("%s: cache read failed (%s); computing", r->what, strerror(-rc));
-    return rc;
+    return rc ? -ENOENT : 0;
+}
+
+/* Store a value under key (when p->cache).  A failure is logged, naming
+ * `what`, and not returned: the value is used uncached. */
+static void local_put(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data, size_t len, int w, int h,
+                      uint32_t kind, const char *what)
+{
+    int rc;
+
+    if (!p->cache)
+        return;
+    rc = sf_cache_put(p->cache, key, data, len, (uint32_t)w, (uint32_t)h, kind);
+    if (rc)
+        sf_warn("%s: not cached: %s", what,
+                rc == -ENOSPC ? "cache full (no space on disk or map)" : strerror(-rc));
 }
 
 /* The flight leader after a local miss: the shared store's entry, or its
  * lease and a computation (waiting while another host holds the lease, up
  * to twice the lease, then computing anyway: a second computation of the
  * same key gives the same bytes), or, without a usable store, a local
- * computation.  Returns 0 or sf_stylize's codes. */
-static int fetch_or_compute(struct sf_pipeline *p, const struct sf_produce_req *r, const uint8_t key[16],
-                            uint8_t **out, size_t *outlen, int *how, char *why, size_t whylen)
+ * computation.  Returns 0 or the job's codes. */
+static int fetch_or_compute(struct sf_pipeline *p, const struct produce_job *j, uint8_t **out, size_t *outlen,
+                            int *how, char *why, size_t whylen)
 {
     struct sf_remote *rm = p->remote;
     struct sf_entry_meta meta;
@@ -304,32 +312,36 @@ static int fetch_or_compute(struct sf_pipeline *p, const struct sf_produce_req *
     if (rm) {
         double deadline = sf_monotonic() + 2 * (double)sf_remote_lease_ms(rm) / 1000;
         for (;;) {
-            rc = sf_remote_get(rm, key, out, outlen, &meta);
-            if (rc == 0) {
-                atomic_fetch_add(&p->remote_hits, 1);
+            rc = sf_remote_get(rm, j->key, out, outlen, &meta);
+            if (rc == 0 && kind_ok(j, &meta) == 0) {
+                atomic_fetch_add(&j->counts->remote_hits, 1);
                 *how = SF_PRODUCED_REMOTE;
-                sf_pipeline_store(p, key, *out, *outlen, (int)meta.width, (int)meta.height,
-                                  (enum sf_format)meta.format, r->what);
+                local_put(p, j->key, *out, *outlen, (int)meta.width, (int)meta.height, j->kind, j->what);
                 return 0;
             }
-            if (rc != -ENOENT || (rc = sf_remote_lease(rm, key, token)) != -EBUSY) {
+            if (rc == 0) {          /* the wrong kind: compute, and the store gets ours */
+                free(*out);
+                *out = NULL;
+                rc = -ENOENT;
+            }
+            if (rc != -ENOENT || (rc = sf_remote_lease(rm, j->key, token)) != -EBUSY) {
                 leased = rc == 0;
                 break;
             }
-            if (sf_remote_wait(rm, key, deadline, p->cancel))
+            if (sf_remote_wait(rm, j->key, deadline, p->cancel))
                 break;          /* waited long enough, or the store failed: compute */
         }
     }
-    atomic_fetch_add(&p->computes, 1);
+    atomic_fetch_add(&j->counts->computes, 1);
     *how = SF_PRODUCED_COMPUTED;
-    rc = sf_stylize(p, r->model, r->src, r->len, r->fmt, out, outlen, &w, &h, why, whylen);
+    rc = j->compute(p, j->ctx, out, outlen, &w, &h, why, whylen);
     if (!rc) {
-        sf_pipeline_store(p, key, *out, *outlen, w, h, r->fmt, r->what);
+        local_put(p, j->key, *out, *outlen, w, h, j->kind, j->what);
         if (rm)
-            sf_remote_put(rm, key, *out, *outlen, (uint32_t)w, (uint32_t)h, (uint32_t)r->fmt);
+            sf_remote_put(rm, j->key, *out, *outlen, (uint32_t)w, (uint32_t)h, j->kind);
     }
     if (leased)
-        sf_remote_release(rm, key, token, rc == 0);
+        sf_remote_release(rm, j->key, token, rc == 0);
     return rc;
 }
 
@@ -345,68 +357,33 @@ void sf_pipeline_publish(struct sf_pipeline *p, const uint8_t key[16])
     free(d);
 }
 
-int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
-               char *why, size_t whylen)
+/* Join the computation of f (flights_lock held, and released here): its
+ * bytes, or its code and reason. */
+static int flight_join(struct sf_pipeline *p, struct sf_flight *f, uint8_t **out, size_t *outlen, char *why,
+                       size_t whylen)
 {
-    uint8_t h[16], key[16];
-    struct sf_flight *f;
     int rc;
 
-    *out = NULL;
-    *outlen = 0;
-    why[0] = '\0';
-    sf_hash_bytes(r->src, r->len, h);
-    sf_key_make(h, r->model, r->fmt, &p->set, key);
-    if (cache_hit(p, r, key, out, outlen) == 0) {
-        atomic_fetch_add(&p->hits, 1);
-        *how = SF_PRODUCED_HIT;
-        if (r->publish)
-            sf_pipeline_publish(p, key);
-        goto out_alias;
-    }
-    atomic_fetch_add(&p->misses, 1);
-    pthread_mutex_lock(&p->flights_lock);
-    for (f = p->flights; f; f = f->next)
-        if (!memcmp(f->key, key, 16))
-            break;
-    if (f) {                            /* join it */
-        atomic_fetch_add(&p->joins, 1);
-        f->waiters++;
-        while (!f->done)
-            pthread_cond_wait(&f->cond, &p->flights_lock);
-        rc = f->rc;
-        if (!rc && !(*out = dup_bytes(f->out, f->len)))
-            rc = -ENOMEM;
-        if (!rc)
-            *outlen = f->len;
-        else
-            snprintf(why, whylen, "%s", f->rc ? f->why : "out of memory");
-        flight_leave(f);
-        pthread_mutex_unlock(&p->flights_lock);
-        *how = SF_PRODUCED_JOINED;
-        if (rc)
-            return rc;
-        goto out_alias;
-    }
-    if (!(f = calloc(1, sizeof *f))) {
-        pthread_mutex_unlock(&p->flights_lock);
-        snprintf(why, whylen, "out of memory");
-        return -ENOMEM;
-    }
-    memcpy(f->key, key, 16);
-    pthread_cond_init(&f->cond, NULL);
-    f->waiters = 1;
-    f->next = p->flights;
-    p->flights = f;
+    f->waiters++;
+    while (!f->done)
+        pthread_cond_wait(&f->cond, &p->flights_lock);
+    rc = f->rc;
+    if (!rc && !(*out = dup_bytes(f->out, f->len)))
+        rc = -ENOMEM;
+    if (!rc)
+        *outlen = f->len;
+    else
+        snprintf(why, whylen, "%s", f->rc ? f->why : "out of memory");
+    flight_leave(f);
     pthread_mutex_unlock(&p->flights_lock);
+    return rc;
+}
 
-    /* Another process may have stored it meanwhile (peek or not: the
-     * waiters want bytes, so read it). */
-    rc = p->cache ? sf_cache_get(p->cache, key, out, outlen, NULL) : -ENOENT;
-    *how = SF_PRODUCED_HIT;
-    if (rc)
-        rc = fetch_or_compute(p, r, key, out, outlen, how, why, whylen);
-
+/* End the flight f that this caller led, with its result: waiters get a
+ * copy of the bytes, or the code and reason. */
+static void flight_land(struct sf_pipeline *p, struct sf_flight *f, int rc, const uint8_t *out, size_t outlen,
+                        const char *why)
+{
     pthread_mutex_lock(&p->flights_lock);
     for (struct sf_flight **pp = &p->flights; *pp; pp = &(*pp)->next)
         if (*pp == f) {
@@ -417,39 +394,190 @@ int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **
     f->rc = rc;
     if (rc)
         snprintf(f->why, sizeof f->why, "%s", why[0] ? why : strerror(-rc));
-    else if (f->waiters > 1 && !(f->out = dup_bytes(*out, *outlen))) {
-        f->rc = -ENOMEM;        /* the waiters get that; this caller has its bytes */
+    else if (f->waiters > 1 && !(f->out = dup_bytes(out, outlen))) {
+        f->rc = -ENOMEM;        /* the waiters get that; the leader has its bytes */
         snprintf(f->why, sizeof f->why, "out of memory");
     }
-    f->len = *outlen;
+    f->len = outlen;
     pthread_cond_broadcast(&f->cond);
     flight_leave(f);
     pthread_mutex_unlock(&p->flights_lock);
+}
+
+/* The one produce path for job j (see the section's head).  On success
+ * *out (malloc'd; NULL for a hit with j->peek) and *outlen hold the value
+ * and *how says what happened.  Returns 0 or the job's codes (joiners of a
+ * failed computation get its code and reason). */
+static int produce(struct sf_pipeline *p, const struct produce_job *j, uint8_t **out, size_t *outlen, int *how,
+                   char *why, size_t whylen)
+{
+    struct sf_flight *f;
+    int rc;
+
+    *out = NULL;
+    *outlen = 0;
+    why[0] = '\0';
+    if (local_get(p, j, j->peek, out, outlen) == 0) {
+        atomic_fetch_add(&j->counts->hits, 1);
+        *how = SF_PRODUCED_HIT;
+        if (j->publish)
+            sf_pipeline_publish(p, j->key);
+        return 0;
+    }
+    atomic_fetch_add(&j->counts->misses, 1);
+    pthread_mutex_lock(&p->flights_lock);
+    for (f = p->flights; f; f = f->next)
+        if (!memcmp(f->key, j->key, 16))
+            break;
+    if (f) {
+        atomic_fetch_add(&j->counts->joins, 1);
+        *how = SF_PRODUCED_JOINED;
+        return flight_join(p, f, out, outlen, why, whylen);   /* unlocks */
+    }
+    if (!(f = calloc(1, sizeof *f))) {
+        pthread_mutex_unlock(&p->flights_lock);
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(f->key, j->key, 16);
+    pthread_cond_init(&f->cond, NULL);
+    f->waiters = 1;
+    f->next = p->flights;
+    p->flights = f;
+    pthread_mutex_unlock(&p->flights_lock);
+
+    /* Another process may have stored it meanwhile (peek or not: the
+     * waiters want bytes, so read it). */
+    *how = SF_PRODUCED_HIT;
+    if ((rc = local_get(p, j, 0, out, outlen)))
+        rc = fetch_or_compute(p, j, out, outlen, how, why, whylen);
+    flight_land(p, f, rc, *out, *outlen, why);
     if (rc) {
         free(*out);
         *out = NULL;
         return rc;
     }
-    if (r->peek) {              /* the caller did not want the bytes */
+    if (j->peek) {              /* the caller did not want the bytes */
         free(*out);
         *out = NULL;
         *outlen = 0;
     }
-out_alias:
-    if (r->id && p->cache)
-        sf_cache_alias_put(p->cache, r->id, key);
     return 0;
 }
 
-void sf_pipeline_store(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data,
-                       size_t len, int w, int h, enum sf_format fmt, const char *what)
+/* ---- styled images --------------------------------------------------------- */
+
+static int compute_image(struct sf_pipeline *p, const void *ctx, uint8_t **out, size_t *outlen, int *w, int *h,
+                         char *why, size_t whylen)
 {
+    const struct sf_produce_req *r = ctx;
+
+    return sf_stylize(p, r->model, r->src, r->len, r->fmt, out, outlen, w, h, why, whylen);
+}
+
+int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
+               char *why, size_t whylen)
+{
+    struct produce_job j = { .kind = (uint32_t)r->fmt, .peek = r->peek, .publish = r->publish, .what = r->what,
+                             .counts = &p->images, .compute = compute_image, .ctx = r };
+    uint8_t h[16];
     int rc;
 
-    if (!p->cache)
-        return;
-    rc = sf_cache_put(p->cache, key, data, len, (uint32_t)w, (uint32_t)h, (uint32_t)fmt);
+    sf_hash_bytes(r->src, r->len, h);
+    sf_key_make(h, r->model->digest, (uint32_t)r->fmt, &p->set, j.key);
+    if ((rc = produce(p, &j, out, outlen, how, why, whylen)))
+        return rc;
+    if (r->id && p->cache)
+        sf_cache_alias_put(p->cache, r->id, j.key);
+    return 0;
+}
+
+/* ---- style vectors ----------------------------------------------------------- */
+
+/* What a style vector's computation needs: the painting's bytes, read
+ * once, which its key was made from. */
+struct vector_ctx {
+    const struct sf_model *m;
+    const uint8_t *src;
+    size_t len;
+};
+
+static int compute_vector(struct sf_pipeline *p, const void *ctx, uint8_t **out, size_t *outlen, int *w, int *h,
+                          char *why, size_t whylen)
+{
+    const struct vector_ctx *c = ctx;
+    float vec[SF_ARB_VEC];
+    struct sf_image img;
+    double t0;
+    int rc;
+
+    if ((rc = sf_image_decode(c->src, c->len, SF_DEFAULT_MAX_PIXELS, &img, why, whylen))) {
+        char w2[256];
+        snprintf(w2, sizeof w2, "%s", why);
+        snprintf(why, whylen, "style %s: %s: %s", c->m->name, sf_style_path(c->m), w2);
+        return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+    }
+    t0 = sf_monotonic();
+    rc = sf_arb_predict(c->m->arb, img.rgb, img.w, img.h, vec, p->cancel);
+    sf_image_free(&img);
+    if (rc) {
+        snprintf(why, whylen, "style %s: the style predictor: %s", c->m->name, strerror(-rc));
+        return rc;
+    }
+    sf_info("style %s: its vector from %s in %.0f ms (predictor, cpu)", c->m->name, sf_style_path(c->m),
+            (sf_monotonic() - t0) * 1e3);
+    if (!(*out = malloc(SF_VECTOR_BYTES))) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    sf_vector_put(*out, vec);
+    *outlen = SF_VECTOR_BYTES;
+    *w = SF_VECTOR_FLOATS;
+    *h = 1;
+    return 0;
+}
+
+int sf_style_vector(struct sf_pipeline *p, const struct sf_model *m, float vec[SF_ARB_VEC], char *why,
+                    size_t whylen)
+{
+    struct produce_job j = { .kind = SF_ENTRY_STYLE_VECTOR, .what = "style vector", .counts = &p->vectors,
+                             .compute = compute_vector };
+    struct vector_ctx c = { .m = m };
+    uint8_t h[16], *d = NULL, *v;
+    size_t vlen;
+    int how, rc;
+
+    if (m->kind != SF_STYLE_IMAGE) {
+        snprintf(why, whylen, "style %s is not a painting", m->name);
+        return -EINVAL;
+    }
+    if ((rc = sf_read_file(sf_style_path(m), SF_MAX_SOURCE_BYTES, &d, &c.len))) {
+        snprintf(why, whylen, "style %s: %s: %s", m->name, sf_style_path(m), strerror(-rc));
+        return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+    }
+    c.src = d;
+    sf_hash_bytes(d, c.len, h);
+    if (memcmp(h, sf_style_content(m), 16)) {
+        /* its styled photos are keyed by the bytes seen at load: a vector
+         * of other bytes must never be stored or used under them */
+        snprintf(why, whylen, "style %s: %s changed since the styles were loaded (remount, or run again)", m->name,
+                 sf_style_path(m));
+        free(d);
+        return -ESTALE;
+    }
+    sf_key_make(h, m->arb->digest, SF_ENTRY_STYLE_VECTOR, NULL, j.key);
+    j.ctx = &c;
+    rc = produce(p, &j, &v, &vlen, &how, why, whylen);
+    free(d);
     if (rc)
-        sf_warn("%s: not cached: %s", what,
-                rc == -ENOSPC ? "cache full (no space on disk or map)" : strerror(-rc));
+        return rc;
+    if (vlen != SF_VECTOR_BYTES || sf_vector_get(v, vec)) {
+        /* a local entry is checked before it is served; this is a value
+         * that checked but is not a vector: refuse it, never use it */
+        snprintf(why, whylen, "style %s: its cached vector is damaged (%zu bytes)", m->name, vlen);
+        free(v);
+        return -EIO;
+    }
+    free(v);
+    return 0;
 }

@@ -1,17 +1,24 @@
-/* pipeline.h: from source bytes to styled bytes, through the cache, and
- * the naming rules of styled files.
+/* pipeline.h: from source bytes to styled bytes, through the cache.
  *
- * sf_produce is the one path that the mount, `stylefs warm` and `stylefs
- * stylize` use, so that all three give the same bytes under the same keys
- * for the same source, style and settings:
- *   hash source -> key -> cache hit?  else join a computation of the same
- *   key already running in this process; else, with a shared store
- *   (remote.h), its entry, or its lease (waiting for another host's
- *   computation while that host holds it); else decode -> fit to max_side
- *   -> engine -> put alpha back -> encode -> store (locally, and in the
- *   shared store); then alias the source's stat identity to the key.
- * sf_served_name and sf_source_names are the one set of naming rules (which
- * sources are images, the name each is served under, its output format).
+ * One produce path (pipeline.c produce()) makes everything that is
+ * computed and cached, so that the mount, `stylefs warm` and `stylefs
+ * stylize` give the same bytes under the same keys for the same source,
+ * style and settings:
+ *   hash the input -> key (sf_key_make) -> cache hit?  else join a
+ *   computation of the same key already running in this process; else,
+ *   with a shared store (remote.h), its entry, or its lease (waiting for
+ *   another host's computation while that host holds it); else compute
+ *   -> store (locally, and in the shared store).
+ * Two things go through it (cache.h KIND):
+ *   sf_produce: a styled image.  Compute = decode -> fit to max_side ->
+ *     engine (or, for a painting, its style vector and the transformer)
+ *     -> put alpha back -> encode; then the source's stat identity is
+ *     aliased to the key.
+ *   sf_style_vector: a painting's style vector.  Input = the painting's
+ *     bytes, read once and checked against the hash taken at load;
+ *     compute = decode -> the style predictor.
+ * The naming rules (which sources are images, the name each is served
+ * under) are the codec's: image.h sf_served_name.
  *
  * DESIGN: an sf_pipeline is shared by every thread of a process.  The
  * engine is opened on first use (not at mount, not on a cache hit) under
@@ -41,9 +48,7 @@
 #define SF_FORMAT_VERSION 3
 
 #define SF_DEFAULT_MAX_SIDE 1024
-#define SF_DEFAULT_MAX_PIXELS 50000000ULL
 #define SF_DEFAULT_QUALITY 90
-#define SF_MAX_SOURCE_BYTES (1ULL << 30)
 
 struct sf_settings {
     int max_side;           /* 0 = no downscale */
@@ -52,6 +57,13 @@ struct sf_settings {
 };
 
 struct sf_flight;                   /* a computation in flight (pipeline.c) */
+
+/* What the produce path did for one kind of value: cache hits, misses,
+ * computations started, misses that joined one already running, misses
+ * served from the shared store. */
+struct sf_produce_counts {
+    atomic_ullong hits, misses, computes, joins, remote_hits;
+};
 
 struct sf_pipeline {
     enum sf_device device;
@@ -64,10 +76,8 @@ struct sf_pipeline {
     const sf_cancel_flag *cancel;   /* set non-zero to abandon running passes */
     pthread_mutex_t flights_lock;   /* protects flights and every flight */
     struct sf_flight *flights;
-    /* what sf_produce did: cache hits, misses, computations started,
-     * misses that joined one already running, misses served from the
-     * shared store */
-    atomic_ullong hits, misses, computes, joins, remote_hits;
+    struct sf_produce_counts images;    /* sf_produce */
+    struct sf_produce_counts vectors;   /* sf_style_vector: computes = predictions */
 };
 
 /* One sf_produce call. */
@@ -89,24 +99,13 @@ void sf_settings_default(struct sf_settings *s);
 /* XXH3-128 of bytes, canonical (big-endian) form. */
 void sf_hash_bytes(const void *d, size_t n, uint8_t out[16]);
 
-/* The cache key: XXH3-128 over the source hash, the style's weight digest,
- * the output format, the settings that change output bytes (max_side;
- * quality for JPEG only) and SF_FORMAT_VERSION. */
-void sf_key_make(const uint8_t src_hash[16], const struct sf_model *m, enum sf_format out,
-                 const struct sf_settings *s, uint8_t key[16]);
-
-/* The naming rules.  A source NAME is served in styled/STYLE/ as NAME
- * itself when stylefs writes its format (.jpg .jpeg .png .bmp .tga), as
- * NAME.png when it only reads it (.gif .psd .ppm .pgm .pnm), and not at
- * all otherwise.  sf_served_name writes that name into out (may be NULL)
- * and the output format into *fmt; returns 1, 0 (not an image), or
- * -ENAMETOOLONG. */
-int sf_served_name(const char *src, char *out, size_t outlen, enum sf_format *fmt);
-/* The other way: the source names that served name could come from, in
- * the order to try, with their output formats (at most 2: "a.png" is a.png,
- * or a.png's reader-only source "a"... only when that is one, such as
- * "b.gif.png" from b.gif).  Returns how many. */
-int sf_source_names(const char *served, char names[2][PATH_MAX], enum sf_format fmts[2]);
+/* The cache key: XXH3-128 over the input's hash, the style's digest (a
+ * network's weights, a painting style's; the networks' for a style
+ * vector), the entry kind (cache.h: an image's output format, or
+ * SF_ENTRY_STYLE_VECTOR), the settings that change output bytes (max_side;
+ * quality for JPEG only; s may be NULL: none) and SF_FORMAT_VERSION. */
+void sf_key_make(const uint8_t src_hash[16], const uint8_t digest[16], uint32_t kind, const struct sf_settings *s,
+                 uint8_t key[16]);
 
 /* The stat identity of a source (device, inode, size, times) with the
  * output format, the settings and the style: the cache's alias for it, so
@@ -127,11 +126,6 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
                enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
                char *why, size_t whylen);
 
-/* Store a stylized image under key (when p->cache).  A failure is logged,
- * naming `what`, and not returned: the image is served uncached. */
-void sf_pipeline_store(struct sf_pipeline *p, const uint8_t key[16], const uint8_t *data,
-                       size_t len, int w, int h, enum sf_format fmt, const char *what);
-
 /* Copy the local entry for key to the shared store when the store lacks
  * it (warm: what this host computed before becomes the cluster's).  A
  * failure is logged by the store and not returned. */
@@ -145,5 +139,16 @@ void sf_pipeline_publish(struct sf_pipeline *p, const uint8_t key[16]);
  * (joiners of a failed computation get its code and reason). */
 int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **out, size_t *outlen, int *how,
                char *why, size_t whylen);
+
+/* The style vector of painting style m (its base painting's: a strength
+ * variant blends it later), through the one produce: keyed by the
+ * painting's bytes and the networks' digest, one prediction per key in
+ * the process, kept in the cache and the shared store like an image.
+ * Returns 0, -EINVAL (not a painting style, or the painting no longer
+ * reads or decodes), -ESTALE (the painting's bytes changed since load:
+ * its photos' keys name the old bytes), -EIO (a stored value that is not
+ * a vector), -ENOMEM, -ECANCELED. */
+int sf_style_vector(struct sf_pipeline *p, const struct sf_model *m, float vec[SF_VECTOR_FLOATS], char *why,
+                    size_t whylen);
 
 #endif

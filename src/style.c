@@ -1,11 +1,11 @@
 /* style.c: loading and validating styles: ml5 checkpoints, and paintings
- * for the arbitrary-style networks (see style.h). */
+ * for the arbitrary-style networks (see style.h).  It loads and checks
+ * only: a painting's style vector is computed and cached by the pipeline's
+ * one produce (pipeline.h sf_style_vector). */
 #include "style.h"
 #include "arbitrary.h"
-#include "cache.h"
 #include "image.h"
 #include "log.h"
-#include "pipeline.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -51,15 +51,9 @@ int sf_style_name_ok(const char *name)
 struct sf_image_style {
     char path[PATH_MAX];
     uint8_t content[16];            /* XXH3-128 of the painting's bytes at load */
-    pthread_mutex_t lock;           /* guards have_vec, vec and variants */
-    int have_vec;
-    float vec[SF_ARB_VEC];
+    pthread_mutex_t lock;           /* guards variants */
     struct sf_model *variants[101];
 };
-
-static const char *g_arb_dir;       /* sf_styles_set_arbitrary */
-
-void sf_styles_set_arbitrary(const char *dir) { g_arb_dir = dir; }
 
 const char *sf_style_kind_name(const struct sf_model *m)
 {
@@ -69,6 +63,11 @@ const char *sf_style_kind_name(const struct sf_model *m)
 const char *sf_style_path(const struct sf_model *m)
 {
     return m->kind == SF_STYLE_IMAGE ? m->img->path : "";
+}
+
+const uint8_t *sf_style_content(const struct sf_model *m)
+{
+    return m->kind == SF_STYLE_IMAGE ? m->img->content : NULL;
 }
 
 static void arb_put(struct sf_arb *a)
@@ -153,15 +152,15 @@ const struct sf_model *sf_model_variant(const struct sf_model *base, int strengt
 }
 
 /* The arbitrary networks for styles in styles_dir (see style.h). */
-static int arb_open_for(const char *styles_dir, struct sf_arb **a, char *err, size_t errlen)
+static int arb_open_for(const char *styles_dir, const char *arb_dir, struct sf_arb **a, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
     const char *e = getenv("STYLEFS_ARBITRARY");
 
     if (e && *e)
         snprintf(dir, sizeof dir, "%s", e);
-    else if (g_arb_dir)
-        snprintf(dir, sizeof dir, "%s", g_arb_dir);
+    else if (arb_dir)
+        snprintf(dir, sizeof dir, "%s", arb_dir);
     else
         snprintf(dir, sizeof dir, "%s/arbitrary", styles_dir ? styles_dir : ".");
     return sf_arb_open(dir, a, err, errlen);
@@ -210,8 +209,8 @@ static int load_image(const char *path, const char *name, int strength, struct s
     return 0;
 }
 
-int sf_model_load_image(const char *path, const char *name, const char *styles_dir, struct sf_model **out,
-                        char *err, size_t errlen)
+int sf_model_load_image(const char *path, const char *name, const char *styles_dir, const char *arb_dir,
+                        struct sf_model **out, char *err, size_t errlen)
 {
     struct sf_arb *a;
     size_t blen;
@@ -222,66 +221,10 @@ int sf_model_load_image(const char *path, const char *name, const char *styles_d
         snprintf(err, errlen, "%s: the strength must be a whole percent from 0 to 100", name);
         return -ENOENT;
     }
-    if ((rc = arb_open_for(styles_dir, &a, err, errlen)))
+    if ((rc = arb_open_for(styles_dir, arb_dir, &a, err, errlen)))
         return rc;
     rc = load_image(path, name, strength, a, out, err, errlen);
     arb_put(a);                     /* the style holds its own reference */
-    return rc;
-}
-
-int sf_style_vector(const struct sf_model *m, struct sf_cache *cache, float vec[SF_ARB_VEC], const void *cancel,
-                    char *why, size_t whylen)
-{
-    struct sf_image_style *s = m->img;
-    uint8_t key[16], kb[56], *d = NULL;
-    size_t len;
-    int rc = 0;
-
-    if (m->kind != SF_STYLE_IMAGE)
-        return -EINVAL;
-    pthread_mutex_lock(&s->lock);
-    if (s->have_vec)
-        goto out_copy;
-    memcpy(kb, "stylefs style vector v1\0", 24);
-    memcpy(kb + 24, s->content, 16);
-    memcpy(kb + 40, m->arb->digest, 16);
-    XXH128_canonicalFromHash((XXH128_canonical_t *)key, XXH3_128bits(kb, sizeof kb));
-    if (cache && sf_cache_get(cache, key, &d, &len, NULL) == 0 && len == sizeof s->vec) {
-        memcpy(s->vec, d, sizeof s->vec);
-        free(d);
-        s->have_vec = 1;
-        goto out_copy;
-    }
-    free(d);
-    {
-        struct sf_image img;
-        uint8_t *src;
-        if ((rc = sf_read_file(s->path, SF_MAX_SOURCE_BYTES, &src, &len))) {
-            snprintf(why, whylen, "style %s: %s: %s", m->name, s->path, strerror(-rc));
-            rc = rc == -ENOMEM ? -ENOMEM : -EINVAL;
-            goto out_unlock;
-        }
-        rc = sf_image_decode(src, len, SF_DEFAULT_MAX_PIXELS, &img, why, whylen);
-        free(src);
-        if (rc) {
-            rc = rc == -ENOMEM ? -ENOMEM : -EINVAL;
-            goto out_unlock;
-        }
-        double t0 = sf_monotonic();
-        rc = sf_arb_predict(m->arb, img.rgb, img.w, img.h, s->vec, cancel);
-        sf_image_free(&img);
-        if (rc)
-            goto out_unlock;
-        sf_info("style %s: its vector from %s in %.0f ms (predictor, cpu)", m->name, s->path,
-                (sf_monotonic() - t0) * 1e3);
-        s->have_vec = 1;
-        if (cache)
-            sf_cache_put(cache, key, s->vec, sizeof s->vec, SF_ARB_VEC, 1, 0);
-    }
-out_copy:
-    memcpy(vec, s->vec, sizeof s->vec);
-out_unlock:
-    pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
@@ -343,7 +286,8 @@ static int find_painting(const char *dir, const char *stem, size_t stemlen, char
 }
 
 /* sf_model_load's painting: NAME or NAME@P where dir holds NAME.<image>. */
-static int load_named_painting(const char *dir, const char *name, struct sf_model **out, char *err, size_t errlen)
+static int load_named_painting(const char *dir, const char *arb_dir, const char *name, struct sf_model **out,
+                               char *err, size_t errlen)
 {
     char path[PATH_MAX];
     size_t blen;
@@ -359,11 +303,11 @@ static int load_named_painting(const char *dir, const char *name, struct sf_mode
         snprintf(err, errlen, "%s/%.*s: no such style", dir, (int)blen, name);
         return -ENOENT;
     }
-    return sf_model_load_image(path, name, dir, out, err, errlen);
+    return sf_model_load_image(path, name, dir, arb_dir, out, err, errlen);
 }
 
-int sf_model_load(const char *dir, const char *name, struct sf_model **out,
-                  char *err, size_t errlen)
+int sf_model_load(const char *dir, const char *arb_dir, const char *name, struct sf_model **out, char *err,
+                  size_t errlen)
 {
     char path[PATH_MAX], file[256];
     uint8_t *json = NULL;
@@ -377,7 +321,7 @@ int sf_model_load(const char *dir, const char *name, struct sf_model **out,
         return -ENOENT;
     }
     if (strchr(name, '@') || (snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path && !is_dir(path)))
-        return load_named_painting(dir, name, out, err, errlen);
+        return load_named_painting(dir, arb_dir, name, out, err, errlen);
     if (snprintf(path, sizeof path, "%s/%s/manifest.json", dir, name) >= (int)sizeof path) {
         snprintf(err, errlen, "%s/%s: path too long", dir, name);
         return -ENAMETOOLONG;
@@ -587,7 +531,7 @@ out_nomem:
  * them.  A name taken by a network folder or an earlier painting, a name
  * with '@', or a file that does not decode is refused, naming the files;
  * the others load.  Returns 0 or -ENOMEM. */
-static int load_paintings(const char *dir, const char *who, struct sf_model ***v, size_t *n)
+static int load_paintings(const char *dir, const char *arb_dir, const char *who, struct sf_model ***v, size_t *n)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -641,7 +585,7 @@ static int load_paintings(const char *dir, const char *who, struct sf_model ***v
                                 "skipping the painting\n", who, name, dir, name, dir, files[i]);
             continue;
         }
-        if (!a && !arb_failed && arb_open_for(dir, &a, why, sizeof why)) {
+        if (!a && !arb_failed && arb_open_for(dir, arb_dir, &a, why, sizeof why)) {
             fprintf(stderr, "stylefs: %sskipping the paintings in %s: %s\n", who, dir, why);
             arb_failed = 1;
         }
@@ -671,8 +615,8 @@ static int load_paintings(const char *dir, const char *who, struct sf_model ***v
     return rc;
 }
 
-int sf_models_load(const char *dir, char **names, size_t count, const char *who, struct sf_model ***models,
-                   size_t *n)
+int sf_models_load(const char *dir, const char *arb_dir, char **names, size_t count, const char *who,
+                   struct sf_model ***models, size_t *n)
 {
     char **all = NULL, why[512];
     size_t nall = 0;
@@ -694,7 +638,7 @@ int sf_models_load(const char *dir, char **names, size_t count, const char *who,
         return -ENOMEM;
     }
     for (size_t i = 0; i < count; i++) {
-        rc = sf_model_load(dir, names[i], &v[*n], why, sizeof why);
+        rc = sf_model_load(dir, arb_dir, names[i], &v[*n], why, sizeof why);
         if (!rc) {
             (*n)++;
         } else if (all) {            /* every style: skip the damaged one */
@@ -709,7 +653,7 @@ int sf_models_load(const char *dir, char **names, size_t count, const char *who,
         }
     }
     if (!rc && all)
-        rc = load_paintings(dir, who, &v, n);
+        rc = load_paintings(dir, arb_dir, who, &v, n);
     if (!rc && !*n) {
         fprintf(stderr, "stylefs: %sstyles %s: %s\n", who, dir,
                 count ? "no usable style" : "no styles there (a style is a folder with manifest.json, or a painting)");

@@ -1,11 +1,13 @@
 /* util.h: small helpers shared by the CLI, the mount and the cache:
- * strict number, size and age parsing, whole-file reads, time.
+ * strict number, size and age parsing, whole-file reads, time, and the
+ * stop flag that engines and networks poll.
  *
  * Every function returns 0 or -errno unless noted. */
 #ifndef SF_UTIL_H
 #define SF_UTIL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +42,15 @@ int sf_cond_init_monotonic(pthread_cond_t *c);
 
 /* Lower-case extension of a path without the dot ("" if none) in buf. */
 const char *sf_path_ext(const char *path, char *buf, size_t len);
+
+/* A stop flag that a signal handler sets and engines poll from other
+ * threads: a lock-free atomic (async-signal-safe, and visible across
+ * threads), read with sf_cancelled(). */
+typedef atomic_int sf_cancel_flag;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a stop flag set in a signal handler must be lock-free");
+static inline int sf_cancelled(const sf_cancel_flag *c)
+{
+    return c && atomic_load_explicit(c, memory_order_relaxed);
+}
 
 #endif

@@ -49,7 +49,7 @@ int main(int argc, char **argv)
         return 2;
     }
     sf_log_set_level(getenv("NETBENCH_VERBOSE") ? SF_LOG_DEBUG : getenv("STYLEFS_PROFILE") ? SF_LOG_INFO : SF_LOG_WARN);
-    if (sf_model_load(argv[1], argv[2], &m, err, sizeof err)) {
+    if (sf_model_load(argv[1], NULL, argv[2], &m, err, sizeof err)) {
         fprintf(stderr, "netbench: %s\n", err);
         return 1;
     }

@@ -157,15 +157,36 @@ for bad in klee@101 klee@050 klee@5x klee@ klee@-1 udnie@50; do
     expect_status "stylize $bad: not a style (exit 1)" 1 $SF stylize --styles "$ST" --no-cache "$bad" "$W/content.ppm" "$W/bad.png"
 done
 
+# warm: the vector through the one produce, once for two photos and two jobs
+mkdir -p "$W/wsrc"
+$MK 96 64 "$W/wsrc/a.jpg" --seed 250
+$MK 64 96 "$W/wsrc/b.png" --seed 251
+$SF warm --styles "$ST" --style pond --cache "$W/wcache" --jobs 2 -v "$W/wsrc" >"$W/warm.out" 2>"$W/warm.err"
+n=$(grep -c "style pond: its vector from" "$W/warm.err")
+[ "$n" = 1 ] && grep -q "^2 computed" "$W/warm.out" &&
+    pass "warm: two photos in a new painting, two jobs: one prediction of its vector" ||
+    fail "warm: one prediction of a painting's vector" "$n predictions; $(cat "$W/warm.out")"
+$SF stylize --styles "$ST" --cache "$W/wcache" -v pond "$W/content.ppm" "$W/pondw.png" 2>"$W/pondw.err"
+! grep -q "its vector from" "$W/pondw.err" && grep -q "computed" "$W/pondw.err" &&
+    pass "stylize finds the vector that warm stored (the same key)" ||
+    fail "stylize finds warm's vector" "$(cat "$W/pondw.err")"
+
 if fuse_usable; then
     SRC=$W/src MNT=$W/mnt CACHE=$W/mcache LOG=$W/daemon.log STYLES=$ST
     mkdir -p "$SRC" "$MNT"
     cp "$W/content.ppm" "$SRC/photo.ppm"
     $MK 120 90 "$SRC/small.jpg" --seed 230
+    $MK 80 60 "$SRC/late.jpg" --seed 231
     if mount_it -v -o gpu_idle=1; then
         [ "$(ls "$MNT/styled" | tr '\n' ' ')" = "klee pond udnie " ] &&
             pass "mount: styled/ lists the paintings with the networks, and no @ directories" ||
             fail "mount: styled/ lists the paintings" "$(ls "$MNT/styled")"
+        # two readers of two photos in a painting nobody has used: one prediction
+        cat "$MNT/styled/klee/small.jpg" >"$W/r1" & r1=$!
+        cat "$MNT/styled/klee/photo.ppm.png" >"$W/r2" & r2=$!
+        wait $r1 && wait $r2 && [ "$(counter vectors)" = 1 ] && [ "$(grep -c 'style klee: its vector from' "$LOG")" = 1 ] &&
+            pass "mount: two readers of a new painting make one prediction of its vector" ||
+            fail "mount: two readers, one prediction" "vectors $(counter vectors); $(grep -c 'its vector from' "$LOG") in the log"
         cmp -s "$MNT/styled/klee/photo.ppm.png" "$W/chain.png" && pass "mount: a painting's file equals stylefs stylize" ||
             fail "mount: a painting's file equals stylefs stylize" "differs"
         cmp -s "$MNT/styled/klee@50/photo.ppm.png" "$W/k50.png" &&
@@ -174,6 +195,19 @@ if fuse_usable; then
         for bad in klee@101 klee@07 udnie@50 klee@x; do
             [ ! -e "$MNT/styled/$bad" ] && pass "mount: $bad is no directory (ENOENT)" || fail "mount: $bad is ENOENT" "it exists"
         done
+        [ "$(counter vectors)" = 1 ] && pass "mount: klee@50 blends the vector already made (still one prediction)" ||
+            fail "mount: klee@50 uses klee's vector" "vectors $(counter vectors)"
+        # the painting replaced under the mount: its photos' keys name the
+        # bytes loaded, so a vector of the new bytes is never used for them
+        cp "$ST/klee.ppm" "$W/klee.keep"
+        cp "$W/style2.ppm" "$ST/klee.ppm"
+        ! cat "$MNT/styled/klee/late.jpg" >/dev/null 2>&1 && grep -q "klee.ppm changed since the styles were loaded" "$LOG" &&
+            [ "$(counter vectors)" = 1 ] &&
+            pass "mount: a painting replaced while mounted: a clear error, no vector of the new bytes" ||
+            fail "mount: a painting replaced while mounted" "vectors $(counter vectors); $(tail -2 "$LOG")"
+        cp "$W/klee.keep" "$ST/klee.ppm"
+        cmp -s "$MNT/styled/klee/photo.ppm.png" "$W/chain.png" && pass "mount: the painting restored, served as before" ||
+            fail "mount: the painting restored" "differs"
         # idle: the transformer's plan is released after gpu_idle (1 s),
         # and the next read plans it again
         for i in $(seq 40); do

@@ -1,4 +1,4 @@
-/* tflcheck.c: the TFLite reader and runner (src/tflite.c, src/tflnet.c)
+/* tflcheck.c: the TFLite reader and runner (arbitrary/tflite.c, arbitrary/tflnet.c)
  * on Magenta's arbitrary-style networks, for tests/t_arbitrary.sh.
  *
  *   tflcheck parse DIR        parse DIR's three .tflite files (op counts of

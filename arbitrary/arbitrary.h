@@ -26,9 +26,10 @@
  * (style.c, held while its vector is computed) before this one, never the
  * other way.  The transformer's plan (its arena: 48 MB at 1 MP, and the
  * widened weights) is kept for the next image of the same size; with an
- * idle time set (sf_arb_set_idle: the mount's gpu_idle), one more thread,
- * the reaper, started by the first transfer, frees it once no transfer
- * has run for that long, and sleeps without a timer while there is none.
+ * idle time set (sf_arb_set_idle: the mount's gpu_idle), idle.h's reaper,
+ * the engine's too, started by the first transfer, frees it once no
+ * transfer has run for that long, and sleeps without a timer while there
+ * is none.
  * The predictor's plan (256x256, a few MB) stays.
  * Returns 0 or -errno. */
 #ifndef SF_ARBITRARY_H
@@ -39,7 +40,8 @@
 #include <stdint.h>
 
 #include "cpu.h"
-#include "engine.h"
+#include "idle.h"
+#include "util.h"
 
 #define SF_ARB_VEC 100
 
@@ -55,12 +57,7 @@ struct sf_arb {
     int th, tw;
     struct sf_cpu_kernels k;            /* the networks' kernels (cpu.h) */
     int refs;                           /* styles holding it (style.c; one thread loads and frees) */
-    /* idle release (under lock) */
-    unsigned idle_s;                    /* free tplan after this long without a transfer; 0: never */
-    double last_use;                    /* monotonic seconds, the last transfer's end */
-    pthread_cond_t wake;                /* the reaper's: a transfer ran, or stop */
-    pthread_t reaper;
-    int reaper_running, stop;
+    struct sf_idle idle;                /* frees tplan when unused (idle.h), under lock */
 };
 
 /* Read the networks from dir.  Returns 0, -ENOENT (a file is missing: why

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include <stb_image_resize.h>
@@ -38,6 +37,23 @@ static int load_one(const char *dir, const char *file, uint8_t **buf, size_t *le
         *buf = NULL;
     }
     return rc;
+}
+
+/* The reaper's view (idle.h), under a->lock: the transformer's plan. */
+static int arb_held(void *arg)
+{
+    return ((struct sf_arb *)arg)->tplan != NULL;
+}
+
+static void arb_release(void *arg)
+{
+    struct sf_arb *a = arg;
+
+    sf_tflnet_free(a->tplan);
+    a->tplan = NULL;
+    sf_info("arbitrary styles: the transformer's plan for %dx%d released after %u s idle", a->tw, a->th,
+            a->idle.secs);
+    a->th = a->tw = 0;
 }
 
 int sf_arb_open(const char *dir, struct sf_arb **out, char *why, size_t whylen)
@@ -93,12 +109,12 @@ int sf_arb_open(const char *dir, struct sf_arb **out, char *why, size_t whylen)
         XXH3_freeState(st);
         XXH128_canonicalFromHash((XXH128_canonical_t *)a->digest, hh);
     }
-    if ((rc = sf_cond_init_monotonic(&a->wake))) {     /* the reaper's deadlines: sf_monotonic() */
-        snprintf(why, whylen, "arbitrary styles: cannot make a condition variable: %s", strerror(rc));
-        rc = -rc;
+    pthread_mutex_init(&a->lock, NULL);
+    if ((rc = sf_idle_init(&a->idle, &a->lock, a, arb_held, arb_release))) {
+        snprintf(why, whylen, "arbitrary styles: cannot make a condition variable: %s", strerror(-rc));
+        pthread_mutex_destroy(&a->lock);
         goto out_free;
     }
-    pthread_mutex_init(&a->lock, NULL);
     a->refs = 1;
     *out = a;
     return 0;
@@ -116,13 +132,7 @@ void sf_arb_close(struct sf_arb *a)
 {
     if (!a)
         return;
-    pthread_mutex_lock(&a->lock);
-    a->stop = 1;
-    pthread_cond_signal(&a->wake);
-    pthread_mutex_unlock(&a->lock);
-    if (a->reaper_running)
-        pthread_join(a->reaper, NULL);
-    pthread_cond_destroy(&a->wake);
+    sf_idle_stop(&a->idle);
     sf_tflnet_free(a->pplan);
     sf_tflnet_free(a->tplan);
     sf_tfl_free(a->predict);
@@ -135,37 +145,7 @@ void sf_arb_close(struct sf_arb *a)
 
 void sf_arb_set_idle(struct sf_arb *a, unsigned secs)
 {
-    pthread_mutex_lock(&a->lock);
-    a->idle_s = secs;
-    pthread_mutex_unlock(&a->lock);
-}
-
-/* The reaper (arbitrary.h DESIGN): frees the transformer's plan once no
- * transfer has run for idle_s. */
-static void *reaper_main(void *arg)
-{
-    struct sf_arb *a = arg;
-
-    pthread_mutex_lock(&a->lock);
-    while (!a->stop) {
-        if (!a->tplan || !a->idle_s) {
-            pthread_cond_wait(&a->wake, &a->lock);     /* nothing to free: no timer */
-            continue;
-        }
-        double due = a->last_use + a->idle_s, now = sf_monotonic();
-        if (now >= due) {
-            sf_tflnet_free(a->tplan);
-            a->tplan = NULL;
-            sf_info("arbitrary styles: the transformer's plan for %dx%d released after %u s idle", a->tw, a->th,
-                    a->idle_s);
-            a->th = a->tw = 0;
-            continue;
-        }
-        struct timespec ts = { .tv_sec = (time_t)due, .tv_nsec = (long)((due - (double)(time_t)due) * 1e9) };
-        pthread_cond_timedwait(&a->wake, &a->lock, &ts);
-    }
-    pthread_mutex_unlock(&a->lock);
-    return NULL;
+    sf_idle_set(&a->idle, secs);
 }
 
 int sf_arb_predict(struct sf_arb *a, const uint8_t *rgb, int w, int h, float vec[SF_ARB_VEC],
@@ -242,10 +222,7 @@ int sf_arb_transfer(struct sf_arb *a, const uint8_t *rgb, int w, int h, const fl
                 float v = roundf(y[((size_t)yy * shape[2] + x) * 3 + c] * 255.0f);
                 out[((size_t)yy * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
-    a->last_use = sf_monotonic();
-    if (a->idle_s && !a->reaper_running)
-        a->reaper_running = pthread_create(&a->reaper, NULL, reaper_main, a) == 0;
-    pthread_cond_signal(&a->wake);
+    sf_idle_touch(&a->idle);
 out_unlock:
     pthread_mutex_unlock(&a->lock);
     return rc;

@@ -1,7 +1,7 @@
-/* engine.c: the CPU engine: its ops table, its plan (buffers and steps)
+/* cpu_engine.c: the CPU engine: its ops table, its plan (buffers and steps)
  * and the forward pass, a loop over the planned steps.
  *
- * What runs where (see cpu.h and engine_impl.h):
+ * What runs where (see cpu.h and cpu_engine.h):
  * - layer 0 (9x9, 3->32) and layer 15 (9x9, 32->3): our kernels, from the
  *   dispatch table filled once at open for the CPU's best instruction set
  *   (or the STYLEFS_CPU_ISA cap);
@@ -27,7 +27,7 @@
  * 8-bit outputs stay within one step (the oracle's bar is 99.9%); bf16 in
  * the first layers broke that bar (99.3%), so it starts at 13. */
 #include "engine.h"
-#include "engine_impl.h"
+#include "cpu_engine.h"
 #include "log.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* engine_impl.h: the CPU engine's state, shared by cpu/engine.c (ops,
+/* cpu_engine.h: the CPU engine's state, shared by cpu/cpu_engine.c (ops,
  * buffers, steps, forward pass) and cpu/plan.c (the oneDNN primitives).
  *
  * DESIGN: an engine keeps one *plan* for the last image shape it ran: a
@@ -37,7 +37,7 @@
 #include <dnnl.h>
 
 #include "cpu.h"
-#include "style.h"
+#include "model.h"
 
 /* One layout configuration.  cb_* are the channel blocks of the 32-, 64-
  * and 128-channel tensors (cb = C: NHWC); cb_res is the residual stream's.

@@ -1,8 +1,8 @@
-/* net.c: the network's fixed shape (../shared/docs/network.md), layer by
- * layer.  Its own file because both the stylefs binary and the CUDA
- * engine module (stylefs-cuda.so), which links nothing of the binary,
- * need it. */
-#include "style.h"
+/* layers.c: the style network's layer table (model.h sf_net), from
+ * ../shared/docs/network.md.  Its own file because both the stylefs
+ * binary and the CUDA engine module (stylefs-cuda.so), which links nothing
+ * of the binary, need it. */
+#include "model.h"
 
 /* kind, kernel, stride, cin, cout, relu, residual */
 const struct sf_layer_spec sf_net[SF_LAYERS] = {
