@@ -214,7 +214,7 @@ __global__ void k_in_apply(const __half *__restrict__ x, int w, long npix, int l
 #pragma unroll
     for (int k = 0; k < 8; k++) {
         float2 s = ab[g * 8 + k];
-        f[k] = f[k] * s.x + s.y;
+        f[k] = __fmaf_rn(f[k], s.x, s.y);   /* one rounding, as the twin's fmaf */
     }
     if (res) {
         float r[8];

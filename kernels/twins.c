@@ -90,7 +90,10 @@ void sfk_cpu_in_apply(const uint16_t *x, int w, int h, int ldx, int c, const flo
     for (int r = 0; r < h; r++)
         for (int col = 0; col < w; col++)
             for (int ch = 0; ch < c; ch++) {
-                float f = sfk_h2f(x[((long)r * ldx + col) * c + ch]) * ab[2 * ch] + ab[2 * ch + 1];
+                /* one rounding, as the kernel's __fmaf_rn: the norm's a*x
+                 * and b nearly cancel, so a second rounding of a*x alone
+                 * can move the fp16 result by more than a step */
+                float f = fmaf(sfk_h2f(x[((long)r * ldx + col) * c + ch]), ab[2 * ch], ab[2 * ch + 1]);
                 if (res)
                     f += sfk_h2f(res[((long)r * w + col) * c + ch]);
                 if (relu)

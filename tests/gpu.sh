@@ -43,7 +43,8 @@ trap keep EXIT
 [ -d "$K/bin" ] || { echo "gpu.sh: $K missing: run 'make devkit' on the build machine and carry .devkit"; exit 2; }
 
 # --- libraries: ours from .devkit, CUDA's and cuDNN's from PyTorch's environment ---
-NV=$(python3 -c "import nvidia.cudnn, os; print(os.path.dirname(os.path.dirname(nvidia.cudnn.__file__)))" 2>/dev/null)
+# nvidia is a namespace package in the CUDA 13 wheels (no __file__): use __path__
+NV=$(python3 -c "import nvidia.cudnn, os; print(os.path.dirname(list(nvidia.cudnn.__path__)[0]))" 2>/dev/null)
 if [ -z "$NV" ] || ! ls "$NV"/cudnn/lib/libcudnn.so* >/dev/null 2>&1; then
     note "gpu.sh: PyTorch's nvidia.cudnn package was not found (python3 -c 'import nvidia.cudnn'): no cuDNN to run with; stopping"
     exit 2

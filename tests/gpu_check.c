@@ -135,6 +135,7 @@ static void check_norm(int w, int h, int ld, int ldy, int c, int relu, int res, 
     LAUNCH(sfk_in_apply(NULL, dx, w, h, ld, c, dab, res ? dr : NULL, relu, dy, ldy));
     CK(cudaMemcpy(got, dy, ny * 2, cudaMemcpyDeviceToHost));
     ok = 1;
+    size_t bad = 0;
     for (size_t i = 0; i < ny; i++) {
         if (want[i] == got[i])
             continue;
@@ -142,13 +143,18 @@ static void check_norm(int w, int h, int ld, int ldy, int c, int relu, int res, 
         double ulp = fmax(fabs(a), 6.1e-5) * 9.8e-4;   /* one fp16 step */
         if (want[i] == 0x7e7e || got[i] == 0x7e7e || !(fabs(a - b) <= ulp)) {
             ok = 0;
+            bad = i;
             break;
         }
         worst_y = fmax(worst_y, fabs(a - b) / ulp);
     }
     snprintf(name, sizeof name, "in_apply %dx%d ld %d->%d c %d%s%s", w, h, ld, ldy, c, relu ? " relu" : "",
              res ? " residual" : "");
-    snprintf(d, sizeof d, "largest difference %.2f fp16 steps, padding untouched", worst_y);
+    if (ok)
+        snprintf(d, sizeof d, "largest difference %.2f fp16 steps, padding untouched", worst_y);
+    else
+        snprintf(d, sizeof d, "element %zu: the twin %.8g (0x%04x), the GPU %.8g (0x%04x); before it, at most %.2f "
+                 "fp16 steps", bad, sfk_h2f(want[bad]), want[bad], sfk_h2f(got[bad]), got[bad], worst_y);
     report(ok, name, d);
 
     cudaFree(dx); cudaFree(dr); cudaFree(dg); cudaFree(db); cudaFree(dpart); cudaFree(dab); cudaFree(dy);

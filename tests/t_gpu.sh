@@ -113,7 +113,10 @@ done
 if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     mkdir -p "$W/src" "$W/mnt"
     cp "$W/g256x256.ppm" "$W/src/a.ppm"
-    cp "$W/g256x256.ppm" "$W/src/b.ppm"
+    # b: other bytes (keys are by content: a copy of a would be a hit and
+    # never reopen the GPU), with its CPU reference
+    $MK 256 256 "$W/src/b.ppm" --seed 4
+    STYLEFS_CPU_BF16=0 $SF stylize $S --no-cache --max-side 0 --device cpu udnie "$W/src/b.ppm" "$W/cb.png" 2>/dev/null
     $SF -f -v -o styles="$STYLES",cache="$W/cache",device=cuda,gpu_idle=2 "$W/src" "$W/mnt" 2>"$W/daemon.log" &
     PID=$!
     for i in $(seq 50); do [ -d "$W/mnt/styled" ] && break; sleep 0.1; done
@@ -135,7 +138,7 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     fi
     if timeout 60 cp "$W/mnt/styled/udnie/b.ppm.png" "$W/m2.png" 2>"$W/err" &&
         grep -q 'engine: cuda reopened' "$W/daemon.log" && ! grep -q 'switching to cpu' "$W/daemon.log" &&
-        r=$($CMP "$W/c256x256.png" "$W/m2.png" --within2 0.99 --psnr 40); then
+        r=$($CMP "$W/cb.png" "$W/m2.png" --within2 0.99 --psnr 40); then
         pass "gpu: a read after the release reopens the GPU ($r)"
     else
         fail "gpu: a read after the release reopens the GPU" "$r $(cat "$W/err") $(tail -5 "$W/daemon.log")"
