@@ -936,6 +936,11 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
             return -ENOMEM;
         fi->direct_io = 1;      /* a snapshot per open; its size is not fixed */
         fi->fh = (uintptr_t)b;
+        /* the kernel may hold an older snapshot's size for a second (on a
+         * read-only mount no atime update drops it): fstat must give this
+         * one's (direct_io: no page lock to wait for) */
+        if ((off_t)len != st.st_size)
+            fuse_invalidate_path(fuse_get_context()->fuse, path);
         return 0;
     }
     if (n.kind != N_FILE)
@@ -1034,26 +1039,6 @@ static int sf_statfs(const char *path, struct statvfs *sv)
 {
     return fstatvfs(FS()->source_fd, sv) ? -errno : 0;
 }
-
-static int sf_erofs(void)
-{
-    return -EROFS;
-}
-static int sf_mknod(const char *p, mode_t m, dev_t d) { return sf_erofs(); }
-static int sf_mkdir(const char *p, mode_t m) { return sf_erofs(); }
-static int sf_unlink(const char *p) { return sf_erofs(); }
-static int sf_rmdir(const char *p) { return sf_erofs(); }
-static int sf_symlink(const char *a, const char *b) { return sf_erofs(); }
-static int sf_rename(const char *a, const char *b, unsigned int f) { return sf_erofs(); }
-static int sf_link(const char *a, const char *b) { return sf_erofs(); }
-static int sf_chmod(const char *p, mode_t m, struct fuse_file_info *fi) { return sf_erofs(); }
-static int sf_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi) { return sf_erofs(); }
-static int sf_truncate(const char *p, off_t o, struct fuse_file_info *fi) { return sf_erofs(); }
-static int sf_write(const char *p, const char *b, size_t s, off_t o, struct fuse_file_info *fi) { return sf_erofs(); }
-static int sf_create(const char *p, mode_t m, struct fuse_file_info *fi) { return sf_erofs(); }
-static int sf_utimens(const char *p, const struct timespec tv[2], struct fuse_file_info *fi) { return sf_erofs(); }
-static int sf_setxattr(const char *p, const char *n, const char *v, size_t s, int f) { return sf_erofs(); }
-static int sf_removexattr(const char *p, const char *n) { return sf_erofs(); }
 
 static const struct fuse_operations sf_ops;
 
@@ -1156,6 +1141,12 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
             goto out_prepared;
         }
     }
+    /* read-only by construction: the kernel answers EROFS to every write,
+     * create, rename, chmod, utimens and xattr change, so the operations
+     * table has none of them (added last, so a user's -o rw cannot undo it) */
+    rc = -ENOMEM;
+    if (fuse_opt_add_arg(args, "-oro"))
+        goto out_prepared;
     rc = -EIO;
     if (!(fuse = fuse_new(args, &sf_ops, sizeof sf_ops, fs)))
         goto out_prepared;
@@ -1199,19 +1190,4 @@ static const struct fuse_operations sf_ops = {
     .release = sf_release,
     .access = sf_access,
     .statfs = sf_statfs,
-    .mknod = sf_mknod,
-    .mkdir = sf_mkdir,
-    .unlink = sf_unlink,
-    .rmdir = sf_rmdir,
-    .symlink = sf_symlink,
-    .rename = sf_rename,
-    .link = sf_link,
-    .chmod = sf_chmod,
-    .chown = sf_chown,
-    .truncate = sf_truncate,
-    .write = sf_write,
-    .create = sf_create,
-    .utimens = sf_utimens,
-    .setxattr = sf_setxattr,
-    .removexattr = sf_removexattr,
 };

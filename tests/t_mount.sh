@@ -108,8 +108,9 @@ a, b, src = os.fstat(fd), os.stat(sys.argv[1]), os.stat(sys.argv[2])
 now = time.time()
 ok = all(s.st_uid == src.st_uid and s.st_gid == src.st_gid and abs(s.st_mtime - now) < 120
          and abs(s.st_atime - now) < 120 and abs(s.st_ctime - now) < 120 and s.st_mode & 0o777 == 0o444
-         for s in (a, b)) and a.st_size == len(os.read(fd, 4096))
-print("ok" if ok else "bad", a.st_uid, a.st_gid, int(a.st_mtime), int(a.st_ctime), b.st_uid, int(b.st_mtime), int(now))
+         for s in (a, b))
+n = len(os.read(fd, 4096)); ok = ok and a.st_size == n
+print("ok" if ok else "bad", a.st_size, n, b.st_size, oct(a.st_mode), oct(b.st_mode), a.st_uid, a.st_gid, int(a.st_mtime), int(a.st_ctime), b.st_uid, int(b.st_mtime), int(now))
 PY
     grep -q '^ok' "$W/fst" && pass "fstat of an open .stats: owner and times set (owner of the source, now)" ||
         fail "fstat of an open .stats: owner and times set" "$(cat "$W/fst")"
@@ -137,6 +138,12 @@ expect_status "EROFS: create" 2 sh -c "echo x >'$MNT/styled/udnie/new.jpg'"; exp
 expect_status "EROFS: rm" 1 rm -f "$MNT/styled/udnie/a.jpg"; expect_err "EROFS: rm message" "Read-only file system"
 expect_status "EROFS: mkdir" 1 mkdir "$MNT/styled/udnie/x"; expect_err "EROFS: mkdir message" "Read-only file system"
 expect_status "EROFS: rename" 1 mv "$MNT/styled/udnie/a.jpg" "$MNT/styled/udnie/z.jpg"; expect_err "EROFS: rename message" "Read-only file system"
+expect_status "EROFS: chmod" 1 chmod 600 "$MNT/styled/udnie/a.jpg"; expect_err "EROFS: chmod message" "Read-only file system"
+expect_status "EROFS: touch" 1 touch "$MNT/styled/udnie/a.jpg"; expect_err "EROFS: touch message" "Read-only file system"
+expect_status "EROFS: truncate" 1 truncate -s 0 "$MNT/styled/udnie/a.jpg"; expect_err "EROFS: truncate message" "Read-only file system"
+expect_status "EROFS: symlink" 1 ln -s a.jpg "$MNT/styled/udnie/l.jpg"; expect_err "EROFS: symlink message" "Read-only file system"
+awk -v m="$MNT" '$2 == m { split($4, o, ","); for (i in o) if (o[i] == "ro") f = 1 } END { exit !f }' /proc/mounts &&
+    pass "the mount is read-only (ro in /proc/mounts)" || fail "the mount is read-only" "$(grep " $MNT " /proc/mounts)"
 
 # --- changed sources -----------------------------------------------------------------------
 cat "$MNT/styled/udnie/a.jpg" >"$W/before.jpg"
