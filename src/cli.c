@@ -7,6 +7,7 @@
 #include "remote.h"
 #include "util.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +41,59 @@ int sf_cli_parse_num(const char *cmd, const char *name, const char *val, uint64_
         return -1;
     }
     return 0;
+}
+
+void sf_cli_settings_init(struct sf_cli_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    sf_settings_default(&s->set);
+    s->device = SF_DEVICE_AUTO;
+}
+
+/* The numeric settings: the flag's name, the mount's, and their range. */
+static const struct {
+    int id;
+    const char *flag, *mount;
+    uint64_t lo, hi;
+} num_settings[] = {
+    { SF_OPT_QUALITY, "--quality", "quality", 1, 100 },
+    { SF_OPT_MAX_SIDE, "--max-side", "max_side", 0, 65535 },
+    { SF_OPT_MAX_PIXELS, "--max-pixels", "max_pixels", 1, 1ULL << 40 },
+};
+
+int sf_cli_setting(struct sf_cli_settings *s, const char *cmd, int id, const char *val)
+{
+    uint64_t v;
+
+    switch (id) {
+    case SF_OPT_STYLES: s->styles = val; return 0;
+    case SF_OPT_CACHE: s->cache = val; return 0;
+    case SF_OPT_ARBITRARY: s->arbitrary = val; return 0;
+    case SF_OPT_DEVICE:
+        if (sf_device_parse(val, &s->device) == 0)
+            return 0;
+        if (cmd)
+            sf_cli_usage(cmd, "--device must be auto, cpu or cuda, not", val);
+        else
+            fprintf(stderr, "stylefs: device must be auto, cpu or cuda, not '%s'\n", val);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof num_settings / sizeof *num_settings; i++) {
+        if (num_settings[i].id != id)
+            continue;
+        if (sf_cli_parse_num(cmd, cmd ? num_settings[i].flag : num_settings[i].mount, val, num_settings[i].lo,
+                             num_settings[i].hi, &v))
+            return -1;
+        if (id == SF_OPT_QUALITY)
+            s->set.quality = (int)v;
+        else if (id == SF_OPT_MAX_SIDE)
+            s->set.max_side = (int)v;
+        else
+            s->set.max_pixels = v;
+        return 0;
+    }
+    fprintf(stderr, "stylefs: internal error: setting %d unknown\n", id);
+    return -1;
 }
 
 int sf_cli_remote_opts(const char *url, const char *auth, const char *prefix, const char *ttl,

@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
+#include "pipeline.h"
+
 #define SF_VERSION "0.1.0"
 
 enum { SF_EXIT_OK = 0, SF_EXIT_FAIL = 1, SF_EXIT_USAGE = 2 };
@@ -34,6 +37,31 @@ int sf_cli_usage(const char *cmd, const char *msg, const char *arg);
  * whole number from LO to HI" and return -1.  CMD may be NULL. */
 int sf_cli_parse_num(const char *cmd, const char *name, const char *val, uint64_t lo, uint64_t hi,
                      uint64_t *out);
+
+/* The options that decide what is computed and where styles and results
+ * live, shared by `stylize`, `warm` and the mount and parsed in one place
+ * (sf_cli_setting): --styles, --cache, --arbitrary, --quality, --max-side,
+ * --max-pixels, --device; the mount spells them -o styles=, max_side=, ...
+ * The strings point into argv. */
+struct sf_cli_settings {
+    struct sf_settings set;         /* quality, max_side, max_pixels */
+    enum sf_device device;
+    const char *styles, *cache, *arbitrary;     /* as given, or NULL */
+};
+enum { SF_OPT_STYLES = 0x100, SF_OPT_CACHE, SF_OPT_ARBITRARY, SF_OPT_QUALITY, SF_OPT_MAX_SIDE, SF_OPT_MAX_PIXELS,
+       SF_OPT_DEVICE, SF_OPT_NEXT /* the first id free for a command's own options */ };
+/* Their getopt_long entries, for a command's table. */
+#define SF_CLI_SETTINGS_OPTIONS \
+    { "styles", required_argument, 0, SF_OPT_STYLES }, { "cache", required_argument, 0, SF_OPT_CACHE }, \
+    { "arbitrary", required_argument, 0, SF_OPT_ARBITRARY }, { "quality", required_argument, 0, SF_OPT_QUALITY }, \
+    { "max-side", required_argument, 0, SF_OPT_MAX_SIDE }, { "max-pixels", required_argument, 0, SF_OPT_MAX_PIXELS }, \
+    { "device", required_argument, 0, SF_OPT_DEVICE }
+void sf_cli_settings_init(struct sf_cli_settings *s);
+/* Take option id (SF_OPT_*) with value val.  cmd names the command in
+ * messages, which then spell the option --max-side; NULL (the mount)
+ * spells it max_side.  Returns 0, or -1 after saying on stderr what is
+ * wrong with it. */
+int sf_cli_setting(struct sf_cli_settings *s, const char *cmd, int id, const char *val);
 
 /* The shared store's options (remote.h) from their strings (any may be
  * NULL but url): ttl an age (30d), lease whole seconds, timeout ms.  A bad

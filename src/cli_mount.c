@@ -127,9 +127,10 @@ static int check_mountpoint(const char *mp, int nonempty)
     return !empty;
 }
 
-/* The option values into c (and ro, which c->remote then points to); a
+/* The option values into c (and ro and cs, which c then points into); a
  * bad one is said on stderr.  0 or -1. */
-static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, struct sf_remote_opts *ro)
+static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, struct sf_cli_settings *cs,
+                        struct sf_remote_opts *ro)
 {
     uint64_t v;
 
@@ -143,17 +144,21 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
             return -1;
         c->remote = ro;
     }
-    if (o->max_side) {
-        if (sf_cli_parse_num(NULL, "max_side", o->max_side, 0, 65535, &v))
-            return -1;
-        c->set.max_side = (int)v;
-    }
-    if (o->max_pixels && sf_cli_parse_num(NULL, "max_pixels", o->max_pixels, 1, 1ULL << 40, &c->set.max_pixels))
-        return -1;
-    if (o->quality) {
-        if (sf_cli_parse_num(NULL, "quality", o->quality, 1, 100, &v))
-            return -1;
-        c->set.quality = (int)v;
+    {
+        /* the settings shared with stylize and warm (cli.h), as -o name=value */
+        const struct { int id; const char *val; } shared[] = {
+            { SF_OPT_STYLES, o->styles },         { SF_OPT_CACHE, o->cache },
+            { SF_OPT_ARBITRARY, o->arbitrary },   { SF_OPT_QUALITY, o->quality },
+            { SF_OPT_MAX_SIDE, o->max_side },     { SF_OPT_MAX_PIXELS, o->max_pixels },
+            { SF_OPT_DEVICE, o->device },
+        };
+        for (size_t i = 0; i < sizeof shared / sizeof *shared; i++)
+            if (shared[i].val && sf_cli_setting(cs, NULL, shared[i].id, shared[i].val))
+                return -1;
+        c->set = cs->set;
+        c->device = cs->device;
+        c->styles = cs->styles;
+        c->arbitrary = cs->arbitrary;
     }
     if (o->gpu_idle) {
         if (sf_cli_parse_num(NULL, "gpu_idle", o->gpu_idle, 1, 86400 * 365, &v))
@@ -162,10 +167,6 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
     }
     if (o->cache_max && sf_parse_size(o->cache_max, &c->cache_max)) {
         fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o->cache_max);
-        return -1;
-    }
-    if (o->device && sf_device_parse(o->device, &c->device)) {
-        fprintf(stderr, "stylefs: device must be auto, cpu or cuda, not '%s'\n", o->device);
         return -1;
     }
     return 0;
@@ -178,10 +179,11 @@ int cmd_mount(int argc, char **argv)
     struct fuse_cmdline_opts co = { 0 };
     struct sf_fs_config c = { .gpu_idle = 30 };
     struct sf_remote_opts ro;
+    struct sf_cli_settings cs;
     char why[512], cache_dir[PATH_MAX];
     int rc, status = SF_EXIT_USAGE;
 
-    sf_settings_default(&c.set);
+    sf_cli_settings_init(&cs);
     if (fuse_opt_parse(&args, &o, mount_opt_spec, opt_proc))
         goto out_args;
     if (o.version || o.help) {
@@ -205,20 +207,18 @@ int cmd_mount(int argc, char **argv)
         goto out_args;
     }
     sf_log_set_level(co.debug ? SF_LOG_DEBUG : o.verbose ? SF_LOG_INFO : SF_LOG_WARN);
-    if (parse_values(&o, &c, &ro))
+    if (parse_values(&o, &c, &cs, &ro))
         goto out_args;
     status = SF_EXIT_FAIL;
     if (sf_engine_probe(c.device, why, sizeof why)) {
         fprintf(stderr, "stylefs: %s\n", why);
         goto out_args;
     }
-    if (sf_cli_cache_dir(o.cache, cache_dir, sizeof cache_dir)) {
+    if (sf_cli_cache_dir(cs.cache, cache_dir, sizeof cache_dir)) {
         fprintf(stderr, "stylefs: no cache folder: set cache=DIR, XDG_CACHE_HOME or HOME\n");
         goto out_args;
     }
     c.source = o.source;
-    c.styles = o.styles;
-    c.arbitrary = o.arbitrary;
     c.cache_dir = cache_dir;
     c.confine = o.confine;
     c.allow_other = o.allow_other;

@@ -31,188 +31,224 @@ static const char stylize_help[] =
     "  -v, --verbose     say which engine ran, hit or miss, and the time taken\n"
     "  -h, --help        this help\n";
 
-int cmd_stylize(int argc, char **argv)
+/* What `stylize` was asked for. */
+struct stylize_args {
+    struct sf_cli_settings cs;      /* the shared settings (cli.h) */
+    const char *format, *style_image, *style, *in, *out;
+    uint64_t strength;
+    enum sf_format fmt;             /* the output's */
+    int no_cache;
+};
+
+/* Parse argv into a.  Returns -1 to go on, else the exit status. */
+static int stylize_parse(int argc, char **argv, struct stylize_args *a)
 {
-    enum { O_STYLES = 256, O_CACHE, O_NOCACHE, O_QUALITY, O_MAXSIDE, O_MAXPIX, O_FORMAT, O_DEVICE, O_STYLEIMG,
-           O_STRENGTH, O_ARB };
+    enum { O_NOCACHE = SF_OPT_NEXT, O_FORMAT, O_STYLEIMG, O_STRENGTH };
     static const struct option opts[] = {
-        { "styles", required_argument, 0, O_STYLES },   { "cache", required_argument, 0, O_CACHE },
-        { "no-cache", no_argument, 0, O_NOCACHE },      { "quality", required_argument, 0, O_QUALITY },
-        { "max-side", required_argument, 0, O_MAXSIDE }, { "max-pixels", required_argument, 0, O_MAXPIX },
-        { "format", required_argument, 0, O_FORMAT },   { "device", required_argument, 0, O_DEVICE },
+        SF_CLI_SETTINGS_OPTIONS,
+        { "no-cache", no_argument, 0, O_NOCACHE },      { "format", required_argument, 0, O_FORMAT },
         { "style-image", required_argument, 0, O_STYLEIMG }, { "strength", required_argument, 0, O_STRENGTH },
-        { "arbitrary", required_argument, 0, O_ARB },
         { "verbose", no_argument, 0, 'v' },             { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *styles_opt = NULL, *cache_opt = NULL, *format_opt = NULL, *style_image = NULL, *arb_dir = NULL;
-    uint64_t strength = 100;
-    char styles_dir[PATH_MAX], cache_dir[PATH_MAX], why[512] = "";
-    struct sf_settings set;
-    enum sf_device dev = SF_DEVICE_AUTO;
-    enum sf_format fmt;
+    int c;
+
+    memset(a, 0, sizeof *a);
+    sf_cli_settings_init(&a->cs);
+    a->strength = 100;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case O_NOCACHE: a->no_cache = 1; break;
+        case O_FORMAT: a->format = optarg; break;
+        case O_STYLEIMG: a->style_image = optarg; break;
+        case O_STRENGTH:
+            if (sf_cli_parse_num("stylize", "--strength", optarg, 0, 100, &a->strength)) return SF_EXIT_USAGE;
+            break;
+        case 'v': sf_log_set_level(SF_LOG_INFO); break;
+        case 'h': fputs(stylize_help, stdout); return SF_EXIT_OK;
+        case '?': return sf_cli_usage("stylize", "bad option", NULL);
+        default:
+            if (sf_cli_setting(&a->cs, "stylize", c, optarg)) return SF_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != (a->style_image ? 2 : 3))
+        return sf_cli_usage("stylize", a->style_image ? "expected INPUT OUTPUT after --style-image" :
+                                                        "expected STYLE INPUT OUTPUT", NULL);
+    if (!a->style_image && a->strength != 100)
+        return sf_cli_usage("stylize", "--strength goes with --style-image (or name NAME@P)", NULL);
+    a->style = a->style_image ? a->style_image : argv[optind];
+    a->in = argv[optind + !a->style_image];
+    a->out = argv[optind + 1 + !a->style_image];
+    if (a->format) {
+        char name[32];
+        snprintf(name, sizeof name, "x.%s", a->format);
+        if ((a->fmt = sf_format_for_output(name)) == SF_FMT_UNKNOWN)
+            return sf_cli_usage("stylize", "--format must be jpg, png, bmp or tga, not", a->format);
+    } else if (!strcmp(a->out, "-")) {
+        return sf_cli_usage("stylize", "writing to standard output needs --format", NULL);
+    } else if ((a->fmt = sf_format_for_output(a->out)) == SF_FMT_UNKNOWN) {
+        char ext[16];
+        fprintf(stderr, "stylefs: stylize: %s: cannot write '.%s' files; use .jpg, .png, .bmp or .tga\n",
+                a->out, sf_path_ext(a->out, ext, sizeof ext));
+        return SF_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The style: a name in the styles folder, or --style-image's painting
+ * (named after its file, at --strength).  0, or -1 after saying why. */
+static int stylize_style(const struct stylize_args *a, struct sf_model **model)
+{
+    char styles_dir[PATH_MAX], why[512] = "";
+    int rc;
+
+    if (sf_styles_dir(a->cs.styles, styles_dir, sizeof styles_dir, why, sizeof why)) {
+        if (!a->style_image) {
+            fprintf(stderr, "stylefs: stylize: %s\n", why);
+            return -1;
+        }
+        snprintf(styles_dir, sizeof styles_dir, ".");  /* a painting needs only the networks */
+    }
+    if (a->style_image) {
+        char name[SF_STYLE_NAME_MAX];
+        const char *base = strrchr(a->style_image, '/'), *dot;
+        base = base ? base + 1 : a->style_image;
+        dot = strrchr(base, '.');
+        size_t stem = dot && dot > base ? (size_t)(dot - base) : strlen(base);
+        snprintf(name, sizeof name, "%.*s@%d", (int)(stem < 100 ? stem : 100), base, (int)a->strength);
+        if ((rc = sf_model_load_image(a->style_image, name, styles_dir, a->cs.arbitrary, model, why, sizeof why))) {
+            fprintf(stderr, "stylefs: stylize: --style-image %s\n", why);
+            return -1;
+        }
+        return 0;
+    }
+    if ((rc = sf_model_load(styles_dir, a->cs.arbitrary, a->style, model, why, sizeof why)) == -ENOENT)
+        fprintf(stderr, "stylefs: stylize: unknown style '%s' in %s (see 'stylefs styles')\n", a->style, styles_dir);
+    else if (rc)
+        fprintf(stderr, "stylefs: stylize: style %s is damaged: %s\n", a->style, why);
+    return rc ? -1 : 0;
+}
+
+/* All of a pipe (standard input that is no regular file).  0 or -errno. */
+static int read_pipe(int fd, uint8_t **src, size_t *len)
+{
+    size_t cap = 1 << 20;
+    ssize_t r;
+    int rc;
+
+    *len = 0;
+    *src = malloc(cap);
+    rc = *src ? 0 : -ENOMEM;
+    while (!rc && (r = read(fd, *src + *len, cap - *len)) != 0) {
+        uint8_t *ns;
+        if (r < 0) {
+            if (errno != EINTR)
+                rc = -errno;
+            continue;
+        }
+        *len += (size_t)r;
+        if (*len == cap) {
+            if (cap >= SF_MAX_SOURCE_BYTES) { rc = -EFBIG; break; }
+            if (!(ns = realloc(*src, cap *= 2))) { rc = -ENOMEM; break; }
+            *src = ns;
+        }
+    }
+    return rc;
+}
+
+/* INPUT (a file, or - for standard input).  0, or -1 after saying why. */
+static int stylize_read(const char *in, uint8_t **src, size_t *len)
+{
+    int rc = !strcmp(in, "-") ? sf_read_fd(STDIN_FILENO, SF_MAX_SOURCE_BYTES, src, len)
+                              : sf_read_file(in, SF_MAX_SOURCE_BYTES, src, len);
+    if (rc == -EINVAL && !strcmp(in, "-"))
+        rc = read_pipe(STDIN_FILENO, src, len);
+    if (rc) {
+        fprintf(stderr, "stylefs: stylize: %s: %s\n", in, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* OUTPUT (a file, replaced atomically, or - for standard output).  0, or
+ * -1 after saying why. */
+static int stylize_write(const char *outp, const uint8_t *out, size_t outlen)
+{
+    size_t off = 0;
+    int rc;
+
+    if (strcmp(outp, "-")) {
+        if ((rc = sf_write_file_atomic(outp, out, outlen)))
+            fprintf(stderr, "stylefs: stylize: %s: %s\n", outp, strerror(-rc));
+        return rc ? -1 : 0;
+    }
+    while (off < outlen) {
+        ssize_t w = write(STDOUT_FILENO, out + off, outlen - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            fprintf(stderr, "stylefs: stylize: writing standard output: %s\n", strerror(errno));
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* The cache, unless --no-cache; going on without it when it cannot be
+ * opened.  0, or -1 after saying why (no folder for it at all). */
+static int stylize_cache(const struct stylize_args *a, struct sf_cache **cache)
+{
+    char dir[PATH_MAX], why[512];
+
+    *cache = NULL;
+    if (a->no_cache)
+        return 0;
+    if (sf_cli_cache_dir(a->cs.cache, dir, sizeof dir)) {
+        fprintf(stderr, "stylefs: stylize: no cache folder: set --cache, XDG_CACHE_HOME or HOME\n");
+        return -1;
+    }
+    if (sf_cache_open(dir, NULL, cache, why, sizeof why))
+        sf_warn("stylize: %s; going on without the cache", why);
+    return 0;
+}
+
+int cmd_stylize(int argc, char **argv)
+{
+    struct stylize_args a;
     struct sf_model *model = NULL;
     struct sf_cache *cache = NULL;
     struct sf_pipeline pipe;
     uint8_t *src = NULL, *out = NULL;
     size_t srclen, outlen;
-    uint64_t v;
-    int c, no_cache = 0, verbose = 0, how = 0, rc, status = SF_EXIT_FAIL;
-    const char *style, *in, *outp;
+    char why[512] = "";
+    int how = 0, rc, status;
     double t0;
 
-    sf_settings_default(&set);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        switch (c) {
-        case O_STYLES: styles_opt = optarg; break;
-        case O_CACHE: cache_opt = optarg; break;
-        case O_NOCACHE: no_cache = 1; break;
-        case O_QUALITY:
-            if (sf_cli_parse_num("stylize", "--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
-            set.quality = (int)v;
-            break;
-        case O_MAXSIDE:
-            if (sf_cli_parse_num("stylize", "--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
-            set.max_side = (int)v;
-            break;
-        case O_MAXPIX:
-            if (sf_cli_parse_num("stylize", "--max-pixels", optarg, 1, 1ULL << 40, &v)) return SF_EXIT_USAGE;
-            set.max_pixels = v;
-            break;
-        case O_FORMAT: format_opt = optarg; break;
-        case O_DEVICE:
-            if (sf_device_parse(optarg, &dev))
-                return sf_cli_usage("stylize", "--device must be auto, cpu or cuda, not", optarg);
-            break;
-        case O_STYLEIMG: style_image = optarg; break;
-        case O_STRENGTH:
-            if (sf_cli_parse_num("stylize", "--strength", optarg, 0, 100, &strength)) return SF_EXIT_USAGE;
-            break;
-        case O_ARB: arb_dir = optarg; break;
-        case 'v': verbose = 1; break;
-        case 'h': fputs(stylize_help, stdout); return SF_EXIT_OK;
-        default: return sf_cli_usage("stylize", "bad option", NULL);
-        }
-    }
-    if (argc - optind != (style_image ? 2 : 3))
-        return sf_cli_usage("stylize", style_image ? "expected INPUT OUTPUT after --style-image" :
-                                                     "expected STYLE INPUT OUTPUT", NULL);
-    if (!style_image && strength != 100)
-        return sf_cli_usage("stylize", "--strength goes with --style-image (or name NAME@P)", NULL);
-    style = style_image ? style_image : argv[optind];
-    in = argv[optind + !style_image];
-    outp = argv[optind + 1 + !style_image];
-    if (verbose)
-        sf_log_set_level(SF_LOG_INFO);
-
-    if (format_opt) {
-        char name[32];
-        snprintf(name, sizeof name, "x.%s", format_opt);
-        fmt = sf_format_for_output(name);
-        if (fmt == SF_FMT_UNKNOWN)
-            return sf_cli_usage("stylize", "--format must be jpg, png, bmp or tga, not", format_opt);
-    } else if (!strcmp(outp, "-")) {
-        return sf_cli_usage("stylize", "writing to standard output needs --format", NULL);
-    } else if ((fmt = sf_format_for_output(outp)) == SF_FMT_UNKNOWN) {
-        char ext[16];
-        fprintf(stderr, "stylefs: stylize: %s: cannot write '.%s' files; use .jpg, .png, .bmp or .tga\n",
-                outp, sf_path_ext(outp, ext, sizeof ext));
-        return SF_EXIT_USAGE;
-    }
-
-    if (sf_styles_dir(styles_opt, styles_dir, sizeof styles_dir, why, sizeof why)) {
-        if (!style_image) {
-            fprintf(stderr, "stylefs: stylize: %s\n", why);
-            return SF_EXIT_FAIL;
-        }
-        snprintf(styles_dir, sizeof styles_dir, ".");  /* a painting needs only the networks */
-    }
-    if (style_image) {
-        char name[SF_STYLE_NAME_MAX];
-        const char *base = strrchr(style_image, '/'), *dot;
-        base = base ? base + 1 : style_image;
-        dot = strrchr(base, '.');
-        size_t stem = dot && dot > base ? (size_t)(dot - base) : strlen(base);
-        snprintf(name, sizeof name, "%.*s@%d", (int)(stem < 100 ? stem : 100), base, (int)strength);
-        rc = sf_model_load_image(style_image, name, styles_dir, arb_dir, &model, why, sizeof why);
-        if (rc) {
-            fprintf(stderr, "stylefs: stylize: --style-image %s\n", why);
-            return SF_EXIT_FAIL;
-        }
-    } else {
-        rc = sf_model_load(styles_dir, arb_dir, style, &model, why, sizeof why);
-    }
-    if (rc) {
-        if (rc == -ENOENT)
-            fprintf(stderr, "stylefs: stylize: unknown style '%s' in %s (see 'stylefs styles')\n",
-                    style, styles_dir);
-        else
-            fprintf(stderr, "stylefs: stylize: style %s is damaged: %s\n", style, why);
-        return SF_EXIT_FAIL;
-    }
-    rc = !strcmp(in, "-") ? sf_read_fd(STDIN_FILENO, SF_MAX_SOURCE_BYTES, &src, &srclen)
-                          : sf_read_file(in, SF_MAX_SOURCE_BYTES, &src, &srclen);
-    if (rc == -EINVAL && !strcmp(in, "-")) {
-        /* a pipe: read it plainly */
-        size_t cap = 1 << 20;
-        ssize_t r;
-        srclen = 0;
-        src = malloc(cap);
-        rc = src ? 0 : -ENOMEM;
-        while (!rc && (r = read(STDIN_FILENO, src + srclen, cap - srclen)) != 0) {
-            uint8_t *ns;
-            if (r < 0) { if (errno != EINTR) rc = -errno; continue; }
-            srclen += (size_t)r;
-            if (srclen == cap) {
-                if (cap >= SF_MAX_SOURCE_BYTES) { rc = -EFBIG; break; }
-                if (!(ns = realloc(src, cap *= 2))) { rc = -ENOMEM; break; }
-                src = ns;
-            }
-        }
-    }
-    if (rc) {
-        fprintf(stderr, "stylefs: stylize: %s: %s\n", in, strerror(-rc));
+    if ((status = stylize_parse(argc, argv, &a)) >= 0)
+        return status;
+    status = SF_EXIT_FAIL;
+    if (stylize_style(&a, &model))
+        return status;
+    if (stylize_read(a.in, &src, &srclen))
         goto out_model;
-    }
-    if (!no_cache) {
-        if (sf_cli_cache_dir(cache_opt, cache_dir, sizeof cache_dir)) {
-            fprintf(stderr, "stylefs: stylize: no cache folder: set --cache, XDG_CACHE_HOME or HOME\n");
-            goto out_src;
-        }
-        if ((rc = sf_cache_open(cache_dir, NULL, &cache, why, sizeof why)))
-            sf_warn("stylize: %s; going on without the cache", why);
-    }
-    sf_pipeline_init(&pipe, dev, &set, cache);
+    if (stylize_cache(&a, &cache))
+        goto out_src;
+    sf_pipeline_init(&pipe, a.cs.device, &a.cs.set, cache);
     t0 = sf_monotonic();
     {
-        struct sf_produce_req r = { .model = model, .fmt = fmt, .src = src, .len = srclen, .what = "output" };
+        struct sf_produce_req r = { .model = model, .fmt = a.fmt, .src = src, .len = srclen, .what = "output" };
         rc = sf_produce(&pipe, &r, &out, &outlen, &how, why, sizeof why);
     }
     if (rc) {
-        fprintf(stderr, "stylefs: stylize: %s: %s\n", in, why[0] ? why : strerror(-rc));
+        fprintf(stderr, "stylefs: stylize: %s: %s\n", a.in, why[0] ? why : strerror(-rc));
         goto out_pipe;
     }
-    sf_info("%s: %s, %.3f s", in, how == SF_PRODUCED_HIT ? "cache hit" : cache ? "computed and cached" : "computed",
+    sf_info("%s: %s, %.3f s", a.in, how == SF_PRODUCED_HIT ? "cache hit" : cache ? "computed and cached" : "computed",
             sf_monotonic() - t0);
-    if (!strcmp(outp, "-")) {
-        size_t off = 0;
-        while (off < outlen) {
-            ssize_t w = write(STDOUT_FILENO, out + off, outlen - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                fprintf(stderr, "stylefs: stylize: writing standard output: %s\n", strerror(errno));
-                goto out_out;
-            }
-            off += (size_t)w;
-        }
-    } else if ((rc = sf_write_file_atomic(outp, out, outlen))) {
-        fprintf(stderr, "stylefs: stylize: %s: %s\n", outp, strerror(-rc));
-        goto out_out;
-    }
-    status = SF_EXIT_OK;
-out_out:
+    if (stylize_write(a.out, out, outlen) == 0)
+        status = SF_EXIT_OK;
     free(out);
 out_pipe:
     sf_pipeline_close(&pipe);

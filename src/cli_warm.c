@@ -246,192 +246,238 @@ static const char warm_help[] =
     "Ctrl-C stops cleanly; running warm again resumes.\n"
     "Exit status: 0 all done, 1 some files failed, 2 usage, 130 interrupted.\n";
 
-int cmd_warm(int argc, char **argv)
+/* What `warm` was asked for. */
+struct warm_args {
+    struct sf_cli_settings cs;      /* the shared settings (cli.h) */
+    const char *style_list, *source;
+    const char *redis, *rauth, *rprefix, *rttl, *rlease, *rtimeout;
+    struct sf_remote_opts ro;
+    uint64_t jobs;
+    int verbose;
+};
+
+/* Parse argv into a.  Returns -1 to go on, else the exit status. */
+static int warm_parse(int argc, char **argv, struct warm_args *a)
 {
-    enum { O_STYLES = 256, O_STYLE, O_CACHE, O_JOBS, O_MAXSIDE, O_MAXPIX, O_QUALITY, O_DEVICE, O_REDIS, O_RAUTH,
-           O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT, O_ARB };
+    enum { O_STYLE = SF_OPT_NEXT, O_JOBS, O_REDIS, O_RAUTH, O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT };
     static const struct option opts[] = {
-        { "styles", required_argument, 0, O_STYLES },    { "style", required_argument, 0, O_STYLE },
-        { "cache", required_argument, 0, O_CACHE },      { "jobs", required_argument, 0, O_JOBS },
-        { "max-side", required_argument, 0, O_MAXSIDE }, { "max-pixels", required_argument, 0, O_MAXPIX },
-        { "quality", required_argument, 0, O_QUALITY },  { "device", required_argument, 0, O_DEVICE },
+        SF_CLI_SETTINGS_OPTIONS,
+        { "style", required_argument, 0, O_STYLE },      { "jobs", required_argument, 0, O_JOBS },
         { "redis", required_argument, 0, O_REDIS },      { "redis-auth", required_argument, 0, O_RAUTH },
         { "redis-prefix", required_argument, 0, O_RPREFIX }, { "redis-ttl", required_argument, 0, O_RTTL },
         { "redis-lease", required_argument, 0, O_RLEASE }, { "redis-timeout", required_argument, 0, O_RTIMEOUT },
-        { "arbitrary", required_argument, 0, O_ARB },
         { "verbose", no_argument, 0, 'v' },              { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *redis = NULL, *rauth = NULL, *rprefix = NULL, *rttl = NULL, *rlease = NULL, *rtimeout = NULL;
-    struct sf_remote_opts ro;
-    struct sf_remote *remote = NULL;
-    const char *styles_opt = NULL, *style_list = NULL, *cache_opt = NULL, *arb_dir = NULL;
-    char styles_dir[PATH_MAX], cache_dir[PATH_MAX], root[PATH_MAX], why[512];
-    enum sf_device dev = SF_DEVICE_AUTO;
-    struct warm w;
-    struct sigaction sa, old_int, old_term;
-    pthread_t *th = NULL;
-    char **names = NULL;
-    size_t nnames = 0, nth = 0;
-    uint64_t v, jobs = 2;
-    int c, rc, status = SF_EXIT_FAIL, tty;
-    double t0;
+    int c;
 
-    memset(&w, 0, sizeof w);
-    sf_settings_default(&w.set);
-    pthread_mutex_init(&w.fail_lock, NULL);
+    memset(a, 0, sizeof *a);
+    sf_cli_settings_init(&a->cs);
+    a->jobs = 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
-        case O_STYLES: styles_opt = optarg; break;
-        case O_STYLE: style_list = optarg; break;
-        case O_CACHE: cache_opt = optarg; break;
-        case O_JOBS: if (sf_cli_parse_num("warm", "--jobs", optarg, 1, 256, &jobs)) return SF_EXIT_USAGE; break;
-        case O_MAXSIDE:
-            if (sf_cli_parse_num("warm", "--max-side", optarg, 0, 65535, &v)) return SF_EXIT_USAGE;
-            w.set.max_side = (int)v;
-            break;
-        case O_MAXPIX:
-            if (sf_cli_parse_num("warm", "--max-pixels", optarg, 1, 1ULL << 40, &w.set.max_pixels)) return SF_EXIT_USAGE;
-            break;
-        case O_QUALITY:
-            if (sf_cli_parse_num("warm", "--quality", optarg, 1, 100, &v)) return SF_EXIT_USAGE;
-            w.set.quality = (int)v;
-            break;
-        case O_DEVICE:
-            if (sf_device_parse(optarg, &dev))
-                return sf_cli_usage("warm", "--device must be auto, cpu or cuda, not", optarg);
-            break;
-        case O_REDIS: redis = optarg; break;
-        case O_RAUTH: rauth = optarg; break;
-        case O_RPREFIX: rprefix = optarg; break;
-        case O_RTTL: rttl = optarg; break;
-        case O_RLEASE: rlease = optarg; break;
-        case O_RTIMEOUT: rtimeout = optarg; break;
-        case O_ARB: arb_dir = optarg; break;
-        case 'v': w.verbose = 1; break;
+        case O_STYLE: a->style_list = optarg; break;
+        case O_JOBS: if (sf_cli_parse_num("warm", "--jobs", optarg, 1, 256, &a->jobs)) return SF_EXIT_USAGE; break;
+        case O_REDIS: a->redis = optarg; break;
+        case O_RAUTH: a->rauth = optarg; break;
+        case O_RPREFIX: a->rprefix = optarg; break;
+        case O_RTTL: a->rttl = optarg; break;
+        case O_RLEASE: a->rlease = optarg; break;
+        case O_RTIMEOUT: a->rtimeout = optarg; break;
+        case 'v': a->verbose = 1; break;
         case 'h': fputs(warm_help, stdout); return SF_EXIT_OK;
-        default: return sf_cli_usage("warm", "bad option", NULL);
+        case '?': return sf_cli_usage("warm", "bad option", NULL);
+        default:
+            if (sf_cli_setting(&a->cs, "warm", c, optarg)) return SF_EXIT_USAGE;
         }
     }
     if (argc - optind != 1)
         return sf_cli_usage("warm", "expected one SOURCE folder", NULL);
-    if (!redis && (rauth || rprefix || rttl || rlease || rtimeout))
+    a->source = argv[optind];
+    if (!a->redis && (a->rauth || a->rprefix || a->rttl || a->rlease || a->rtimeout))
         return sf_cli_usage("warm", "the --redis-* options need --redis URL", NULL);
-    if (redis && sf_cli_remote_opts(redis, rauth, rprefix, rttl, rlease, rtimeout, &ro))
+    if (a->redis && sf_cli_remote_opts(a->redis, a->rauth, a->rprefix, a->rttl, a->rlease, a->rtimeout, &a->ro))
         return SF_EXIT_USAGE;
-    if (w.verbose)
+    if (a->verbose)
         sf_log_set_level(SF_LOG_INFO);
-    if (!realpath(argv[optind], root)) {
-        fprintf(stderr, "stylefs: warm: %s: %s\n", argv[optind], strerror(errno));
-        return SF_EXIT_FAIL;
-    }
-    w.root = root;
+    return -1;
+}
 
-    /* styles: all, or the --style list, each loaded and checked */
-    if (sf_styles_dir(styles_opt, styles_dir, sizeof styles_dir, why, sizeof why)) {
-        fprintf(stderr, "stylefs: warm: %s\n", why);
-        return SF_EXIT_FAIL;
+/* --style A,B,... split into *names (malloc'd; free with sf_names_free).
+ * Returns -1 to go on, else the exit status. */
+static int split_styles(const char *list, char ***names, size_t *n)
+{
+    char *dup = strdup(list), *save = NULL;
+    int rc = dup ? 0 : -ENOMEM;
+
+    for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t && !rc; t = strtok_r(NULL, ",", &save)) {
+        char **nn = realloc(*names, (*n + 1) * sizeof *nn);
+        if (!nn) {
+            rc = -ENOMEM;
+            break;
+        }
+        *names = nn;                /* names[0..n) stay valid and are freed by the caller */
+        if (!((*names)[*n] = strdup(t)))
+            rc = -ENOMEM;
+        else
+            (*n)++;
     }
-    if (style_list) {
-        char *dup = strdup(style_list), *save = NULL;
-        rc = dup ? 0 : -ENOMEM;
-        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t && !rc; t = strtok_r(NULL, ",", &save)) {
-            char **nn = realloc(names, (nnames + 1) * sizeof *nn);
-            if (!nn) {
-                rc = -ENOMEM;
-                break;
-            }
-            names = nn;             /* names[0..nnames) stay valid and are freed below */
-            if (!(names[nnames] = strdup(t)))
-                rc = -ENOMEM;
-            else
-                nnames++;
-        }
-        free(dup);
-        if (rc) {
-            fprintf(stderr, "stylefs: warm: --style %s: %s\n", style_list, strerror(-rc));
-            goto out_names;
-        }
-        if (!nnames) {
-            status = sf_cli_usage("warm", "--style names no style", style_list);
-            goto out_names;
-        }
-    }
-    rc = sf_models_load(styles_dir, arb_dir, style_list ? names : NULL, nnames, "warm: ", &w.models, &w.nmodels);
+    free(dup);
     if (rc) {
-        status = style_list && rc != -ENOMEM ? SF_EXIT_USAGE : SF_EXIT_FAIL;
+        fprintf(stderr, "stylefs: warm: --style %s: %s\n", list, strerror(-rc));
+        return SF_EXIT_FAIL;
+    }
+    if (!*n)
+        return sf_cli_usage("warm", "--style names no style", list);
+    return -1;
+}
+
+/* The styles: all, or the --style list, each loaded and checked.
+ * Returns -1 to go on, else the exit status. */
+static int warm_styles(const struct warm_args *a, struct warm *w)
+{
+    char styles_dir[PATH_MAX], why[512], **names = NULL;
+    size_t nnames = 0;
+    int rc, status = -1;
+
+    if (sf_styles_dir(a->cs.styles, styles_dir, sizeof styles_dir, why, sizeof why)) {
+        fprintf(stderr, "stylefs: warm: %s\n", why);
+        return SF_EXIT_FAIL;
+    }
+    if (a->style_list && (status = split_styles(a->style_list, &names, &nnames)) >= 0)
         goto out_names;
-    }
+    rc = sf_models_load(styles_dir, a->cs.arbitrary, a->style_list ? names : NULL, nnames, "warm: ", &w->models,
+                        &w->nmodels);
+    if (rc)
+        status = a->style_list && rc != -ENOMEM ? SF_EXIT_USAGE : SF_EXIT_FAIL;
+out_names:
+    sf_names_free(names, nnames);
+    return status;
+}
 
-    /* the files */
-    g_walk = &w;
-    if (nftw(root, walk_cb, 64, FTW_PHYS)) {
-        fprintf(stderr, "stylefs: warm: walking %s: %s\n", root, strerror(errno));
-        goto out_files;
+/* The images under w->root, sorted.  0, or -1 after saying why. */
+static int warm_walk(struct warm *w)
+{
+    g_walk = w;
+    if (nftw(w->root, walk_cb, 64, FTW_PHYS)) {
+        fprintf(stderr, "stylefs: warm: walking %s: %s\n", w->root, strerror(errno));
+        return -1;
     }
-    qsort(w.files, w.nfiles, sizeof *w.files, cmp_str);
+    qsort(w->files, w->nfiles, sizeof *w->files, cmp_str);
+    return 0;
+}
 
-    if (sf_cli_cache_dir(cache_opt, cache_dir, sizeof cache_dir)) {
+/* The cache, the shared store (with --redis) and the pipeline over them.
+ * 0, or -1 after saying why (nothing left open). */
+static int warm_open(const struct warm_args *a, struct warm *w, struct sf_remote **remote)
+{
+    char dir[PATH_MAX], why[512];
+
+    if (sf_cli_cache_dir(a->cs.cache, dir, sizeof dir)) {
         fprintf(stderr, "stylefs: warm: no cache folder: set --cache, XDG_CACHE_HOME or HOME\n");
-        goto out_files;
+        return -1;
     }
-    if ((rc = sf_cache_open(cache_dir, NULL, &w.cache, why, sizeof why))) {
+    if (sf_cache_open(dir, NULL, &w->cache, why, sizeof why)) {
         fprintf(stderr, "stylefs: warm: %s\n", why);
-        goto out_files;
+        return -1;
     }
-    if (redis && (rc = sf_remote_open(&ro, &remote, why, sizeof why))) {
+    if (a->redis && sf_remote_open(&a->ro, remote, why, sizeof why)) {
         fprintf(stderr, "stylefs: warm: %s\n", why);
-        goto out_cache;
+        sf_cache_close(w->cache);
+        w->cache = NULL;
+        return -1;
     }
-    sf_pipeline_init(&w.pipe, dev, &w.set, w.cache);
-    w.pipe.cancel = &g_warm_stop;
-    w.pipe.remote = remote;
+    sf_pipeline_init(&w->pipe, a->cs.device, &w->set, w->cache);
+    w->pipe.cancel = &g_warm_stop;
+    w->pipe.remote = *remote;
+    return 0;
+}
 
+/* Run `jobs` workers over every task, drawing progress, until done or
+ * stopped (SIGINT, SIGTERM).  0, or -1 after saying why. */
+static int warm_run(struct warm *w, uint64_t jobs, double t0)
+{
+    struct sigaction sa, old_int, old_term;
+    pthread_t *th;
+    size_t nth;
+    int tty = isatty(STDERR_FILENO);
+
+    if (!(th = calloc(jobs, sizeof *th)))
+        return -1;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    tty = isatty(STDERR_FILENO);
-    t0 = sf_monotonic();
-    if (!(th = calloc(jobs, sizeof *th)))
-        goto out_pipe;
     for (nth = 0; nth < jobs; nth++)
-        if (pthread_create(&th[nth], NULL, worker, &w))
+        if (pthread_create(&th[nth], NULL, worker, w))
             break;
-    if (!nth) {
+    if (nth) {
+        while (atomic_load(&w->done) < w->nfiles * w->nmodels && !atomic_load(&g_warm_stop)) {
+            progress(w, t0, tty, 0);
+            struct timespec ts = { 0, 200 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
+        for (size_t i = 0; i < nth; i++)
+            pthread_join(th[i], NULL);
+        progress(w, t0, tty, 1);
+    } else {
         fprintf(stderr, "stylefs: warm: cannot start a worker thread\n");
-        goto out_pipe;
     }
-    while (atomic_load(&w.done) < w.nfiles * w.nmodels && !atomic_load(&g_warm_stop)) {
-        progress(&w, t0, tty, 0);
-        struct timespec ts = { 0, 200 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
-    for (size_t i = 0; i < nth; i++)
-        pthread_join(th[i], NULL);
-    progress(&w, t0, tty, 1);
-
-    {
-        char fetched[64] = "";
-        if (remote)
-            snprintf(fetched, sizeof fetched, ", %zu from redis", atomic_load(&w.fetched));
-        printf("%s%zu computed, %zu already cached%s, %zu failed (%zu files x %zu styles, %.1f s)\n",
-               atomic_load(&g_warm_stop) ? "interrupted: " : "", atomic_load(&w.computed), atomic_load(&w.cached),
-               fetched, atomic_load(&w.failed), w.nfiles, w.nmodels, sf_monotonic() - t0);
-    }
-    for (size_t i = 0; i < w.nfails; i++)
-        printf("failed: %s\n", w.fails[i]);
-    if (atomic_load(&g_warm_stop))
-        printf("run the same command again to resume\n");
-    status = atomic_load(&g_warm_stop) ? 130 : w.nfails ? SF_EXIT_FAIL : SF_EXIT_OK;
-out_pipe:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     free(th);
+    return nth ? 0 : -1;
+}
+
+/* The summary line, the failures, and the exit status. */
+static int warm_report(struct warm *w, int remote, double t0)
+{
+    char fetched[64] = "";
+    int stopped = atomic_load(&g_warm_stop);
+
+    if (remote)
+        snprintf(fetched, sizeof fetched, ", %zu from redis", atomic_load(&w->fetched));
+    printf("%s%zu computed, %zu already cached%s, %zu failed (%zu files x %zu styles, %.1f s)\n",
+           stopped ? "interrupted: " : "", atomic_load(&w->computed), atomic_load(&w->cached), fetched,
+           atomic_load(&w->failed), w->nfiles, w->nmodels, sf_monotonic() - t0);
+    for (size_t i = 0; i < w->nfails; i++)
+        printf("failed: %s\n", w->fails[i]);
+    if (stopped)
+        printf("run the same command again to resume\n");
+    return stopped ? 130 : w->nfails ? SF_EXIT_FAIL : SF_EXIT_OK;
+}
+
+int cmd_warm(int argc, char **argv)
+{
+    struct warm_args a;
+    struct sf_remote *remote = NULL;
+    char root[PATH_MAX];
+    struct warm w;
+    int status;
+    double t0;
+
+    if ((status = warm_parse(argc, argv, &a)) >= 0)
+        return status;
+    if (!realpath(a.source, root)) {
+        fprintf(stderr, "stylefs: warm: %s: %s\n", a.source, strerror(errno));
+        return SF_EXIT_FAIL;
+    }
+    memset(&w, 0, sizeof w);
+    w.root = root;
+    w.set = a.cs.set;
+    w.verbose = a.verbose;
+    pthread_mutex_init(&w.fail_lock, NULL);
+    if ((status = warm_styles(&a, &w)) >= 0)
+        goto out_lock;
+    status = SF_EXIT_FAIL;
+    if (warm_walk(&w) || warm_open(&a, &w, &remote))
+        goto out_files;
+    t0 = sf_monotonic();
+    if (warm_run(&w, a.jobs, t0) == 0)
+        status = warm_report(&w, remote != NULL, t0);
     sf_pipeline_close(&w.pipe);
     sf_remote_close(remote);
-out_cache:
     sf_cache_close(w.cache);
 out_files:
     for (size_t i = 0; i < w.nfiles; i++)
@@ -441,8 +487,7 @@ out_files:
         free(w.fails[i]);
     free(w.fails);
     sf_models_free(w.models, w.nmodels);
-out_names:
-    sf_names_free(names, nnames);
+out_lock:
     pthread_mutex_destroy(&w.fail_lock);
     return status;
 }
