@@ -555,29 +555,31 @@ static int inplace_input(const struct sf_tflnet *n, int i, int t)
     return -1;
 }
 
-int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
-                   struct sf_tflnet **out, char *why, size_t whylen)
-{
-    struct sf_tflnet *n = calloc(1, sizeof *n);
-    int rc = -ENOMEM;
-    struct timespec t0, t1;
+/* ---- planning: sf_tflnet_plan is a list of these steps, each 0 or -errno
+ * (-EINVAL with why, -ENOMEM) ---------------------------------------------- */
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    *out = NULL;
-    if (!n || !(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
+/* The per-op and per-tensor tables. */
+static int plan_tables(struct sf_tflnet *n, const struct sf_tfl_model *m)
+{
+    if (!(n->r = calloc((size_t)m->ntensors, sizeof *n->r)) || !(n->skip = calloc((size_t)m->nops, 1)) ||
         !(n->cw = calloc((size_t)m->nops, sizeof *n->cw)) || !(n->planar = calloc((size_t)m->nops, 1)) ||
         !(n->fuse = malloc((size_t)m->nops * sizeof *n->fuse)) || !(n->pin = calloc((size_t)m->nops, sizeof *n->pin)) ||
         !(n->map = calloc((size_t)m->nops, sizeof *n->map)) || !(n->qw = calloc((size_t)m->nops, sizeof *n->qw)) ||
         !(n->var = calloc((size_t)m->nops, sizeof *n->var)) || !(n->var_of = malloc((size_t)m->nops * sizeof(int))))
-        goto out_nomem;
+        return -ENOMEM;
     for (int i = 0; i < m->nops; i++) {
         n->fuse[i] = -1;
         n->pin[i].src = -1;
         n->var_of[i] = -1;
     }
-    n->m = m;
-    n->k = kern && kern->tconv ? kern : NULL;
-    /* constants: int8/int32 in place; float16 widened; float32 in place */
+    return 0;
+}
+
+/* Constants: int8/int32 in place; float16 widened; float32 in place. */
+static int plan_constants(struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+
     for (int i = 0; i < m->ntensors; i++) {
         const struct sf_tfl_tensor *t = &m->t[i];
         struct rt *r = &n->r[i];
@@ -597,7 +599,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
             size_t ne = sf_tfl_elems(t);
             float *f = malloc(ne * sizeof *f);
             if (!f)
-                goto out_nomem;
+                return -ENOMEM;
             for (size_t k = 0; k < ne; k++) {
                 if (t->type == SF_TFL_F16) {
                     uint16_t hv;
@@ -612,11 +614,20 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
             r->type = SF_TFL_F32;
         }
     }
+    return 0;
+}
+
+/* The inputs: float32 activations, the first an image of h x w (its own
+ * size when h or w is 0). */
+static int plan_inputs(struct sf_tflnet *n, int h, int w, char *why, size_t whylen)
+{
+    const struct sf_tfl_model *m = n->m;
+
     if (m->nin < 1 || m->t[m->in[0]].ndim != 4 || m->t[m->in[0]].type != SF_TFL_F32)
-        return fail(why, whylen, "the first input is not a float32 image"), sf_tflnet_free(n), -EINVAL;
+        return fail(why, whylen, "the first input is not a float32 image");
     for (int k = 0; k < m->nin; k++) {
         if (m->t[m->in[k]].type != SF_TFL_F32 || n->r[m->in[k]].is_const)
-            return fail(why, whylen, "input %d is not float32", k), sf_tflnet_free(n), -EINVAL;
+            return fail(why, whylen, "input %d is not float32", k);
         n->r[m->in[k]].is_act = 1;
         n->r[m->in[k]].first = -1;
     }
@@ -624,23 +635,31 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         n->r[m->in[0]].d[1] = h;
         n->r[m->in[0]].d[2] = w;
     }
-    /* shapes, op by op; DEQUANTIZE of a constant folds into a constant */
+    return 0;
+}
+
+/* Shapes, op by op, and each activation's first writer and last reader;
+ * DEQUANTIZE of a constant folds into a constant. */
+static int plan_shapes(struct sf_tflnet *n, char *why, size_t whylen)
+{
+    const struct sf_tfl_model *m = n->m;
+    int rc;
+
     for (int i = 0; i < m->nops; i++) {
         const struct sf_tfl_op *op = &m->ops[i];
         if (op->nout != 1 || op->nin < 1 || op->in[0] < 0)
-            return fail(why, whylen, "op %d: %d inputs, %d outputs", i, op->nin, op->nout), sf_tflnet_free(n),
-                   -EINVAL;
+            return fail(why, whylen, "op %d: %d inputs, %d outputs", i, op->nin, op->nout);
         struct rt *o = &n->r[op->out[0]];
         if (o->is_const || o->is_act)
-            return fail(why, whylen, "op %d writes a constant or an input", i), sf_tflnet_free(n), -EINVAL;
+            return fail(why, whylen, "op %d writes a constant or an input", i);
         if (op->code == SF_TFL_DEQUANTIZE && op->nin == 1 && n->r[op->in[0]].is_const &&
             n->r[op->in[0]].type == SF_TFL_F32) {
             struct rt *a = &n->r[op->in[0]];
             size_t bytes = elems4(a->d) * sizeof(float);
             if (elems4(a->d) != sf_tfl_elems(&m->t[op->out[0]]))
-                return fail(why, whylen, "op %d: DEQUANTIZE changes the size", i), sf_tflnet_free(n), -EINVAL;
+                return fail(why, whylen, "op %d: DEQUANTIZE changes the size", i);
             if (!(o->owned = malloc(bytes)))
-                goto out_nomem;
+                return -ENOMEM;
             memcpy(o->owned, a->cdata, bytes);
             memcpy(o->d, a->d, sizeof o->d);
             o->cdata = o->owned;
@@ -651,20 +670,25 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         }
         for (int k = 0; k < op->nin; k++)
             if (op->in[k] >= 0 && !n->r[op->in[k]].is_const && !n->r[op->in[k]].is_act)
-                return fail(why, whylen, "op %d reads tensor %d before it is written", i, op->in[k]),
-                       sf_tflnet_free(n), -EINVAL;
-        if ((rc = infer(n, i, why, whylen))) {
-            sf_tflnet_free(n);
+                return fail(why, whylen, "op %d reads tensor %d before it is written", i, op->in[k]);
+        if ((rc = infer(n, i, why, whylen)))
             return rc;
-        }
         o->is_act = 1;
         o->first = i;
         for (int k = 0; k < op->nin; k++)
             if (op->in[k] >= 0 && n->r[op->in[k]].is_act)
                 n->r[op->in[k]].last = i;
     }
-    /* tconv's weights: [kh][kw][c][ocp], then the bias [ocp] */
-    size_t planes_max = 0;
+    return 0;
+}
+
+/* tconv's weights: [kh][kw][c][ocp], then the bias [ocp]; which ops run
+ * planar (tconvp), and the largest band they need (*planes_max floats). */
+static int plan_tconv_weights(struct sf_tflnet *n, size_t *planes_max)
+{
+    const struct sf_tfl_model *m = n->m;
+
+    *planes_max = 0;
     for (int i = 0; n->k && i < m->nops; i++) {
         const struct sf_tfl_op *op = &m->ops[i];
         const struct rt *wt = &n->r[op->in[1 < op->nin ? 1 : 0]], *o = &n->r[op->out[0]];
@@ -675,7 +699,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         size_t nw = (size_t)kh * kw * c * ocp;
         float *p = calloc(nw + (size_t)ocp, sizeof *p);
         if (!p)
-            goto out_nomem;
+            return -ENOMEM;
         for (int o2 = 0; o2 < oc; o2++) {
             for (int t = 0; t < kh * kw; t++)
                 for (int ci = 0; ci < c; ci++)
@@ -687,12 +711,20 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         if (n->k->tconvp && op->padding == 1 && op->stride_w == 1 && op->stride_h == 1 && c <= 16 &&
             (oc == 3 || oc == 8 || oc == 16) && (size_t)kh * kw * c <= SF_TCONVP_TAPS && (size_t)a->d[1] * a->d[2] >= 4096) {
             n->planar[i] = 1;
-            if ((size_t)(PLANAR_ROWS(kh) + kh - 1) * a->d[2] * c > planes_max)
-                planes_max = (size_t)(PLANAR_ROWS(kh) + kh - 1) * a->d[2] * c;
+            if ((size_t)(PLANAR_ROWS(kh) + kh - 1) * a->d[2] * c > *planes_max)
+                *planes_max = (size_t)(PLANAR_ROWS(kh) + kh - 1) * a->d[2] * c;
         }
     }
-    /* qdot's weights: int8 convolutions (not depthwise), [oc][kp] int16;
-     * and qdw's row of sums (the weights as they are) */
+    return 0;
+}
+
+/* qdot's weights: int8 convolutions (not depthwise), [oc][kp] int16; and
+ * the per-thread scratch sizes of qdot and qdw (qdw's row of sums takes
+ * the weights as they are). */
+static int plan_qdot_weights(struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+
     for (int i = 0; n->k && n->k->qdot && i < m->nops; i++) {
         const struct sf_tfl_op *op = &m->ops[i];
         if (op->code == SF_TFL_DEPTHWISE_CONV_2D && !n->skip[i] && n->r[op->out[0]].type == SF_TFL_I8) {
@@ -710,7 +742,7 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         size_t kp = SF_QDOT_PAD(kt);
         int16_t *q = calloc(oc * kp, sizeof *q);
         if (!q)
-            goto out_nomem;
+            return -ENOMEM;
         for (size_t o2 = 0; o2 < oc; o2++)
             for (size_t t = 0; t < kt; t++)
                 q[o2 * kp + t] = ((const int8_t *)wt->cdata)[o2 * kt + t];
@@ -720,6 +752,12 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
         if (QDOT_PIXELS * oc > n->qd_per)
             n->qd_per = QDOT_PIXELS * oc;
     }
+    return 0;
+}
+
+/* The per-thread scratch: qdot's and qdw's, and tconvp's bands. */
+static int plan_scratch(struct sf_tflnet *n, size_t planes_max)
+{
 #ifdef _OPENMP
     n->nthreads = omp_get_max_threads();
 #else
@@ -727,119 +765,188 @@ int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_c
 #endif
     if ((n->qx_per && !(n->qx = malloc(n->qx_per * n->nthreads * sizeof *n->qx))) ||
         (n->qd_per && !(n->qd = malloc(n->qd_per * n->nthreads * sizeof *n->qd))))
-        goto out_nomem;
+        return -ENOMEM;
     n->band_floats = (planes_max + 15) / 16 * 16;
     if (planes_max && !(n->planes = sf_big_alloc(n->band_floats * n->nthreads * sizeof *n->planes)))
-        goto out_nomem;
+        return -ENOMEM;
+    return 0;
+}
+
+/* The outputs are float32 activations kept to the end; an unread input
+ * lives to op 0.  Then the fusions and tconv's index maps. */
+static int plan_outputs_and_fusions(struct sf_tflnet *n, char *why, size_t whylen)
+{
+    const struct sf_tfl_model *m = n->m;
+
     for (int k = 0; k < m->nout; k++) {
         if (!n->r[m->out[k]].is_act || n->r[m->out[k]].type != SF_TFL_F32)
-            return fail(why, whylen, "output %d is not a float32 activation", k), sf_tflnet_free(n), -EINVAL;
+            return fail(why, whylen, "output %d is not a float32 activation", k);
         n->r[m->out[k]].last = m->nops;         /* kept to the end */
     }
     for (int k = 0; k < m->nin; k++)
         if (n->r[m->in[k]].last < 0)
             n->r[m->in[k]].last = 0;
     if (fuse_norms(n) < 0 || fuse_pads(n) < 0 || fuse_moments(n) < 0)
-        goto out_nomem;
+        return -ENOMEM;
     for (int i = 0; i < m->nops; i++)
         if (n->cw[i] && !n->planar[i] && m->ops[i].stride_h == m->ops[i].stride_w && tconv_maps(n, i) < 0)
-            goto out_nomem;
-    /* the arena, greedy by size (TFLite's planner's rule): tensors that
-     * share bytes (an element-wise op's output over its dying input,
-     * inplace_input) form a group living from its first producer to its
-     * last reader; the largest groups are placed first, each at the lowest
-     * offset that overlaps no placed group alive at the same time.  O(n^2)
-     * in the activations: a few hundred here. */
-    {
-        int *root = malloc((size_t)m->ntensors * sizeof *root), *order = NULL, nroots = 0;
-        struct span { size_t off, len; int first, last; } *g = NULL, *busy = NULL;
-        size_t top = 0;
-        if (!root)
-            goto out_nomem;
-        for (int t = 0; t < m->ntensors; t++)
-            root[t] = -1;
-        for (int i = -1; i < m->nops; i++)          /* in op order, so a group's root comes first */
-            for (int t = 0; t < m->ntensors; t++) {
-                struct rt *r = &n->r[t];
-                if (!r->is_act || r->virt || r->first != i)
-                    continue;
-                r->bytes = (elems4(r->d) * sf_tfl_type_size(r->type) + 63) / 64 * 64;
-                int in = i >= 0 ? inplace_input(n, i, t) : -1;
-                root[t] = in >= 0 ? root[in] : t;
-            }
-        if (!(g = calloc((size_t)m->ntensors, sizeof *g)) || !(order = malloc((size_t)m->ntensors * sizeof *order)) ||
-            !(busy = malloc((size_t)m->ntensors * sizeof *busy))) {
-            free(root); free(g); free(order); free(busy);
-            goto out_nomem;
-        }
-        for (int t = 0; t < m->ntensors; t++)
-            if (root[t] == t) {
-                struct span *q = &g[t];
-                q->len = n->r[t].bytes;
-                q->first = n->r[t].first;
-                q->last = n->r[t].last > n->r[t].first ? n->r[t].last : n->r[t].first;     /* written, never read */
-                order[nroots++] = t;
-            }
-        for (int t = 0; t < m->ntensors; t++)       /* then the members: a group lives to its last reader */
-            if (root[t] >= 0 && root[t] != t && n->r[t].last > g[root[t]].last)
-                g[root[t]].last = n->r[t].last;
-        for (int a1 = 1; a1 < nroots; a1++)         /* largest first (insertion sort: stable) */
-            for (int b1 = a1; b1 > 0 && g[order[b1]].len > g[order[b1 - 1]].len; b1--) {
-                int tmp = order[b1];
-                order[b1] = order[b1 - 1];
-                order[b1 - 1] = tmp;
-            }
-        for (int k = 0; k < nroots; k++) {
-            struct span *q = &g[order[k]];
-            int nb = 0;
-            for (int j = 0; j < k; j++) {           /* placed groups alive with this one, by offset */
-                const struct span *o2 = &g[order[j]];
-                if (o2->first <= q->last && q->first <= o2->last) {
-                    int at = nb++;
-                    while (at > 0 && busy[at - 1].off > o2->off) {
-                        busy[at] = busy[at - 1];
-                        at--;
-                    }
-                    busy[at] = *o2;
-                }
-            }
-            size_t off = 0;
-            for (int j = 0; j < nb; j++) {          /* the lowest gap that holds it */
-                if (busy[j].off >= off + q->len)
-                    break;
-                if (busy[j].off + busy[j].len > off)
-                    off = busy[j].off + busy[j].len;
-            }
-            q->off = off;
-            if (off + q->len > top)
-                top = off + q->len;
-        }
-        for (int t = 0; t < m->ntensors; t++)
-            if (root[t] >= 0)
-                n->r[t].off = g[root[t]].off;
-        free(root); free(g); free(order); free(busy);
-        n->arena_bytes = top;
-        if (getenv("STYLEFS_PROFILE") && *getenv("STYLEFS_PROFILE") == '1') {
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            fprintf(stderr, "tflnet: plan at %dx%d in %.1f ms: activations %.1f MB, planar bands %.1f MB\n", h, w,
-                    ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9) * 1e3, top / 1048576.0,
-                    n->band_floats * n->nthreads * 4 / 1048576.0);
-            for (int t = 0; t < m->ntensors; t++)
-                if (n->r[t].is_act && !n->r[t].virt && n->r[t].bytes >= (8u << 20))
-                    fprintf(stderr, "tflnet:   tensor %d %dx%dx%d: %.1f MB at %.1f, ops %d-%d\n", t, n->r[t].d[1],
-                            n->r[t].d[2], n->r[t].d[3], n->r[t].bytes / 1048576.0, n->r[t].off / 1048576.0,
-                            n->r[t].first, n->r[t].last);
-        }
+            return -ENOMEM;
+    return 0;
+}
 
-        if (!(n->arena = sf_big_alloc(top)))
-            goto out_nomem;
+/* A group of tensors sharing bytes in the arena: its size, its life in
+ * ops, and its offset once placed. */
+struct span {
+    size_t off, len;
+    int first, last;
+};
+
+/* The arena's groups: tensors that share bytes (an element-wise op's
+ * output over its dying input, inplace_input) form a group living from
+ * its first producer to its last reader.  root[t] is t's group (-1: no
+ * arena bytes); g[root] its span; order[0..*nroots) the roots. */
+static void arena_groups(struct sf_tflnet *n, int *root, struct span *g, int *order, int *nroots)
+{
+    const struct sf_tfl_model *m = n->m;
+
+    for (int t = 0; t < m->ntensors; t++)
+        root[t] = -1;
+    for (int i = -1; i < m->nops; i++)          /* in op order, so a group's root comes first */
+        for (int t = 0; t < m->ntensors; t++) {
+            struct rt *r = &n->r[t];
+            if (!r->is_act || r->virt || r->first != i)
+                continue;
+            r->bytes = (elems4(r->d) * sf_tfl_type_size(r->type) + 63) / 64 * 64;
+            int in = i >= 0 ? inplace_input(n, i, t) : -1;
+            root[t] = in >= 0 ? root[in] : t;
+        }
+    *nroots = 0;
+    for (int t = 0; t < m->ntensors; t++)
+        if (root[t] == t) {
+            struct span *q = &g[t];
+            q->len = n->r[t].bytes;
+            q->first = n->r[t].first;
+            q->last = n->r[t].last > n->r[t].first ? n->r[t].last : n->r[t].first;     /* written, never read */
+            order[(*nroots)++] = t;
+        }
+    for (int t = 0; t < m->ntensors; t++)       /* then the members: a group lives to its last reader */
+        if (root[t] >= 0 && root[t] != t && n->r[t].last > g[root[t]].last)
+            g[root[t]].last = n->r[t].last;
+}
+
+/* Place the groups, greedy by size (TFLite's planner's rule): the largest
+ * first, each at the lowest offset that overlaps no placed group alive at
+ * the same time.  O(n^2) in the activations: a few hundred here.  Returns
+ * the arena's size. */
+static size_t arena_place(struct span *g, int *order, int nroots, struct span *busy)
+{
+    size_t top = 0;
+
+    for (int a1 = 1; a1 < nroots; a1++)         /* largest first (insertion sort: stable) */
+        for (int b1 = a1; b1 > 0 && g[order[b1]].len > g[order[b1 - 1]].len; b1--) {
+            int tmp = order[b1];
+            order[b1] = order[b1 - 1];
+            order[b1 - 1] = tmp;
+        }
+    for (int k = 0; k < nroots; k++) {
+        struct span *q = &g[order[k]];
+        int nb = 0;
+        for (int j = 0; j < k; j++) {           /* placed groups alive with this one, by offset */
+            const struct span *o2 = &g[order[j]];
+            if (o2->first <= q->last && q->first <= o2->last) {
+                int at = nb++;
+                while (at > 0 && busy[at - 1].off > o2->off) {
+                    busy[at] = busy[at - 1];
+                    at--;
+                }
+                busy[at] = *o2;
+            }
+        }
+        size_t off = 0;
+        for (int j = 0; j < nb; j++) {          /* the lowest gap that holds it */
+            if (busy[j].off >= off + q->len)
+                break;
+            if (busy[j].off + busy[j].len > off)
+                off = busy[j].off + busy[j].len;
+        }
+        q->off = off;
+        if (off + q->len > top)
+            top = off + q->len;
     }
+    return top;
+}
+
+/* The activations' arena: grouped, placed, allocated. */
+static int plan_arena(struct sf_tflnet *n)
+{
+    const struct sf_tfl_model *m = n->m;
+    int *root = malloc((size_t)m->ntensors * sizeof *root), *order = malloc((size_t)m->ntensors * sizeof *order);
+    struct span *g = calloc((size_t)m->ntensors, sizeof *g), *busy = malloc((size_t)m->ntensors * sizeof *busy);
+    int nroots, rc = -ENOMEM;
+
+    if (!root || !order || !g || !busy)
+        goto out_free;
+    arena_groups(n, root, g, order, &nroots);
+    n->arena_bytes = arena_place(g, order, nroots, busy);
+    for (int t = 0; t < m->ntensors; t++)
+        if (root[t] >= 0)
+            n->r[t].off = g[root[t]].off;
+    if ((n->arena = sf_big_alloc(n->arena_bytes)))
+        rc = 0;
+out_free:
+    free(root);
+    free(g);
+    free(order);
+    free(busy);
+    return rc;
+}
+
+/* With STYLEFS_PROFILE=1: the plan's time and memory, and its largest
+ * tensors, on stderr. */
+static void plan_profile(const struct sf_tflnet *n, int h, int w, double ms)
+{
+    const struct sf_tfl_model *m = n->m;
+
+    if (!getenv("STYLEFS_PROFILE") || *getenv("STYLEFS_PROFILE") != '1')
+        return;
+    fprintf(stderr, "tflnet: plan at %dx%d in %.1f ms: activations %.1f MB, planar bands %.1f MB\n", h, w, ms,
+            n->arena_bytes / 1048576.0, n->band_floats * n->nthreads * 4 / 1048576.0);
+    for (int t = 0; t < m->ntensors; t++)
+        if (n->r[t].is_act && !n->r[t].virt && n->r[t].bytes >= (8u << 20))
+            fprintf(stderr, "tflnet:   tensor %d %dx%dx%d: %.1f MB at %.1f, ops %d-%d\n", t, n->r[t].d[1],
+                    n->r[t].d[2], n->r[t].d[3], n->r[t].bytes / 1048576.0, n->r[t].off / 1048576.0,
+                    n->r[t].first, n->r[t].last);
+}
+
+int sf_tflnet_plan(const struct sf_tfl_model *m, int h, int w, const struct sf_cpu_kernels *kern,
+                   struct sf_tflnet **out, char *why, size_t whylen)
+{
+    struct sf_tflnet *n = calloc(1, sizeof *n);
+    struct timespec t0, t1;
+    size_t planes_max;
+    int rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    *out = NULL;
+    if (!n) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    n->m = m;
+    n->k = kern && kern->tconv ? kern : NULL;
+    if ((rc = plan_tables(n, m)) || (rc = plan_constants(n)) || (rc = plan_inputs(n, h, w, why, whylen)) ||
+        (rc = plan_shapes(n, why, whylen)) || (rc = plan_tconv_weights(n, &planes_max)) ||
+        (rc = plan_qdot_weights(n)) || (rc = plan_scratch(n, planes_max)) ||
+        (rc = plan_outputs_and_fusions(n, why, whylen)) || (rc = plan_arena(n))) {
+        if (rc == -ENOMEM)
+            snprintf(why, whylen, "out of memory");
+        sf_tflnet_free(n);
+        return rc;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    plan_profile(n, h, w, ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9) * 1e3);
     *out = n;
     return 0;
-out_nomem:
-    snprintf(why, whylen, "out of memory");
-    sf_tflnet_free(n);
-    return -ENOMEM;
 }
 
 float *sf_tflnet_input(struct sf_tflnet *n, int i, size_t *elems)

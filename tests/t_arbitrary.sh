@@ -53,6 +53,24 @@ else
     fail "transformer at 384x384 runs" "$(cat "$W/t.out")"
 fi
 
+# tflnet's portable loops (TFLCHECK_PORTABLE: no vector kernel at all),
+# the fallback and the oracle of the vector kernels, on the same goldens
+if TFLCHECK_PORTABLE=1 $T predict "$A/predict_int8.tflite" "$W/style1.ppm" "$W/bp1.f32" >"$W/pp.out" 2>&1 &&
+   grep -q "portable" "$W/pp.out" && cmp -s "$W/bp1.f32" "$G/arb_bottleneck_s1.f32"; then
+    pass "predictor, portable loops only: LiteRT's 100 floats, bit for bit ($(cat "$W/pp.out"))"
+else
+    fail "predictor, portable loops only: LiteRT's 100 floats" "$(cat "$W/pp.out"; cmp "$W/bp1.f32" "$G/arb_bottleneck_s1.f32")"
+fi
+if TFLCHECK_PORTABLE=1 $T transfer "$A/transfer_fp16.tflite" "$W/content.ppm" "$W/b1.f32" "$W/out384_portable.ppm" \
+    >"$W/tp.out" 2>&1 && grep -q "portable" "$W/tp.out"; then
+    r=$($CMP "$W/out384_portable.ppm" "$G/arb_fp16_384.png" --within1 0.999 --psnr 45) &&
+    r2=$($CMP "$W/out384_portable.ppm" "$W/out384.ppm" --within1 0.9999 --psnr 60) &&
+        pass "transformer, portable loops only: 384x384 against LiteRT: $r; against the vector kernels: $r2" ||
+        fail "transformer, portable loops only, against LiteRT and the vector kernels" "$r; $r2"
+else
+    fail "transformer, portable loops only, runs" "$(cat "$W/tp.out")"
+fi
+
 # the choice made: the int8 predictor reproduced, against the same model
 # computed in float32 (what the integer arithmetic changes in the image)
 if $T predict-float "$A/predict_int8.tflite" "$W/style1.ppm" "$W/bf1.f32" >"$W/pf.out" 2>&1 &&
