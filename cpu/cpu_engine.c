@@ -134,17 +134,211 @@ static int plan_conv(struct sf_engine_impl *e, int i, float *src, int hin, int w
     return 0;
 }
 
-/* Plan h0 x w0 in configuration cfg.  Returns 0, -ENOTSUP (a layer would
- * run a reference implementation), -ENOMEM, -EIO. */
+/* The shapes of a pass over h0 x w0 (cpu_engine.h), in pixels. */
+struct dims {
+    int h0, w0, h1, w1, h2, w2, h3, w3, h4, w4;
+    size_t full, half, quarter;     /* h4 * w4, h3 * w3, h2 * w2 */
+};
+
+static struct dims dims_of(int h0, int w0)
+{
+    struct dims d = { .h0 = h0, .w0 = w0, .h1 = (h0 + 1) / 2, .w1 = (w0 + 1) / 2 };
+    d.h2 = (d.h1 + 1) / 2;
+    d.w2 = (d.w1 + 1) / 2;
+    d.h3 = 2 * d.h2;
+    d.w3 = 2 * d.w2;
+    d.h4 = 2 * d.h3;
+    d.w4 = 2 * d.w3;
+    d.full = (size_t)d.h4 * d.w4;
+    d.half = (size_t)d.h3 * d.w3;
+    d.quarter = (size_t)d.h2 * d.w2;
+    return d;
+}
+
+/* Every activation lives in one block, laid out by liveness (f = full
+ * pixels, in floats; a fresh page costs more than its share of the pass
+ * on these VMs, about 1.5 ms per MB when the host backs it anew, so the
+ * block is as small as the liveness allows):
+ *   [0, 32f)      B: layer 0's output (1-2 read it); Y, layer 14's output
+ *                 (float32 plans)
+ *   [32f, 48f)    M: layer 1's and 13's outputs; layer 0's prepared input
+ *                 and O (layer 15's output, float32 plans) when each is
+ *                 dead
+ *   [0, 24f)      X, T, U (8f each): layers 2-13, while B is dead
+ *   [24f, ...)    the residual layers' oneDNN scratchpad (Winograd's is
+ *                 large: 152 MB at 1 MP), while B and M are dead
+ *   bf16 plans:   T16, layer 14's bf16 input, at [0, 8f) (X is dead once
+ *                 layer 13 has read T); Y at [16f, 48f) (M is dead once
+ *                 T16 is written); O at [0, 3f) (T16 is dead once layer
+ *                 14 has run)
+ * so at 1 MP it is 192 MB (our Winograd, no scratchpad) to 240 MB
+ * (oneDNN's), against 288 MB for separate buffers.  *res_avail: the
+ * bytes at 24f free for the residual scratchpad. */
+static int plan_block(struct sf_engine_impl *e, const struct plan_cfg *cfg, const struct dims *d, int wino,
+                      size_t *res_avail)
+{
+    size_t res_need = 0, floats = d->full * 32 + d->half * 64, tail;
+    int oh, ow, rc;
+
+    if (wino && !cfg->own_wino && !cfg->own) {
+        /* the scratchpad's size, from a plan of one residual layer (kept
+         * in oneDNN's primitive cache for the real one) */
+        if ((rc = sf_plan_layer(e, 3, NULL, d->h2, d->w2, cfg->cb_res, NULL, cfg->cb_res, wino, 0, &oh, &ow,
+                                &res_need)))
+            return rc;
+        sf_plan_free_layer(e, 3);
+    }
+    tail = (res_need + sizeof(float) - 1) / sizeof(float);
+    if (floats < d->full * 24 + tail)
+        floats = d->full * 24 + tail;
+    if (!(e->B = alloc_f(floats)))
+        return -ENOMEM;
+    e->M = e->B + d->full * 32;
+    e->X = e->B;
+    e->T = e->B + d->full * 8;
+    e->U = e->B + d->full * 16;
+    e->O = e->bf16 ? e->B : e->M;
+    e->Y = e->bf16 ? e->B + d->full * 16 : e->B;
+    e->T16 = e->bf16 ? (uint16_t *)e->B : NULL;
+    *res_avail = (floats - d->full * 24) * sizeof(float);
+    return 0;
+}
+
+/* Layer 0 (ours), its norm's sums taken as it writes. */
+static int plan_layer0(struct sf_engine_impl *e, const struct plan_cfg *cfg, const struct dims *d)
+{
+    size_t n = e->k.conv0_buf_bytes(d->h0, d->w0);
+
+    e->c0buf = n <= d->half * 64 * sizeof(float) ? (void *)e->M : alloc_f(n / sizeof(float) + 1);
+    if (!e->c0buf)
+        return -ENOMEM;
+    snprintf(e->impl[0], sizeof e->impl[0], "stylefs %s", e->k.conv0_name);
+    e->flops[0] = 2.0 * 81 * 3 * 32 * (double)d->h0 * d->w0;
+    add_step(e, (struct step){ .op = OP_CONV0, .layer = 0 });
+    add_norm(e, 0, e->B, (size_t)d->h0 * d->w0, cfg->cb_32, NULL);
+    e->steps[e->nsteps - 1].fused = 1;         /* conv0_step takes the sums */
+    return 0;
+}
+
+/* Layers 1 and 2, and the reorder into the residual layout (split). */
+static int plan_down(struct sf_engine_impl *e, const struct plan_cfg *cfg, const struct dims *d, int split,
+                     size_t *scratch_need)
+{
+    int oh, ow, rc;
+
+    if ((rc = plan_conv(e, 1, e->B, d->h0, d->w0, cfg->cb_32, e->M, cfg->cb_64, 0, 0, &oh, &ow, scratch_need)))
+        return rc;
+    add_norm(e, 1, e->M, (size_t)d->h1 * d->w1, cfg->cb_64, NULL);
+    if ((rc = plan_conv(e, 2, e->M, d->h1, d->w1, cfg->cb_64, split ? e->T : e->X, cfg->cb_128, 0, 0, &oh, &ow,
+                        scratch_need)))
+        return rc;
+    add_norm(e, 2, split ? e->T : e->X, d->quarter, cfg->cb_128, NULL);
+    if (!split)
+        return 0;
+    if ((rc = sf_plan_reorder(e, 128, d->h2, d->w2, cfg->cb_128, e->T, cfg->cb_res, 0, e->X, &e->to_res, &e->mT,
+                              &e->mX)))
+        return rc;
+    add_step(e, (struct step){ .op = OP_REORDER, .layer = 2, .reorder = e->to_res, .from = e->mT, .to = e->mX });
+    return 0;
+}
+
+/* The residual stage, layers 3-12 (on our Winograd, the norms ride in
+ * the kernel: fused, the first of each pair deferred to the next input). */
+static int plan_residual(struct sf_engine_impl *e, const struct plan_cfg *cfg, const struct dims *d, int wino,
+                         size_t *res_need)
+{
+    int oh, ow, rc;
+
+    for (int i = 3; i <= 12; i += 2) {
+        if ((rc = plan_conv(e, i, e->X, d->h2, d->w2, cfg->cb_res, e->T, cfg->cb_res, wino, 0, &oh, &ow, res_need)))
+            return rc;
+        add_norm(e, i, e->T, d->quarter, cfg->cb_res, NULL);
+        e->steps[e->nsteps - 1].fused = e->steps[e->nsteps - 1].defer = cfg->own_wino;
+        if ((rc = plan_conv(e, i + 1, e->T, d->h2, d->w2, cfg->cb_res, e->U, cfg->cb_res, wino, 0, &oh, &ow,
+                            res_need)))
+            return rc;
+        add_norm(e, i + 1, e->U, d->quarter, cfg->cb_res, e->X);
+        e->steps[e->nsteps - 1].fused = cfg->own_wino;
+    }
+    return 0;
+}
+
+/* Layers 13 and 14 (after the reorder out of the residual layout, split),
+ * layer 15 (ours) and the output. */
+static int plan_up(struct sf_engine_impl *e, const struct plan_cfg *cfg, const struct dims *d, int split,
+                   size_t *scratch_need)
+{
+    int oh, ow, rc;
+
+    if (split) {
+        if ((rc = sf_plan_reorder(e, 128, d->h2, d->w2, cfg->cb_res, e->X, cfg->cb_128, e->bf16, e->T,
+                                  &e->from_res, &e->mXr, &e->mTr)))
+            return rc;
+        add_step(e, (struct step){ .op = OP_REORDER, .layer = 13, .reorder = e->from_res, .from = e->mXr,
+                                   .to = e->mTr });
+    }
+    if ((rc = plan_conv(e, 13, split ? e->T : e->X, d->h2, d->w2, split ? cfg->cb_128 : cfg->cb_res, e->M,
+                        cfg->cb_64, 0, e->bf16, &oh, &ow, scratch_need)))
+        return rc;
+    if (e->bf16)
+        add_step(e, (struct step){ .op = OP_NORM_BF16, .layer = 13, .x = e->M, .hw = d->half, .c = 64, .cb = 64 });
+    else
+        add_norm(e, 13, e->M, d->half, cfg->cb_64, NULL);
+    if ((rc = plan_conv(e, 14, e->bf16 ? (float *)e->T16 : e->M, d->h3, d->w3, cfg->cb_64, e->Y, cfg->cb_32, 0,
+                        e->bf16, &oh, &ow, scratch_need)))
+        return rc;
+    add_step(e, (struct step){ .op = OP_NORM_STATS, .layer = 14, .x = e->Y, .hw = d->full, .c = 32,
+                               .cb = cfg->cb_32 });
+    snprintf(e->impl[15], sizeof e->impl[15], "stylefs %s", e->bf16 ? e->k.oc16_name : e->k.oc_name);
+    e->flops[15] = 2.0 * 81 * 32 * 3 * (double)d->full;
+    add_step(e, (struct step){ .op = OP_OUTCONV, .layer = 15 });
+    add_step(e, (struct step){ .op = OP_OUTPUT, .layer = 15, .x = e->O, .hw = d->full, .c = 3, .cb = 3 });
+    return 0;
+}
+
+/* The per-thread and per-layer scratch: our Winograd's, layer 0's sums,
+ * layer 15's bands, and oneDNN's scratchpads (the residual layers' in
+ * the block when it fits there). */
+static int plan_scratch(struct sf_engine_impl *e, const struct plan_cfg *cfg, const struct dims *d,
+                        size_t scratch_need, size_t res_need, size_t res_avail)
+{
+    e->nthreads = omp_get_max_threads();
+    if (cfg->own_wino &&
+        (!(e->wU = alloc_f((size_t)10 * SF_WINO_P * 128 * 128)) ||
+         !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads)) ||
+         !(e->wstat = malloc((size_t)sf_wino_nblocks(d->h2, d->w2) * 256 * sizeof(double)))))
+        return -ENOMEM;
+    if (!(e->c0stat = malloc((size_t)((d->h0 + 1) / 2) * 64 * sizeof(double))))
+        return -ENOMEM;
+    e->band_floats = (e->bf16 ? e->k.oc16_band : e->k.oc_band)(d->w4);
+    if (e->band_floats && !(e->band = alloc_f(e->band_floats * (size_t)e->nthreads)))
+        return -ENOMEM;
+    if (scratch_need) {
+        if (!(e->scratch = aligned_alloc(64, (scratch_need + 63) / 64 * 64)))
+            return -ENOMEM;
+        for (int i = 1; i < SF_LAYERS - 1; i++)
+            if (i < 3 || i > 12)
+                dnnl_memory_set_data_handle(e->L[i].scratch, e->scratch);
+    }
+    if (res_need) {
+        void *rs = e->B + d->full * 24;
+        if (res_need > res_avail && !(rs = e->scratch_res = aligned_alloc(64, (res_need + 63) / 64 * 64)))
+            return -ENOMEM;
+        for (int i = 3; i <= 12; i++)
+            dnnl_memory_set_data_handle(e->L[i].scratch, rs);
+    }
+    return 0;
+}
+
+/* Plan h0 x w0 in configuration cfg: a list of the steps above.  Returns
+ * 0, -ENOTSUP (a layer would run a reference implementation, or our
+ * Winograd is not there for this configuration), -ENOMEM, -EIO. */
 static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_cfg *cfg)
 {
-    int h1 = (h0 + 1) / 2, w1 = (w0 + 1) / 2;
-    int h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2;
-    int h3 = 2 * h2, w3 = 2 * w2, h4 = 2 * h3, w4 = 2 * w3;
-    size_t full = (size_t)h4 * w4, half = (size_t)h3 * w3, quarter = (size_t)h2 * w2;
-    size_t scratch_need = 0, res_need = 0, res_avail, bm = full * 32 + half * 64;
-    int rc = 0, i, oh, ow, wino = cfg->winograd && e->winograd;
-    int split = cfg->cb_128 != cfg->cb_res;     /* layer 2 and 13 see another layout */
+    struct dims d = dims_of(h0, w0);
+    size_t scratch_need = 0, res_need = 0, res_avail = 0;
+    int wino = cfg->winograd && e->winograd, split = cfg->cb_128 != cfg->cb_res;     /* layers 2 and 13 see another layout */
+    int rc;
 
     plan_free(e);
     /* our Winograd: where this level has a vector one whose channel
@@ -154,145 +348,16 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         return -ENOTSUP;
     e->cfg = cfg;
     e->bf16 = e->k.oc16_rows && split && (size_t)h0 * w0 >= BF16_MIN_PIXELS;
-    /* Every activation lives in one block, laid out by liveness (f = full
-     * pixels, in floats; a fresh page costs more than its share of the
-     * pass on these VMs, about 1.5 ms per MB when the host backs it anew,
-     * so the block is as small as the liveness allows):
-     *   [0, 32f)      B: layer 0's output (1-2 read it); Y, layer 14's
-     *                 output (float32 plans)
-     *   [32f, 48f)    M: layer 1's and 13's outputs; layer 0's prepared
-     *                 input and O (layer 15's output, float32 plans)
-     *                 when each is dead
-     *   [0, 24f)      X, T, U (8f each): layers 2-13, while B is dead
-     *   [24f, ...)    the residual layers' oneDNN scratchpad (Winograd's
-     *                 is large: 152 MB at 1 MP), while B and M are dead
-     *   bf16 plans:   T16, layer 14's bf16 input, at [0, 8f) (X is dead
-     *                 once layer 13 has read T); Y at [16f, 48f) (M is
-     *                 dead once T16 is written); O at [0, 3f) (T16 is
-     *                 dead once layer 14 has run)
-     * so at 1 MP it is 192 MB (our Winograd, no scratchpad) to 240 MB
-     * (oneDNN's), against 288 MB for separate buffers. */
-    if (wino && !cfg->own_wino && !cfg->own) {
-        /* the scratchpad's size, from a plan of one residual layer (kept
-         * in oneDNN's primitive cache for the real one) */
-        if ((rc = sf_plan_layer(e, 3, NULL, h2, w2, cfg->cb_res, NULL, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
-            goto out_free;
-        sf_plan_free_layer(e, 3);
-    }
-    {
-        size_t floats = bm, tail = (res_need + sizeof(float) - 1) / sizeof(float);
-        if (floats < full * 24 + tail)
-            floats = full * 24 + tail;
-        if (!(e->B = alloc_f(floats)))
-            goto out_nomem;
-        e->M = e->B + full * 32;
-        e->X = e->B;
-        e->T = e->B + full * 8;
-        e->U = e->B + full * 16;
-        e->O = e->bf16 ? e->B : e->M;
-        e->Y = e->bf16 ? e->B + full * 16 : e->B;
-        e->T16 = e->bf16 ? (uint16_t *)e->B : NULL;
-        res_avail = (floats - full * 24) * sizeof(float);
-        res_need = 0;
-    }
-
-    /* layer 0 (ours) */
-    {
-        size_t n = e->k.conv0_buf_bytes(h0, w0);
-        e->c0buf = n <= half * 64 * sizeof(float) ? (void *)e->M : alloc_f(n / sizeof(float) + 1);
-        if (!e->c0buf)
-            goto out_nomem;
-        snprintf(e->impl[0], sizeof e->impl[0], "stylefs %s", e->k.conv0_name);
-        e->flops[0] = 2.0 * 81 * 3 * 32 * (double)h0 * w0;
-        add_step(e, (struct step){ .op = OP_CONV0, .layer = 0 });
-        add_norm(e, 0, e->B, (size_t)h0 * w0, cfg->cb_32, NULL);
-        e->steps[e->nsteps - 1].fused = 1;         /* conv0_step takes the sums */
-    }
-    /* layers 1, 2 */
-    if ((rc = plan_conv(e, 1, e->B, h0, w0, cfg->cb_32, e->M, cfg->cb_64, 0, 0, &oh, &ow, &scratch_need)))
-        goto out_free;
-    add_norm(e, 1, e->M, (size_t)h1 * w1, cfg->cb_64, NULL);
-    if ((rc = plan_conv(e, 2, e->M, h1, w1, cfg->cb_64, split ? e->T : e->X, cfg->cb_128, 0, 0, &oh, &ow,
-                        &scratch_need)))
-        goto out_free;
-    add_norm(e, 2, split ? e->T : e->X, quarter, cfg->cb_128, NULL);
-    if (split) {
-        if ((rc = sf_plan_reorder(e, 128, h2, w2, cfg->cb_128, e->T, cfg->cb_res, 0, e->X, &e->to_res, &e->mT,
-                                  &e->mX)))
-            goto out_free;
-        add_step(e, (struct step){ .op = OP_REORDER, .layer = 2, .reorder = e->to_res, .from = e->mT,
-                                   .to = e->mX });
-    }
-    /* the residual stage */
-    for (i = 3; i <= 12; i += 2) {
-        if ((rc = plan_conv(e, i, e->X, h2, w2, cfg->cb_res, e->T, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
-            goto out_free;
-        add_norm(e, i, e->T, quarter, cfg->cb_res, NULL);
-        e->steps[e->nsteps - 1].fused = e->steps[e->nsteps - 1].defer = cfg->own_wino;
-        if ((rc = plan_conv(e, i + 1, e->T, h2, w2, cfg->cb_res, e->U, cfg->cb_res, wino, 0, &oh, &ow, &res_need)))
-            goto out_free;
-        add_norm(e, i + 1, e->U, quarter, cfg->cb_res, e->X);
-        e->steps[e->nsteps - 1].fused = cfg->own_wino;
-    }
-    /* layers 13, 14 */
-    if (split) {
-        if ((rc = sf_plan_reorder(e, 128, h2, w2, cfg->cb_res, e->X, cfg->cb_128, e->bf16, e->T, &e->from_res,
-                                  &e->mXr, &e->mTr)))
-            goto out_free;
-        add_step(e, (struct step){ .op = OP_REORDER, .layer = 13, .reorder = e->from_res, .from = e->mXr,
-                                   .to = e->mTr });
-    }
-    if ((rc = plan_conv(e, 13, split ? e->T : e->X, h2, w2, split ? cfg->cb_128 : cfg->cb_res, e->M, cfg->cb_64, 0,
-                        e->bf16, &oh, &ow, &scratch_need)))
-        goto out_free;
-    if (e->bf16)
-        add_step(e, (struct step){ .op = OP_NORM_BF16, .layer = 13, .x = e->M, .hw = half, .c = 64, .cb = 64 });
-    else
-        add_norm(e, 13, e->M, half, cfg->cb_64, NULL);
-    if ((rc = plan_conv(e, 14, e->bf16 ? (float *)e->T16 : e->M, h3, w3, cfg->cb_64, e->Y, cfg->cb_32, 0, e->bf16, &oh, &ow,
-                        &scratch_need)))
-        goto out_free;
-    add_step(e, (struct step){ .op = OP_NORM_STATS, .layer = 14, .x = e->Y, .hw = full, .c = 32, .cb = cfg->cb_32 });
-    /* layer 15 (ours) and the output */
-    snprintf(e->impl[15], sizeof e->impl[15], "stylefs %s", e->bf16 ? e->k.oc16_name : e->k.oc_name);
-    e->flops[15] = 2.0 * 81 * 32 * 3 * (double)full;
-    add_step(e, (struct step){ .op = OP_OUTCONV, .layer = 15 });
-    add_step(e, (struct step){ .op = OP_OUTPUT, .layer = 15, .x = e->O, .hw = full, .c = 3, .cb = 3 });
-
-    e->nthreads = omp_get_max_threads();
-    if (cfg->own_wino &&
-        (!(e->wU = alloc_f((size_t)10 * SF_WINO_P * 128 * 128)) ||
-         !(e->wscratch = alloc_f(sf_wino_scratch_floats() * (size_t)e->nthreads)) ||
-         !(e->wstat = malloc((size_t)sf_wino_nblocks(h2, w2) * 256 * sizeof(double)))))
-        goto out_nomem;
-    if (!(e->c0stat = malloc((size_t)((h0 + 1) / 2) * 64 * sizeof(double))))
-        goto out_nomem;
-    e->band_floats = (e->bf16 ? e->k.oc16_band : e->k.oc_band)(w4);
-    if (e->band_floats && !(e->band = alloc_f(e->band_floats * (size_t)e->nthreads)))
-        goto out_nomem;
-    if (scratch_need) {
-        if (!(e->scratch = aligned_alloc(64, (scratch_need + 63) / 64 * 64)))
-            goto out_nomem;
-        for (i = 1; i < SF_LAYERS - 1; i++)
-            if (i < 3 || i > 12)
-                dnnl_memory_set_data_handle(e->L[i].scratch, e->scratch);
-    }
-    if (res_need) {
-        void *rs = e->B + full * 24;
-        if (res_need > res_avail &&
-            !(rs = e->scratch_res = aligned_alloc(64, (res_need + 63) / 64 * 64)))
-            goto out_nomem;
-        for (i = 3; i <= 12; i++)
-            dnnl_memory_set_data_handle(e->L[i].scratch, rs);
+    if ((rc = plan_block(e, cfg, &d, wino, &res_avail)) || (rc = plan_layer0(e, cfg, &d)) ||
+        (rc = plan_down(e, cfg, &d, split, &scratch_need)) || (rc = plan_residual(e, cfg, &d, wino, &res_need)) ||
+        (rc = plan_up(e, cfg, &d, split, &scratch_need)) ||
+        (rc = plan_scratch(e, cfg, &d, scratch_need, res_need, res_avail))) {
+        plan_free(e);
+        return rc;
     }
     e->h = h0;
     e->w = w0;
     return 0;
-out_nomem:
-    rc = -ENOMEM;
-out_free:
-    plan_free(e);
-    return rc;
 }
 
 /* Plan h0 x w0: the first configuration, in order, in which oneDNN has a
