@@ -92,8 +92,12 @@ SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c
            src/stb_impl.c src/fs.c $(ARB_C) cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
-TEST_BIN := $(BUILD)/tests/unit $(BUILD)/tests/kernels $(BUILD)/tests/peak $(BUILD)/tests/fault_inject.so \
-            $(BUILD)/tests/mkimg $(BUILD)/tests/imgcmp $(BUILD)/tests/netbench $(BUILD)/tests/tflcheck \
+# The test programs: the suites (tests/), the helpers the scripts call
+# (tests/helper/) and the bench's (tests/bench/).  Each builds to
+# build/tests/NAME, whichever folder its source is in.
+TEST_PROGS := tests/unit tests/kernels tests/helper/mkimg tests/helper/imgcmp tests/helper/tflcheck \
+              tests/bench/peak tests/bench/netbench
+TEST_BIN := $(foreach p,$(TEST_PROGS),$(BUILD)/tests/$(notdir $(p))) $(BUILD)/tests/fault_inject.so \
             $(BUILD)/examples/gallery
 
 .PHONY: all clean test test-arm64 arm64-deps print-deps models bench install uninstall deps demo undemo config golden golden-arbitrary fuzz-tflite devkit gallery \
@@ -126,11 +130,14 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags | config
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+define test_prog
+$(BUILD)/tests/$(notdir $(1)): $(BUILD)/$(1).o $$(LIB_OBJ)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(TEST_PROGS),$(eval $(call test_prog,$(p))))
 
 # an LD_PRELOAD library that makes chosen library calls fail (tests only)
-$(BUILD)/tests/fault_inject.so: tests/fault_inject.c $(BUILD)/.flags
+$(BUILD)/tests/fault_inject.so: tests/helper/fault_inject.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -fPIC -shared -o $@ $< -ldl
 
@@ -200,7 +207,7 @@ test: all $(TEST_BIN)
 	@SHARED=$(SHARED) TESTS="$(TESTS)" sh tests/run.sh
 
 bench: all $(TEST_BIN)
-	@SHARED=$(SHARED) sh tests/bench.sh
+	@SHARED=$(SHARED) sh tests/bench/bench.sh
 
 # aarch64: a cross build (Debian's arm64 packages; `make arm64-deps` installs
 # them as root) and its tests under qemu-user, on a NEON-only CPU
@@ -235,11 +242,11 @@ stress: all $(TEST_BIN)
 	@mkdir -p $(BUILD)/stress && rm -rf $(BUILD)/stress/*
 	@SHARED=$(SHARED) STRESS_SECONDS=$${STRESS_SECONDS:-180} sh tests/t_faults.sh $(CURDIR)/$(BUILD)/stress
 
-# libFuzzer over the decode-and-guard path (tests/fuzz_decode.c), built
+# libFuzzer over the decode-and-guard path (tests/fuzz/fuzz_decode.c), built
 # with clang, ASan and UBSan; seeded with the hardening tests' inputs at
 # small sizes; runs FUZZ_SECONDS (300).  Not part of `make test`.
 FUZZ_DIR  := $(BUILD)/fuzz
-FUZZ_SRC  := tests/fuzz_decode.c src/image.c src/util.c src/stb_impl.c
+FUZZ_SRC  := tests/fuzz/fuzz_decode.c src/image.c src/util.c src/stb_impl.c
 FUZZ_SECONDS ?= 300
 $(FUZZ_DIR)/fuzz_decode: $(FUZZ_SRC) src/image.h
 	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
@@ -248,18 +255,18 @@ $(FUZZ_DIR)/fuzz_decode: $(FUZZ_SRC) src/image.h
 	  $(shell $(PKG_CONFIG) --cflags $(PKGS)) -o $@ $(FUZZ_SRC) $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
 fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
 	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus $(FUZZ_DIR)/findings
-	@sh tests/fuzz_seeds.sh $(BUILD)/tests/mkimg $(FUZZ_DIR)/seeds
+	@sh tests/fuzz/fuzz_seeds.sh $(BUILD)/tests/mkimg $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ_DIR)/findings/ -print_final_stats=1 $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
-# libFuzzer over the TFLite reader and runner (tests/fuzz_tflite.c), seeded
+# libFuzzer over the TFLite reader and runner (tests/fuzz/fuzz_tflite.c), seeded
 # with ../shared/arbitrary's three models; runs FUZZ_SECONDS.  Not part of
-# `make test`, which runs a deterministic damage pass (tests/tflcheck.c).
-$(FUZZ_DIR)/fuzz_tflite: tests/fuzz_tflite.c $(ARB_C) arbitrary/tflite.h arbitrary/tflnet.h cpu/cpu.h
+# `make test`, which runs a deterministic damage pass (tests/helper/tflcheck.c).
+$(FUZZ_DIR)/fuzz_tflite: tests/fuzz/fuzz_tflite.c $(ARB_C) arbitrary/tflite.h arbitrary/tflnet.h cpu/cpu.h
 	@command -v clang >/dev/null || { echo "make fuzz-tflite needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Icpu -Iarbitrary -o $@ \
-	  tests/fuzz_tflite.c arbitrary/tflite.c arbitrary/tflnet.c -lm
+	  tests/fuzz/fuzz_tflite.c arbitrary/tflite.c arbitrary/tflnet.c -lm
 fuzz-tflite: $(FUZZ_DIR)/fuzz_tflite
 	@mkdir -p $(FUZZ_DIR)/tfl_seeds $(FUZZ_DIR)/tfl_corpus $(FUZZ_DIR)/tfl_findings
 	cp $(SHARED)/arbitrary/*.tflite $(FUZZ_DIR)/tfl_seeds/
@@ -268,7 +275,7 @@ fuzz-tflite: $(FUZZ_DIR)/fuzz_tflite
 
 # LiteRT's outputs for tests/t_arbitrary.sh (npm; see tests/make_golden_arb.sh).
 golden-arbitrary: $(BUILD)/tests/mkimg
-	@SHARED=$(SHARED) sh tests/make_golden_arb.sh
+	@SHARED=$(SHARED) sh tests/golden/make_golden_arb.sh
 
 # Everything tests/gpu.sh needs on a GPU machine that has none of our
 # Debian libraries: the binaries, their shared libraries, one style and
@@ -322,7 +329,7 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 golden: $(TEST_BIN)
-	SHARED=$(SHARED) sh tests/make_golden.sh
+	SHARED=$(SHARED) sh tests/golden/make_golden.sh
 
 # ---- demo: build, fetch styles and sample photos, mount at ./mnt -------------
 DEMO_PHOTOS_URL := https://raw.githubusercontent.com/ml5js/ml5-library/main/examples/p5js/StyleTransfer/StyleTransfer_Image/img/patagonia.jpg
@@ -347,4 +354,4 @@ demo:
 undemo:
 	@fusermount3 -u mnt 2>/dev/null || umount mnt 2>/dev/null || true
 	@echo "unmounted ./mnt"
-.PRECIOUS: $(BUILD)/examples/%.o $(BUILD)/tests/%.o
+.PRECIOUS: $(BUILD)/examples/%.o $(BUILD)/tests/%.o $(BUILD)/tests/helper/%.o $(BUILD)/tests/bench/%.o

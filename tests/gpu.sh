@@ -22,7 +22,7 @@
 #      benchmarked cuDNN algorithms, with and without a CUDA graph, device
 #      time, and 50 MP (max_pixels) once;
 #   5. PyTorch on the same weights: fp32 eager, fp16 channels_last with
-#      cudnn.benchmark (tests/torch_bench.py), and PyTorch's fp32 output
+#      cudnn.benchmark (tests/bench/torch_bench.py), and PyTorch's fp32 output
 #      against ours on the CPU (float32) and on the GPU;
 #   6. through FUSE: a cold read of a 1 MP JPEG (first ever, and with the
 #      engine warm), and images per second with 16 readers of different
@@ -97,9 +97,9 @@ note "$(nb 7071x7071 --device cuda --runs 2) [50 MP]"
 note "$(OMP_NUM_THREADS=$(nproc) nb 1024x1024 --device cpu --runs 3) [CPU engine, $(nproc) threads]"
 
 echo "=== 5. PyTorch on the same weights"
-timeout 240 python3 tests/torch_bench.py "$K/models/udnie" --no-compile 1024 2048 2>&1 | tee "$X/torch.txt" | tee -a "$SUM"
+timeout 240 python3 tests/bench/torch_bench.py "$K/models/udnie" --no-compile 1024 2048 2>&1 | tee "$X/torch.txt" | tee -a "$SUM"
 build/tests/mkimg 640 480 "$X/p.ppm" --seed 9
-if timeout 120 python3 tests/torch_bench.py "$K/models/udnie" --run "$X/p.ppm" "$X/torch.ppm"; then
+if timeout 120 python3 tests/bench/torch_bench.py "$K/models/udnie" --run "$X/p.ppm" "$X/torch.ppm"; then
     # stylefs writes PNG (not PPM); the CPU reference in float32
     STYLEFS_CPU_BF16=0 timeout 60 ./stylefs stylize $S --no-cache --device cpu udnie "$X/p.ppm" "$X/ours-cpu.png" &&
         note "torch fp32 vs stylefs cpu (float32): $(build/tests/imgcmp "$X/torch.ppm" "$X/ours-cpu.png")"
@@ -144,7 +144,7 @@ for i in 1 2 3; do
 done
 
 echo "=== 7. torch.compile (last: the slowest, and the likeliest to fail)"
-timeout 240 python3 tests/torch_bench.py "$K/models/udnie" --compile-only 1024 2048 2>&1 | tee -a "$X/torch.txt" |
+timeout 240 python3 tests/bench/torch_bench.py "$K/models/udnie" --compile-only 1024 2048 2>&1 | tee -a "$X/torch.txt" |
     tee -a "$SUM"
 
 echo "=== 8. summary"

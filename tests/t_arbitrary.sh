@@ -1,7 +1,7 @@
 #!/bin/sh
 # t_arbitrary.sh: Magenta's arbitrary-style networks (../shared/arbitrary)
 # through our TFLite reader and runner (build/tests/tflcheck), against
-# LiteRT's outputs in tests/golden/arb_* (tests/make_golden_arb.sh, on
+# LiteRT's outputs in tests/golden/arb_* (tests/golden/make_golden_arb.sh, on
 # synthetic images): the reader on the three files and on thousands of
 # damaged copies, the int8 predictor bit for bit on three style images,
 # the fp16 transformer at 384x384 within one 8-bit step, and other sizes;

@@ -3,18 +3,18 @@
 # ../shared/anchors.  Needs node and npm (onnxruntime-node is installed into
 # build/ort, not into the repository).  The inputs are synthetic (mkimg), so
 # nothing here is a photo or a weight.
-#   usage: sh tests/make_golden.sh   (or: make golden)
+#   usage: sh tests/golden/make_golden.sh   (or: make golden)
 set -eu
 G=tests/golden
 mkdir -p "$G"
-. tests/ort_setup.sh
+. tests/golden/ort_setup.sh
 build/tests/mkimg 64 64 "$G/in_64x64.ppm" --seed 1
 build/tests/mkimg 37 29 "$G/in_37x29.ppm" --seed 3
 build/tests/mkimg 128 128 "$G/in_128x128.ppm" --seed 5   # the CPU's bf16 path
 for s in udnie wave scream; do
     ort_model $s
     for sz in 64x64 37x29 128x128; do
-        NODE_PATH="$ORT/node_modules" node tests/ort_golden.js "$ORT/$s.onnx" \
+        NODE_PATH="$ORT/node_modules" node tests/golden/ort_golden.js "$ORT/$s.onnx" \
             "$G/in_$sz.ppm" "$G/${s}_$sz.ppm"
     done
 done

@@ -24,7 +24,7 @@
 set -eu
 B=build/bench
 mkdir -p "$B"
-. tests/ort_setup.sh
+. tests/golden/ort_setup.sh
 ort_model udnie
 export OMP_NUM_THREADS=2
 ST="--styles $SHARED/models"

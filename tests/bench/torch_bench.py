@@ -1,7 +1,7 @@
 """torch_bench.py: the same network and weights in PyTorch, for tests/gpu.sh.
 
-usage: python3 tests/torch_bench.py STYLE_DIR [--no-compile | --compile-only] [SIZE ...]
-       python3 tests/torch_bench.py STYLE_DIR --run IN.ppm OUT.ppm
+usage: python3 tests/bench/torch_bench.py STYLE_DIR [--no-compile | --compile-only] [SIZE ...]
+       python3 tests/bench/torch_bench.py STYLE_DIR --run IN.ppm OUT.ppm
          (one fp32 pass on a binary PPM, to check this model against stylefs)
 
 Builds network.md's network from an ml5 checkpoint (TF SAME padding,
