@@ -8,7 +8,7 @@
 #   make test TESTS="unit t_cli"   run a part of it
 #   make test-arm64          cross-build for aarch64, test under qemu (make arm64-deps first)
 #   make models              copy or download the pretrained styles into ./models
-#   make bench               time the CPU engine against ONNX Runtime
+#   make bench               time the CPU engine against ONNX Runtime (-> docs/performance.md)
 #   make devkit              gather what tests/gpu.sh needs on a GPU machine
 #   make install PREFIX=...  install binary, man page and styles
 #
@@ -206,8 +206,12 @@ models/.stamp:
 test: all $(TEST_BIN)
 	@SHARED=$(SHARED) TESTS="$(TESTS)" sh tests/run.sh
 
+# The report goes to the terminal and, whole, to docs/performance.md.
 bench: all $(TEST_BIN)
-	@SHARED=$(SHARED) sh tests/bench/bench.sh
+	@mkdir -p $(BUILD)/bench
+	@bash -o pipefail -c 'SHARED=$(SHARED) sh tests/bench/bench.sh 2>&1 | tee $(BUILD)/bench/report.txt'; rc=$$?; \
+	  sh tests/bench/report.sh $(BUILD)/bench/report.txt $$rc >docs/performance.md; \
+	  echo "report written to docs/performance.md"; exit $$rc
 
 # aarch64: a cross build (Debian's arm64 packages; `make arm64-deps` installs
 # them as root) and its tests under qemu-user, on a NEON-only CPU
