@@ -22,9 +22,9 @@
  *
  * DESIGN: one sf_arb per load of the styles, shared by their threads;
  * `lock` serializes runs (one image at a time, like the engines) and guards
- * the plans and the idle state.  Lock order: a painting style's own lock
- * (style.c, held while its vector is computed) before this one, never the
- * other way.  The transformer's plan (its arena: 48 MB at 1 MP, and the
+ * the plans and the idle state.  It is the innermost lock: the pipeline
+ * runs the predictor and the transformer holding none of its own (a
+ * painting's single flight waits on a condition, not a lock).  The transformer's plan (its arena: 48 MB at 1 MP, and the
  * widened weights) is kept for the next image of the same size; with an
  * idle time set (sf_arb_set_idle: the mount's gpu_idle), idle.h's reaper,
  * the engine's too, started by the first transfer, frees it once no

@@ -25,8 +25,12 @@
  * engine_lock; after that `engine` never changes until sf_pipeline_close
  * (with idle_s set, the engine itself releases its backend when idle and
  * reopens it on the next pass, see engine.h).  flights_lock protects the
- * list of computations in flight and every flight's fields; the two locks
- * are never held together.  The counters are atomics.
+ * list of computations in flight (of both kinds: their keys differ) and
+ * every flight's fields; it is never held while computing, and the two
+ * locks are never held together.  A styled image's computation may lead
+ * or join its painting's vector flight; a vector's never waits on an
+ * image, so flights cannot wait on each other in a circle.  The counters
+ * are atomics.
  * All functions return 0 or -errno. */
 #ifndef SF_PIPELINE_H
 #define SF_PIPELINE_H

@@ -4,7 +4,7 @@
  * no stdio).
  *
  * stylefs writes PNG with its own writer (image.c, libdeflate); stb's PNG
- * writer is left to tests/mkimg, with zlib at level SF_PNG_ZLIB_LEVEL (3)
+ * writer is left to tests/helper/mkimg.c, with zlib at level SF_PNG_ZLIB_LEVEL (3)
  * behind it instead of stb's own, much slower, deflate. */
 #include <stdlib.h>
 #include <string.h>

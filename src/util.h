@@ -37,7 +37,7 @@ int sf_write_file_atomic(const char *path, const void *buf, size_t len);
 uint64_t sf_now(void);          /* wall clock, seconds since the epoch */
 double sf_monotonic(void);      /* monotonic clock, seconds */
 /* A condition variable whose timed waits count on the monotonic clock (the
- * deadlines of sf_monotonic()), for the idle reapers. Returns 0 or an errno. */
+ * deadlines of sf_monotonic()), for the idle reaper (idle.h). Returns 0 or an errno. */
 int sf_cond_init_monotonic(pthread_cond_t *c);
 
 /* Lower-case extension of a path without the dot ("" if none) in buf. */
