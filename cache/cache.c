@@ -165,11 +165,11 @@ static int mkdir_p(const char *dir)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST)
+        if (mkdir(tmp, 0700) && errno != EEXIST)
             return -errno;
         *p = '/';
     }
-    if (mkdir(tmp, 0755) && errno != EEXIST)
+    if (mkdir(tmp, 0700) && errno != EEXIST)
         return -errno;
     return 0;
 }
@@ -251,7 +251,7 @@ int sf_cache_open(const char *dir, const struct sf_cache_opts *o, struct sf_cach
     if (c->map_max < c->map_size)
         c->map_max = c->map_size;
     snprintf(path, sizeof path, "%s/stylefs.lock", dir);
-    c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (c->lockfd < 0) {
         rc = -errno;
         snprintf(why, whylen, "cache %s: %s", path, strerror(errno));
@@ -268,7 +268,7 @@ int sf_cache_open(const char *dir, const struct sf_cache_opts *o, struct sf_cach
     rc = mdb_env_set_mapsize(c->env, c->map_size);
     if (rc)
         goto out_env;
-    rc = mdb_env_open(c->env, dir, MDB_NOTLS, 0644);
+    rc = mdb_env_open(c->env, dir, MDB_NOTLS, 0600);
     if (rc)
         goto out_env;
     mdb_env_info(c->env, &info);
@@ -801,7 +801,7 @@ int sf_cache_compact(const char *dir, uint64_t *before, uint64_t *after, char *w
         return -errno;
     }
     *before = (uint64_t)st.st_size;
-    fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(why, whylen, "%s: %s", lockp, strerror(errno));
         return -errno;
@@ -816,9 +816,9 @@ int sf_cache_compact(const char *dir, uint64_t *before, uint64_t *after, char *w
     if (!rc)
         rc = mdb_env_set_mapsize(env, (size_t)st.st_size + (1 << 20));
     if (!rc)
-        rc = mdb_env_open(env, dir, MDB_NOTLS, 0644);
+        rc = mdb_env_open(env, dir, MDB_NOTLS, 0600);
     if (!rc) {
-        int tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        int tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         rc = tfd < 0 ? errno : mdb_env_copyfd2(env, tfd, MDB_CP_COMPACT);
         if (tfd >= 0 && !rc && fsync(tfd))
             rc = errno;

@@ -1,7 +1,8 @@
 /* cache.h: the content-addressed cache of what stylefs computes (styled
  * images, and paintings' style vectors), in LMDB.
  *
- * One cache is one directory:
+ * One cache is one directory, created 0700 with its files 0600 (it holds
+ * styled copies of private photos):
  *   data.mdb, lock.mdb   the LMDB environment (one unnamed database)
  *   stylefs.lock         flock(2) guard: every user holds it shared for as
  *                        long as the cache is open; `prune --compact` needs

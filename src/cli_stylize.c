@@ -5,11 +5,13 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char stylize_help[] =
@@ -157,13 +159,25 @@ static int read_pipe(int fd, uint8_t **src, size_t *len)
     return rc;
 }
 
-/* INPUT (a file, or - for standard input).  0, or -1 after saying why. */
+/* INPUT (a file, - for standard input, or a pipe named on the command
+ * line, such as bash's <(cmd)).  0, or -1 after saying why. */
 static int stylize_read(const char *in, uint8_t **src, size_t *len)
 {
+    struct stat st;
     int rc = !strcmp(in, "-") ? sf_read_fd(STDIN_FILENO, SF_MAX_SOURCE_BYTES, src, len)
                               : sf_read_file(in, SF_MAX_SOURCE_BYTES, src, len);
-    if (rc == -EINVAL && !strcmp(in, "-"))
+    if (rc == -EINVAL && !strcmp(in, "-")) {
         rc = read_pipe(STDIN_FILENO, src, len);
+    } else if (rc == -EINVAL && stat(in, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        /* named explicitly, so waiting for its writer is what is asked */
+        int fd = open(in, O_RDONLY | O_CLOEXEC);
+        rc = fd < 0 ? -errno : read_pipe(fd, src, len);
+        if (fd >= 0)
+            close(fd);
+    } else if (rc == -EINVAL) {
+        fprintf(stderr, "stylefs: stylize: %s: not a regular file or a pipe\n", in);
+        return -1;
+    }
     if (rc) {
         fprintf(stderr, "stylefs: stylize: %s: %s\n", in, strerror(-rc));
         return -1;

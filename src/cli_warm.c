@@ -130,11 +130,16 @@ static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
 
     sf_served_name(rel, NULL, 0, &fmt);
     snprintf(path, sizeof path, "%s/%s", w->root, rel);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO must not hang the walk */
     if (fd < 0 || fstat(fd, &st)) {
         note_failure(w, rel, m->name, strerror(errno));
         if (fd >= 0)
             close(fd);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        note_failure(w, rel, m->name, "not a regular file");
+        close(fd);
         return 0;
     }
     sf_source_id(&st, fmt, &w->set, m, id);

@@ -561,7 +561,7 @@ static int produce(struct sf_fs *fs, const struct node *n, struct blob **out)
     struct stat st, after;
     int fd, rc, tries = 0;
 
-    if ((fd = src_open(fs, n->rel, O_RDONLY)) < 0)
+    if ((fd = src_open(fs, n->rel, O_RDONLY | O_NONBLOCK)) < 0)   /* a FIFO must not hang the open */
         return fd;
 again:
     if (fstat(fd, &st)) {
@@ -701,10 +701,18 @@ static void sf_destroy(void *data)
     fs->cache = NULL;
 }
 
+/* Modes: a styled file or directory has its source's read and search
+ * bits and no write bit, with its source's owner, so that with
+ * default_permissions (always on) the kernel lets read it exactly whom
+ * the source lets read it: a private photo stays private under
+ * allow_other. */
+#define SF_FILE_MODE(src) (S_IFREG | ((src)->st_mode & 0444))
+#define SF_DIR_MODE(src) (S_IFDIR | ((src)->st_mode & 0555))
+
 static void fill_dir_stat(struct stat *st, const struct stat *src)
 {
     memset(st, 0, sizeof *st);
-    st->st_mode = S_IFDIR | 0555;
+    st->st_mode = src ? SF_DIR_MODE(src) : S_IFDIR | 0555;
     st->st_nlink = 2;
     if (src) {
         st->st_uid = src->st_uid;
@@ -730,7 +738,7 @@ static void file_stat(struct sf_fs *fs, const struct node *n, const struct stat 
     struct blob *b;
 
     *st = *src;
-    st->st_mode = S_IFREG | 0444;
+    st->st_mode = SF_FILE_MODE(src);
     st->st_nlink = 1;
     stat_id(fs, n, src, id);
     if ((b = open_get(fs, path))) {
@@ -743,21 +751,22 @@ static void file_stat(struct sf_fs *fs, const struct node *n, const struct stat 
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
-/* The attributes of /.stats (size len): read-only, owned like the source
- * folder, modified now (its counters change with every read). */
+/* The attributes of /.stats (size len): read-only, owned and readable like
+ * the source folder, modified now (its counters change with every read). */
 static void stats_stat(struct sf_fs *fs, struct stat *st, size_t len)
 {
     struct stat root;
     struct timespec now;
 
     memset(st, 0, sizeof *st);
+    st->st_mode = S_IFREG | 0444;
     if (!fstat(fs->source_fd, &root)) {
         st->st_uid = root.st_uid;
         st->st_gid = root.st_gid;
+        st->st_mode = SF_FILE_MODE(&root);
     }
     clock_gettime(CLOCK_REALTIME, &now);
     st->st_atim = st->st_mtim = st->st_ctim = now;
-    st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
     st->st_size = (off_t)len;
     st->st_blocks = (blkcnt_t)((len + 511) / 512);
@@ -777,7 +786,7 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
             return 0;
         }
         memset(st, 0, sizeof *st);
-        st->st_mode = S_IFREG | 0444;
+        st->st_mode = SF_FILE_MODE(&src);
         st->st_nlink = 1;
         st->st_size = (off_t)b->len;
         st->st_uid = src.st_uid;
@@ -1143,9 +1152,11 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
     }
     /* read-only by construction: the kernel answers EROFS to every write,
      * create, rename, chmod, utimens and xattr change, so the operations
-     * table has none of them (added last, so a user's -o rw cannot undo it) */
+     * table has none of them (added last, so a user's -o rw cannot undo
+     * it); and the kernel checks each access against the modes served
+     * (default_permissions), which are the sources' */
     rc = -ENOMEM;
-    if (fuse_opt_add_arg(args, "-oro"))
+    if (fuse_opt_add_arg(args, "-oro") || fuse_opt_add_arg(args, "-odefault_permissions"))
         goto out_prepared;
     rc = -EIO;
     if (!(fuse = fuse_new(args, &sf_ops, sizeof sf_ops, fs)))

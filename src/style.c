@@ -180,7 +180,7 @@ static int load_image(const char *path, const char *name, int strength, struct s
 
     *out = NULL;
     if ((rc = sf_read_file(path, SF_MAX_SOURCE_BYTES, &d, &len))) {
-        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        snprintf(err, errlen, "%s: %s", path, rc == -EINVAL ? "not a regular file" : strerror(-rc));
         return rc == -ENOENT ? -ENOENT : rc == -ENOMEM ? -ENOMEM : -EINVAL;
     }
     if ((rc = sf_image_decode(d, len, SF_DEFAULT_MAX_PIXELS, &img, why, sizeof why))) {

@@ -189,7 +189,9 @@ int sf_read_fd(int fd, size_t max_bytes, uint8_t **data, size_t *len)
 
 int sf_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO with an image's name must not hang the open;
+     * sf_read_fd then refuses anything but a regular file */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     int rc;
 
     if (fd < 0)

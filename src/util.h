@@ -27,7 +27,9 @@ char *sf_fmt_time(uint64_t unix_s, char *buf, size_t len);
 
 /* Read a whole regular file into a malloc'd buffer.  Refuses files larger
  * than max_bytes with -EFBIG.  On success *data must be freed by the caller.
- * Returns 0 or -errno (-ENOENT, -EACCES, -EISDIR, -EFBIG, -ENOMEM, -EIO). */
+ * Opens without blocking, so a FIFO, socket or device is refused at once.
+ * Returns 0 or -errno (-ENOENT, -EACCES, -EISDIR, -EINVAL (not a regular
+ * file), -EFBIG, -ENOMEM, -EIO). */
 int sf_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len);
 /* Same for an open descriptor (reads from offset 0). */
 int sf_read_fd(int fd, size_t max_bytes, uint8_t **data, size_t *len);
