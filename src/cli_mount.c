@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 struct mount_opts {
-    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle;
+    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle, *max_threads;
     char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *arbitrary;
     char *source, *mountpoint;
     int help, version, verbose, confine, nonempty, allow_other;
@@ -36,6 +36,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
     MOPT("device=%s", device),         MOPT("--device=%s", device),
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
+    MOPT("max_threads=%s", max_threads), MOPT("--max-threads=%s", max_threads),
     MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary),
     MOPT("redis=%s", redis),           MOPT("--redis=%s", redis),
     MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth),
@@ -86,6 +87,7 @@ static const char mount_help[] =
     "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
     "  device=DEV        auto, cpu or cuda (auto)\n"
     "  gpu_idle=SECS     release the engine (GPU context and memory, CPU plans) after SECS idle (30)\n"
+    "  max_threads=N     requests served at once (256): a cold read holds one while it waits\n"
     "  redis=URL         share results through Redis: unix:PATH or tcp://HOST[:PORT]\n"
     "  redis_auth=FILE   the Redis password, the first line of FILE\n"
     "  redis_prefix=P    prefix of every Redis key (stylefs:)\n"
@@ -165,6 +167,11 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
             return -1;
         c->gpu_idle = (unsigned)v;
     }
+    if (o->max_threads) {
+        if (sf_cli_parse_num(NULL, "max_threads", o->max_threads, 2, 100000, &v))
+            return -1;
+        c->max_threads = (unsigned)v;
+    }
     if (o->cache_max && sf_parse_size(o->cache_max, &c->cache_max)) {
         fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o->cache_max);
         return -1;
@@ -177,7 +184,7 @@ int cmd_mount(int argc, char **argv)
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct mount_opts o = { 0 };
     struct fuse_cmdline_opts co = { 0 };
-    struct sf_fs_config c = { .gpu_idle = 30 };
+    struct sf_fs_config c = { .gpu_idle = 30, .max_threads = SF_FS_MAX_THREADS };
     struct sf_remote_opts ro;
     struct sf_cli_settings cs;
     char why[512], cache_dir[PATH_MAX];
@@ -230,7 +237,7 @@ out_args:
     free(o.source);
     free(o.mountpoint);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
-    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle);
+    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle); free(o.max_threads);
     free(o.redis); free(o.redis_auth); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
     free(o.redis_timeout); free(o.arbitrary);
     return status;

@@ -1105,8 +1105,9 @@ static void install_stop_signals(struct fuse *fuse)
     sigaction(SIGHUP, &sa, NULL);
 }
 
-/* The FUSE loop, multi-threaded unless co says single.  0 or -errno. */
-static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *co)
+/* The FUSE loop, multi-threaded unless co says single, with up to
+ * max_threads workers.  0 or -errno. */
+static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *co, unsigned max_threads)
 {
     struct fuse_loop_config *lc;
     int rc;
@@ -1118,9 +1119,9 @@ static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *co)
         return -ENOMEM;
     }
     fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
-    fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
-    if (co->max_threads > 0 && co->max_threads <= 100000)
-        fuse_loop_cfg_set_max_threads(lc, co->max_threads);
+    if (co->max_idle_threads <= 100000)     /* UINT_MAX: not given (libfuse warns on it) */
+        fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
+    fuse_loop_cfg_set_max_threads(lc, max_threads);
     rc = fuse_loop_mt(fuse, lc) ? -EIO : 0;
     fuse_loop_cfg_destroy(lc);
     return rc;
@@ -1174,7 +1175,7 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
     if (fuse_set_signal_handlers(fuse_get_session(fuse)))
         goto out_unmount;
     install_stop_signals(fuse);
-    rc = run_loop(fuse, co);
+    rc = run_loop(fuse, co, c->max_threads ? c->max_threads : SF_FS_MAX_THREADS);
     fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_unmount:
     fuse_unmount(fuse);

@@ -16,6 +16,12 @@
 #include "pipeline.h"
 #include "remote.h"
 
+/* The FUSE worker threads at most, by default.  A cold open holds its
+ * thread while it waits for its computation (the engine runs one image at
+ * a time), so libfuse's default of 10 let ten cold readers stall every
+ * other request, listings and cache hits included. */
+#define SF_FS_MAX_THREADS 256
+
 struct sf_fs_config {
     const char *source;         /* SOURCE as given */
     const char *styles;         /* styles=DIR, or NULL: the default search (style.h) */
@@ -24,6 +30,7 @@ struct sf_fs_config {
     struct sf_settings set;     /* max_side, max_pixels, quality */
     enum sf_device device;
     unsigned gpu_idle;          /* seconds before an idle engine is released */
+    unsigned max_threads;       /* FUSE worker threads at most (max_threads=) */
     uint64_t cache_max;         /* bytes; 0 = no limit */
     int confine;                /* -o confine */
     int allow_other;            /* -o allow_other (confines too) */
