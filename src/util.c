@@ -203,15 +203,37 @@ int sf_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len
 
 int sf_write_file_atomic(const char *path, const void *buf, size_t len)
 {
-    char tmp[PATH_MAX];
+    char real[PATH_MAX], tmp[PATH_MAX + 16];
     const uint8_t *p = buf;
+    struct stat st;
+    mode_t mode, mask;
     int fd, rc = 0;
 
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    /* an existing output that is a link is written through: the link
+     * stays and its target is replaced */
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (!realpath(path, real))
+            return -errno;
+        path = real;
+    }
+    /* an existing file keeps its mode; a new one gets 0666 less the umask */
+    if (stat(path, &st) == 0) {
+        mode = st.st_mode & 07777;
+    } else {
+        mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    /* an unpredictable name, created exclusively (mkostemp: O_EXCL, 0600) */
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
         return -ENAMETOOLONG;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    if (fchmod(fd, mode)) {
+        rc = -errno;
+        goto out_unlink;
+    }
     while (len) {
         ssize_t w = write(fd, p, len);
         if (w < 0) {

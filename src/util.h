@@ -33,7 +33,11 @@ char *sf_fmt_time(uint64_t unix_s, char *buf, size_t len);
 int sf_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len);
 /* Same for an open descriptor (reads from offset 0). */
 int sf_read_fd(int fd, size_t max_bytes, uint8_t **data, size_t *len);
-/* Write all of buf to path atomically (temp file + rename). Returns 0 or -errno. */
+/* Write all of buf to path atomically: a temporary file beside it with an
+ * unpredictable name, created exclusively, then renamed over it.  An
+ * existing file keeps its mode (a new one gets 0666 less the umask), and
+ * an existing symlink is written through (the link stays).
+ * Returns 0 or -errno. */
 int sf_write_file_atomic(const char *path, const void *buf, size_t len);
 
 uint64_t sf_now(void);          /* wall clock, seconds since the epoch */

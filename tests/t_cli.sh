@@ -283,4 +283,22 @@ cut -f1 "$W/out" | grep -qx udnie && pass "styles: \$STYLEFS_STYLES is searched"
 mkdir -p "$W/xdg/stylefs/styles"; cp -r "$STYLES/wave" "$W/xdg/stylefs/styles/"
 env -u STYLEFS_STYLES XDG_DATA_HOME="$W/xdg" $SF styles >"$W/out" 2>/dev/null
 cut -f1 "$W/out" | grep -qx wave && pass "styles: \$XDG_DATA_HOME/stylefs/styles is searched" || fail "styles: \$XDG_DATA_HOME/stylefs/styles is searched" "$(cat "$W/out")"
+# stylize's output: an existing file keeps its mode, a link is written
+# through, a new file follows the umask, and no temporary file is left
+mkdir -p "$W/outdir"
+$MK 32 24 "$W/small.png" --seed 77
+: >"$W/outdir/private.png"; chmod 600 "$W/outdir/private.png"
+$MK 8 8 "$W/outdir/target.png" --seed 78; ln -s target.png "$W/outdir/link.png"
+( umask 022; $SF stylize --styles "$STYLES" --no-cache udnie "$W/small.png" "$W/outdir/private.png" &&
+  $SF stylize --styles "$STYLES" --no-cache udnie "$W/small.png" "$W/outdir/link.png" &&
+  $SF stylize --styles "$STYLES" --no-cache udnie "$W/small.png" "$W/outdir/new.png" ) 2>"$W/err"
+m=$(stat -c %a "$W/outdir/private.png" "$W/outdir/new.png" | tr '\n' ' ')
+[ "$m" = "600 644 " ] && [ -s "$W/outdir/private.png" ] &&
+    pass "stylize: an existing 0600 output stays 0600; a new one gets 0666 less the umask" ||
+    fail "stylize keeps the output's mode" "modes $m; $(cat "$W/err")"
+[ -L "$W/outdir/link.png" ] && cmp -s "$W/outdir/target.png" "$W/outdir/new.png" &&
+    pass "stylize: an output that is a symlink is written through (the link stays, its target has the image)" ||
+    fail "stylize writes through an output symlink" "$(ls -l "$W/outdir")"
+[ "$(ls "$W/outdir" | tr '\n' ' ')" = "link.png new.png private.png target.png " ] &&
+    pass "stylize: no temporary file left beside the output" || fail "stylize leaves no temporary file" "$(ls "$W/outdir")"
 finish
