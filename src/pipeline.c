@@ -511,11 +511,13 @@ static int compute_vector(struct sf_pipeline *p, const void *ctx, uint8_t **out,
     double t0;
     int rc;
 
-    if ((rc = sf_image_decode(c->src, c->len, SF_DEFAULT_MAX_PIXELS, &img, why, whylen))) {
+    /* the painting's failures are the style's, not the photo's: -EIO,
+     * never -EINVAL or -EFBIG, which would mark the photo as broken */
+    if ((rc = sf_image_decode(c->src, c->len, p->set.max_pixels, &img, why, whylen))) {
         char w2[256];
         snprintf(w2, sizeof w2, "%s", why);
-        snprintf(why, whylen, "style %s: %s: %s", c->m->name, sf_style_path(c->m), w2);
-        return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+        snprintf(why, whylen, "style %s: the painting %s: %s", c->m->name, sf_style_path(c->m), w2);
+        return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
     t0 = sf_monotonic();
     rc = sf_arb_predict(c->m->arb, img.rgb, img.w, img.h, vec, p->cancel);
@@ -552,8 +554,8 @@ int sf_style_vector(struct sf_pipeline *p, const struct sf_model *m, float vec[S
         return -EINVAL;
     }
     if ((rc = sf_read_file(sf_style_path(m), SF_MAX_SOURCE_BYTES, &d, &c.len))) {
-        snprintf(why, whylen, "style %s: %s: %s", m->name, sf_style_path(m), strerror(-rc));
-        return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+        snprintf(why, whylen, "style %s: the painting %s: %s", m->name, sf_style_path(m), strerror(-rc));
+        return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
     c.src = d;
     sf_hash_bytes(d, c.len, h);

@@ -148,10 +148,12 @@ int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **
  * variant blends it later), through the one produce: keyed by the
  * painting's bytes and the networks' digest, one prediction per key in
  * the process, kept in the cache and the shared store like an image.
- * Returns 0, -EINVAL (not a painting style, or the painting no longer
- * reads or decodes), -ESTALE (the painting's bytes changed since load:
- * its photos' keys name the old bytes), -EIO (a stored value that is not
- * a vector), -ENOMEM, -ECANCELED. */
+ * The painting is decoded within the pipeline's max_pixels.  Its failures
+ * are the style's, never the photo's (no -EINVAL or -EFBIG, which mark a
+ * photo as broken).  Returns 0, -EINVAL (not a painting style), -ESTALE
+ * (the painting's bytes changed since load: its photos' keys name the old
+ * bytes), -EIO (the painting no longer reads or decodes, is over
+ * max_pixels, or a stored value is not a vector), -ENOMEM, -ECANCELED. */
 int sf_style_vector(struct sf_pipeline *p, const struct sf_model *m, float vec[SF_VECTOR_FLOATS], char *why,
                     size_t whylen);
 

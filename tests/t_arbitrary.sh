@@ -171,6 +171,14 @@ awk -v a="$p50" -v b="$p50s" 'BEGIN{exit !(a < 40 && b < 40)}' && cmp -s "$W/k50
 awk -v a="$p0" -v b="$p100" 'BEGIN{exit !(a > b)}' &&
     pass "klee@0 is nearer the photo than klee@100 ($(basename "$PHOTO"): PSNR $p0 against $p100 dB)" ||
     fail "klee@0 is nearer the photo" "psnr $p0 against $p100"
+# max_pixels bounds the painting too (decoded within it when its vector is made)
+$MK 300 300 "$W/bigpaint.png" --seed 260
+$SF stylize --style-image "$W/bigpaint.png" --arbitrary "$A" --no-cache --max-pixels 50000 "$W/c5x5.ppm" "$W/bp.png" \
+    >/dev/null 2>"$W/err"
+rc=$?
+[ $rc = 1 ] && grep -q "the painting .*bigpaint.png: .*pixels" "$W/err" &&
+    pass "a painting over --max-pixels is refused when its vector is made: $(head -c 160 "$W/err")" ||
+    fail "a painting over --max-pixels is refused" "exit $rc; $(cat "$W/err")"
 for bad in klee@101 klee@050 klee@5x klee@ klee@-1 udnie@50; do
     expect_status "stylize $bad: not a style (exit 1)" 1 $SF stylize --styles "$ST" --no-cache "$bad" "$W/content.ppm" "$W/bad.png"
 done
@@ -215,17 +223,6 @@ if fuse_usable; then
         done
         [ "$(counter vectors)" = 1 ] && pass "mount: klee@50 blends the vector already made (still one prediction)" ||
             fail "mount: klee@50 uses klee's vector" "vectors $(counter vectors)"
-        # the painting replaced under the mount: its photos' keys name the
-        # bytes loaded, so a vector of the new bytes is never used for them
-        cp "$ST/klee.ppm" "$W/klee.keep"
-        cp "$W/style2.ppm" "$ST/klee.ppm"
-        ! cat "$MNT/styled/klee/late.jpg" >/dev/null 2>&1 && grep -q "klee.ppm changed since the styles were loaded" "$LOG" &&
-            [ "$(counter vectors)" = 1 ] &&
-            pass "mount: a painting replaced while mounted: a clear error, no vector of the new bytes" ||
-            fail "mount: a painting replaced while mounted" "vectors $(counter vectors); $(tail -2 "$LOG")"
-        cp "$W/klee.keep" "$ST/klee.ppm"
-        cmp -s "$MNT/styled/klee/photo.ppm.png" "$W/chain.png" && pass "mount: the painting restored, served as before" ||
-            fail "mount: the painting restored" "differs"
         # idle: the transformer's plan is released after gpu_idle (1 s),
         # and the next read plans it again
         for i in $(seq 40); do
@@ -237,6 +234,28 @@ if fuse_usable; then
         [ "$n1" = 1 ] && cmp -s "$MNT/styled/pond/photo.ppm.png" "$W/pond.png" &&
             pass "mount: the painting networks' plan is released after gpu_idle, and planned again at the next read" ||
             fail "mount: the painting plan released after gpu_idle" "released $n1 times; $(tail -2 "$LOG")"
+        # the painting replaced under the mount: its photos' keys name the
+        # bytes loaded, so a vector of the new bytes is never used for them
+        v0=$(counter vectors)
+        cp "$ST/klee.ppm" "$W/klee.keep"
+        cp "$W/style2.ppm" "$ST/klee.ppm"
+        ! cat "$MNT/styled/klee/late.jpg" >/dev/null 2>&1 && grep -q "klee.ppm changed since the styles were loaded" "$LOG" &&
+            [ "$(counter vectors)" = "$v0" ] &&
+            pass "mount: a painting replaced while mounted: a clear error, no vector of the new bytes" ||
+            fail "mount: a painting replaced while mounted" "vectors $v0 -> $(counter vectors); $(tail -2 "$LOG")"
+        cp "$W/klee.keep" "$ST/klee.ppm"
+        cmp -s "$MNT/styled/klee/photo.ppm.png" "$W/chain.png" && timeout -k 2 60 cat "$MNT/styled/klee/late.jpg" >"$W/late" &&
+            [ -s "$W/late" ] && pass "mount: the painting restored, served as before; the photo that failed is not remembered as broken" ||
+            fail "mount: the painting restored" "$(tail -2 "$LOG")"
+        # the painting gone: the photo's read fails as the style's fault, and
+        # reads again at once when it is back (not remembered for 10 minutes)
+        $MK 70 50 "$SRC/later.jpg" --seed 232
+        mv "$ST/klee.ppm" "$W/klee.away"
+        ! cat "$MNT/styled/klee/later.jpg" >/dev/null 2>&1 && grep -q "style klee: the painting .*klee.ppm: No such file" "$LOG" &&
+            mv "$W/klee.away" "$ST/klee.ppm" && cat "$MNT/styled/klee/later.jpg" >"$W/later" 2>/dev/null && [ -s "$W/later" ] &&
+            pass "mount: a painting missing at use fails the read, naming the painting, and does not mark the photo broken" ||
+            fail "mount: a missing painting does not poison its photos" "$(tail -2 "$LOG")"
+        [ -f "$ST/klee.ppm" ] || mv "$W/klee.away" "$ST/klee.ppm"
         unmount_it || fail "unmount" "the daemon did not exit"
     else
         fail "mount with paintings" "$(tail -3 "$LOG")"
