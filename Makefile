@@ -21,9 +21,9 @@ PKG_CONFIG ?= pkg-config
 BUILD     := build
 SHARED    ?= ../shared
 
-PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis
+PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -95,7 +95,7 @@ MAIN_OBJ := $(BUILD)/src/main.o
 # The test programs: the suites (tests/), the helpers the scripts call
 # (tests/helper/) and the bench's (tests/bench/).  Each builds to
 # build/tests/NAME, whichever folder its source is in.
-TEST_PROGS := tests/unit tests/kernels tests/helper/mkimg tests/helper/imgcmp tests/helper/tflcheck \
+TEST_PROGS := tests/unit tests/kernels tests/helper/mkimg tests/helper/imgcmp tests/helper/tflcheck tests/helper/forge \
               tests/bench/peak tests/bench/netbench
 TEST_BIN := $(foreach p,$(TEST_PROGS),$(BUILD)/tests/$(notdir $(p))) $(BUILD)/tests/fault_inject.so \
             $(BUILD)/examples/gallery
@@ -222,7 +222,7 @@ bench: all $(TEST_BIN)
 ARM64      := build-arm64
 ARM64_DEBS := crossbuild-essential-arm64 qemu-user pkgconf:arm64 liblmdb-dev:arm64 libxxhash-dev:arm64 \
               libstb-dev:arm64 libfuse3-dev:arm64 libturbojpeg0-dev:arm64 libcjson-dev:arm64 zlib1g-dev:arm64 \
-              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64 libhiredis-dev:arm64
+              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64 libhiredis-dev:arm64 libssl-dev:arm64
 ARM64_MAKE := $(MAKE) --no-print-directory BUILD=$(ARM64)/obj BIN=$(ARM64)/stylefs CC=aarch64-linux-gnu-gcc \
               PKG_CONFIG=aarch64-linux-gnu-pkg-config USE_CUDA=no DNNL_CFLAGS=-I$(ARM64)/dnnl/usr/include \
               DNNL_LIBS=-l:libdnnl.so.2
@@ -305,7 +305,7 @@ devkit: all $(TEST_BIN)
 # (mdb_stat, GNU time, python3 and curl for the HTTP example).
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
                libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev libdeflate-dev lmdb-utils time \
-               python3 curl util-linux libhiredis-dev redis-server
+               python3 curl util-linux libhiredis-dev libssl-dev redis-server
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

@@ -26,9 +26,13 @@
  *    32   4  width (an image's; 100 for a style vector)
  *    36   4  height (an image's; 1 for a style vector)
  *    40   4  KIND, below
- *    44   4  flags, 0
+ *    44   4  flags: bit 0 set in the shared store's entries signed with
+ *            redis_key's secret; 0 in the local cache
  *    48   8  XXH3-64 of the data, checked on every read
- *    56   8  reserved, 0
+ *    56   8  0; in a signed shared-store entry, its MAC: the first 8 bytes
+ *            of HMAC-SHA256 under the secret over the Redis key's name,
+ *            then this value with these 8 bytes taken as zero
+ *            (remote.c entry_mac)
  *    64   -  the data, by KIND
  * KIND:
  *   1..7   a styled image, encoded: the value of its enum sf_format

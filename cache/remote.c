@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -36,6 +39,9 @@ struct conn {
 
 struct sf_remote {
     char *url, *host, *path, *prefix, *password;
+    uint8_t mac_key[256];       /* redis_key=FILE's secret; mac_keylen 0: entries unsigned */
+    size_t mac_keylen;
+    EVP_MAC *mac;               /* OpenSSL's HMAC, fetched once (thread-safe to share) */
     int port;
     uint64_t ttl_s, lease_ms, timeout_ms;
     char holder[200];           /* "host:pid", the start of every token */
@@ -339,8 +345,69 @@ static int read_password(struct sf_remote *r, const char *file, char *why, size_
     return r->password ? 0 : -ENOMEM;
 }
 
+/* redis_key=FILE: the whole file is the secret (a final newline is
+ * dropped), 16 to 256 bytes. */
+static int read_mac_key(struct sf_remote *r, const char *file, char *why, size_t whylen)
+{
+    uint8_t *d;
+    size_t len;
+    struct stat st;
+    int rc = sf_read_file(file, sizeof r->mac_key + 2, &d, &len);
+
+    if (rc) {
+        snprintf(why, whylen, "redis_key: %s: %s", file, rc == -EFBIG ? "longer than 256 bytes" : strerror(-rc));
+        return rc == -EFBIG ? -EINVAL : rc;
+    }
+    while (len && (d[len - 1] == '\n' || d[len - 1] == '\r'))
+        len--;
+    if (len < 16 || len > sizeof r->mac_key) {
+        snprintf(why, whylen, "redis_key: %s: the secret must be 16 to 256 bytes (head -c 32 /dev/urandom | base64 >FILE)",
+                 file);
+        free(d);
+        return -EINVAL;
+    }
+    if (stat(file, &st) == 0 && (st.st_mode & 077))
+        sf_warn("redis_key: %s can be read by others (chmod 600 it)", file);
+    memcpy(r->mac_key, d, len);
+    r->mac_keylen = len;
+    memset(d, 0, len);
+    free(d);
+    if (!(r->mac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
+        snprintf(why, whylen, "redis_key: OpenSSL has no HMAC here");
+        return -ENOSYS;
+    }
+    return 0;
+}
+
+/* The entry's MAC (cache.h): HMAC-SHA256 under the secret over the Redis
+ * key's name and the value with bytes 56..63 taken as zero, cut to its
+ * first 8 bytes.  Binding the name stops an entry from being replayed
+ * under another key.  Returns 0, or -EIO when OpenSSL fails. */
+static int entry_mac(const struct sf_remote *r, const char *name, const uint8_t *v, size_t vlen, uint8_t out[8])
+{
+    static const uint8_t zero[8];
+    uint8_t md[EVP_MAX_MD_SIZE];
+    size_t mdlen = 0;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                            OSSL_PARAM_construct_end() };
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(r->mac);
+    int ok = ctx && EVP_MAC_init(ctx, r->mac_key, r->mac_keylen, params) &&
+             EVP_MAC_update(ctx, (const uint8_t *)name, strlen(name)) && EVP_MAC_update(ctx, v, 56) &&
+             EVP_MAC_update(ctx, zero, 8) && EVP_MAC_update(ctx, v + 64, vlen - 64) &&
+             EVP_MAC_final(ctx, md, &mdlen, sizeof md) && mdlen >= 8;
+
+    EVP_MAC_CTX_free(ctx);
+    if (!ok)
+        return -EIO;
+    memcpy(out, md, 8);
+    return 0;
+}
+
 static void remote_free(struct sf_remote *r)
 {
+    memset(r->mac_key, 0, sizeof r->mac_key);
+    EVP_MAC_free(r->mac);
     free(r->url);
     free(r->host);
     free(r->path);
@@ -376,6 +443,8 @@ int sf_remote_open(const struct sf_remote_opts *o, struct sf_remote **out, char 
         goto out_free;
     }
     if ((rc = parse_url(r, o->url, why, whylen)))
+        goto out_free;
+    if (o->key_file && (rc = read_mac_key(r, o->key_file, why, whylen)))
         goto out_free;
     if (o->auth_file && (rc = read_password(r, o->auth_file, why, whylen)))
         goto out_free;
@@ -417,33 +486,75 @@ const char *sf_remote_url(const struct sf_remote *r) { return r->url; }
 
 /* ---- entries ----------------------------------------------------------------- */
 
+/* Drop the entry named k (a damaged, forged or oversized one): logged,
+ * counted, deleted.  A good entry another host stored meanwhile goes too:
+ * it is then computed again, which costs time and nothing else. */
+static void drop_named(struct sf_remote *r, const char *k, const char *why)
+{
+    redisReply *d;
+    int rc;
+
+    sf_warn("redis %s: dropping entry %s: %s; computing it again", r->url, k, why);
+    atomic_fetch_add(&r->n.damaged, 1);
+    if ((d = command(r, &rc, "DEL %s", k)))
+        freeReplyObject(d);
+}
+
+void sf_remote_drop(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const char *why)
+{
+    char k[NAME_MAX_LEN];
+
+    name(r, "r:", key, k);
+    drop_named(r, k, why);
+}
+
+/* With a secret: the entry must be signed (flags bit 0) with a MAC that
+ * checks.  0 or -EIO. */
+static int signature_ok(const struct sf_remote *r, const char *k, const uint8_t *v, size_t vlen)
+{
+    uint8_t mac[8];
+
+    if (!r->mac_keylen)
+        return 0;
+    if (!(v[44] & 1) || entry_mac(r, k, v, vlen, mac) || memcmp(mac, v + 56, 8))
+        return -EIO;
+    return 0;
+}
+
+/* GET, unless the value is over SF_REMOTE_MAX_VALUE: one round trip
+ * (a script answers the length instead of a value that long). */
+static const char get_capped[] =
+    "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end "
+    "return redis.call('get', KEYS[1])";
+
 int sf_remote_get(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], uint8_t **data, size_t *len,
                   struct sf_entry_meta *meta)
 {
-    char k[NAME_MAX_LEN];
+    char k[NAME_MAX_LEN], why[96];
     struct sf_entry_meta m;
     redisReply *rep;
     int rc;
 
     name(r, "r:", key, k);
-    if (!(rep = command(r, &rc, "GET %s", k)))
+    if (!(rep = command(r, &rc, "EVAL %s 1 %s %llu", get_capped, k, (unsigned long long)SF_REMOTE_MAX_VALUE)))
         return rc;
     if (rep->type == REDIS_REPLY_NIL) {
         rc = -ENOENT;
         atomic_fetch_add(&r->n.misses, 1);
+    } else if (rep->type == REDIS_REPLY_INTEGER) {
+        snprintf(why, sizeof why, "%lld bytes, over the %llu a value may have", rep->integer,
+                 (unsigned long long)SF_REMOTE_MAX_VALUE);
+        freeReplyObject(rep);
+        drop_named(r, k, why);
+        return -ENOENT;
     } else if (rep->type != REDIS_REPLY_STRING) {
         reply_warn(r, "reading an entry", rep);
         rc = redis_errno(NULL, rep);
-    } else if (sf_entry_check(rep->str, rep->len, &m)) {
-        sf_warn("redis %s: dropping a damaged entry %s (%zu bytes); computing it again", r->url, k,
-                (size_t)rep->len);
-        atomic_fetch_add(&r->n.damaged, 1);
+    } else if (sf_entry_check(rep->str, rep->len, &m) || signature_ok(r, k, (uint8_t *)rep->str, rep->len)) {
+        snprintf(why, sizeof why, "%s (%zu bytes)", sf_entry_check(rep->str, rep->len, &m) ? "damaged" :
+                 "not signed with redis_key's secret", (size_t)rep->len);
         freeReplyObject(rep);
-        /* A good entry another host stored since the GET goes too: it is
-         * then computed again, which costs time and nothing else. */
-        redisReply *d = command(r, &rc, "DEL %s", k);
-        if (d)
-            freeReplyObject(d);
+        drop_named(r, k, why);
         return -ENOENT;
     } else if (!(*data = malloc(m.data_len ? m.data_len : 1))) {
         rc = -ENOMEM;
@@ -488,9 +599,20 @@ int sf_remote_put(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], cons
 
     if (!v)
         return -ENOMEM;
+    if (SF_CACHE_HDR_LEN + len > SF_REMOTE_MAX_VALUE) {
+        free(v);
+        return -EFBIG;          /* no reader would take it */
+    }
     sf_entry_header(v, data, len, width, height, format, sf_now());
     memcpy(v + SF_CACHE_HDR_LEN, data, len);
     name(r, "r:", key, k);
+    if (r->mac_keylen) {        /* signed: flags bit 0, the MAC at 56 (cache.h) */
+        v[44] |= 1;
+        if (entry_mac(r, k, v, SF_CACHE_HDR_LEN + len, v + 56)) {
+            free(v);
+            return -EIO;
+        }
+    }
     rep = command(r, &rc, "SET %s %b PX %llu", k, v, SF_CACHE_HDR_LEN + len,
                   (unsigned long long)(r->ttl_s * 1000));
     free(v);

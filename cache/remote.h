@@ -6,9 +6,16 @@
  * under a prefix (default "stylefs:"), so that clusters can share a Redis:
  *   PREFIX "r:" HEX   an entry: exactly the bytes of a local cache VALUE
  *                     (cache.h: the 64-byte header, then the encoded
- *                     image), stored with SET ... PX ttl.  Checked like a
- *                     local entry (header, length, XXH3-64 of the data)
- *                     before it is served; a damaged one is deleted.
+ *                     image or vector), stored with SET ... PX ttl, at
+ *                     most SF_REMOTE_MAX_VALUE bytes (read by a script
+ *                     that answers the length of a longer one instead).
+ *                     Checked like a local entry (header, length, XXH3-64
+ *                     of the data), with redis_key's secret also signed
+ *                     (cache.h: flags bit 0 and the MAC at 56, bound to
+ *                     the key's name), and by the pipeline against its
+ *                     kind (it must decode as the image its header
+ *                     names) before it is served or kept; a damaged,
+ *                     oversized, unsigned or unfit one is deleted.
  *   PREFIX "l:" HEX   the lease on computing HEX: SET NX PX lease, value
  *                     a token unique to the holder ("host:pid:random");
  *                     released by compare-and-delete (a Lua script), so a
@@ -53,12 +60,17 @@
 #define SF_REMOTE_DEFAULT_LEASE_MS 30000
 #define SF_REMOTE_DEFAULT_TIMEOUT_MS 1000
 #define SF_REMOTE_TOKEN_LEN 64
+/* The largest value stored or fetched (header included): a larger one is
+ * neither written nor read (a forged 200 MB value took a daemon from 37 to
+ * 674 MB).  A 50 MP styled JPEG is about 20 MB. */
+#define SF_REMOTE_MAX_VALUE (64ULL << 20)
 
 struct sf_remote;
 
 struct sf_remote_opts {
     const char *url;        /* "unix:PATH" or "tcp://HOST[:PORT]" (port 6379) */
     const char *auth_file;  /* NULL, or a file whose first line is the password */
+    const char *key_file;   /* NULL, or a file holding the secret entries are signed with */
     const char *prefix;     /* NULL: SF_REMOTE_DEFAULT_PREFIX */
     uint64_t ttl_s;         /* 0: SF_REMOTE_DEFAULT_TTL_S */
     uint64_t lease_ms;      /* 0: SF_REMOTE_DEFAULT_LEASE_MS */
@@ -81,18 +93,24 @@ const struct sf_remote_counters *sf_remote_counters(const struct sf_remote *r);
 uint64_t sf_remote_lease_ms(const struct sf_remote *r);
 
 /* Fetch the entry for key: on success *data (malloc'd) and *len hold the
- * encoded image and meta (may be NULL) its header.  A damaged entry is
+ * encoded image and meta (may be NULL) its header.  A damaged entry, one
+ * over SF_REMOTE_MAX_VALUE, or (with a secret) one not signed with it is
  * deleted, logged and reported as a miss.  Returns 0, -ENOENT (miss),
  * -ENOTCONN (Redis down), -ETIMEDOUT, -EPROTO (a reply of the wrong
  * type), -ENOMEM. */
 int sf_remote_get(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], uint8_t **data, size_t *len,
                   struct sf_entry_meta *meta);
+/* Drop the entry for key: a value the caller found unfit (it does not
+ * decode as its kind).  Logged with why, counted as damaged, deleted. */
+void sf_remote_drop(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const char *why);
 /* Whether the entry exists (not read, not checked).  Returns 0 (it
  * does), -ENOENT, or the errors of sf_remote_get. */
 int sf_remote_exists(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN]);
 /* Store an entry with the TTL.  Returns 0, -ENOTCONN, -ETIMEDOUT, -ENOSPC
  * (Redis is out of memory under a maxmemory noeviction policy), -EPROTO
- * (another refusal, such as a value over proto-max-bulk-len), -ENOMEM. */
+ * (another refusal, such as a value over proto-max-bulk-len), -EFBIG (over
+ * SF_REMOTE_MAX_VALUE), -EIO (signing failed), -ENOMEM.  With a secret
+ * the entry is signed (cache.h). */
 int sf_remote_put(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], const void *data, size_t len,
                   uint32_t width, uint32_t height, uint32_t format);
 

@@ -18,7 +18,7 @@
 
 struct mount_opts {
     char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle, *max_threads;
-    char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *arbitrary;
+    char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *redis_key, *arbitrary;
     char *source, *mountpoint;
     int help, version, verbose, confine, nonempty, allow_other;
 };
@@ -40,6 +40,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary),
     MOPT("redis=%s", redis),           MOPT("--redis=%s", redis),
     MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth),
+    MOPT("redis_key=%s", redis_key),   MOPT("--redis-key=%s", redis_key),
     MOPT("redis_prefix=%s", redis_prefix), MOPT("--redis-prefix=%s", redis_prefix),
     MOPT("redis_ttl=%s", redis_ttl),   MOPT("--redis-ttl=%s", redis_ttl),
     MOPT("redis_lease=%s", redis_lease), MOPT("--redis-lease=%s", redis_lease),
@@ -90,6 +91,7 @@ static const char mount_help[] =
     "  max_threads=N     requests served at once (256): a cold read holds one while it waits\n"
     "  redis=URL         share results through Redis: unix:PATH or tcp://HOST[:PORT]\n"
     "  redis_auth=FILE   the Redis password, the first line of FILE\n"
+    "  redis_key=FILE    sign entries with the secret in FILE, and take only entries signed with it\n"
     "  redis_prefix=P    prefix of every Redis key (stylefs:)\n"
     "  redis_ttl=AGE     how long Redis keeps a result (30d)\n"
     "  redis_lease=SECS  how long other hosts wait on a computation here (30)\n"
@@ -136,7 +138,8 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
 {
     uint64_t v;
 
-    if (o->redis || o->redis_auth || o->redis_prefix || o->redis_ttl || o->redis_lease || o->redis_timeout) {
+    if (o->redis || o->redis_auth || o->redis_prefix || o->redis_ttl || o->redis_lease || o->redis_timeout ||
+        o->redis_key) {
         if (!o->redis) {
             fprintf(stderr, "stylefs: the redis_* options need redis=URL\n");
             return -1;
@@ -144,6 +147,7 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
         if (sf_cli_remote_opts(o->redis, o->redis_auth, o->redis_prefix, o->redis_ttl, o->redis_lease,
                                o->redis_timeout, ro))
             return -1;
+        ro->key_file = o->redis_key;
         c->remote = ro;
     }
     {
@@ -238,7 +242,7 @@ out_args:
     free(o.mountpoint);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
     free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle); free(o.max_threads);
-    free(o.redis); free(o.redis_auth); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
+    free(o.redis); free(o.redis_auth); free(o.redis_key); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
     free(o.redis_timeout); free(o.arbitrary);
     return status;
 }

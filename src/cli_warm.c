@@ -245,6 +245,7 @@ static const char warm_help[] =
     "  --arbitrary DIR     the arbitrary-style networks for paintings (STYLES/arbitrary)\n"
     "  --redis URL         also fill (and use) a shared store: unix:PATH or tcp://HOST[:PORT]\n"
     "  --redis-auth FILE   its password, the first line of FILE\n"
+    "  --redis-key FILE    sign entries with the secret in FILE (as the mount's redis_key)\n"
     "  --redis-prefix P    --redis-ttl AGE   --redis-lease SECS   --redis-timeout MS\n"
     "                      as the mount's redis_prefix, redis_ttl, redis_lease, redis_timeout\n"
     "  -v, --verbose       log each file\n"
@@ -255,7 +256,7 @@ static const char warm_help[] =
 struct warm_args {
     struct sf_cli_settings cs;      /* the shared settings (cli.h) */
     const char *style_list, *source;
-    const char *redis, *rauth, *rprefix, *rttl, *rlease, *rtimeout;
+    const char *redis, *rauth, *rprefix, *rttl, *rlease, *rtimeout, *rkey;
     struct sf_remote_opts ro;
     uint64_t jobs;
     int verbose;
@@ -264,11 +265,12 @@ struct warm_args {
 /* Parse argv into a.  Returns -1 to go on, else the exit status. */
 static int warm_parse(int argc, char **argv, struct warm_args *a)
 {
-    enum { O_STYLE = SF_OPT_NEXT, O_JOBS, O_REDIS, O_RAUTH, O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT };
+    enum { O_STYLE = SF_OPT_NEXT, O_JOBS, O_REDIS, O_RAUTH, O_RPREFIX, O_RTTL, O_RLEASE, O_RTIMEOUT, O_RKEY };
     static const struct option opts[] = {
         SF_CLI_SETTINGS_OPTIONS,
         { "style", required_argument, 0, O_STYLE },      { "jobs", required_argument, 0, O_JOBS },
         { "redis", required_argument, 0, O_REDIS },      { "redis-auth", required_argument, 0, O_RAUTH },
+        { "redis-key", required_argument, 0, O_RKEY },
         { "redis-prefix", required_argument, 0, O_RPREFIX }, { "redis-ttl", required_argument, 0, O_RTTL },
         { "redis-lease", required_argument, 0, O_RLEASE }, { "redis-timeout", required_argument, 0, O_RTIMEOUT },
         { "verbose", no_argument, 0, 'v' },              { "help", no_argument, 0, 'h' },
@@ -286,6 +288,7 @@ static int warm_parse(int argc, char **argv, struct warm_args *a)
         case O_JOBS: if (sf_cli_parse_num("warm", "--jobs", optarg, 1, 256, &a->jobs)) return SF_EXIT_USAGE; break;
         case O_REDIS: a->redis = optarg; break;
         case O_RAUTH: a->rauth = optarg; break;
+        case O_RKEY: a->rkey = optarg; break;
         case O_RPREFIX: a->rprefix = optarg; break;
         case O_RTTL: a->rttl = optarg; break;
         case O_RLEASE: a->rlease = optarg; break;
@@ -300,10 +303,11 @@ static int warm_parse(int argc, char **argv, struct warm_args *a)
     if (argc - optind != 1)
         return sf_cli_usage("warm", "expected one SOURCE folder", NULL);
     a->source = argv[optind];
-    if (!a->redis && (a->rauth || a->rprefix || a->rttl || a->rlease || a->rtimeout))
+    if (!a->redis && (a->rauth || a->rprefix || a->rttl || a->rlease || a->rtimeout || a->rkey))
         return sf_cli_usage("warm", "the --redis-* options need --redis URL", NULL);
     if (a->redis && sf_cli_remote_opts(a->redis, a->rauth, a->rprefix, a->rttl, a->rlease, a->rtimeout, &a->ro))
         return SF_EXIT_USAGE;
+    a->ro.key_file = a->rkey;
     if (a->verbose)
         sf_log_set_level(SF_LOG_INFO);
     return -1;

@@ -259,6 +259,31 @@ static int kind_ok(const struct produce_job *j, const struct sf_entry_meta *m)
     return -ENOENT;
 }
 
+/* A value from the shared store is what its kind says before it is
+ * served or stored: an image whose header gives that format and size, or
+ * a vector of finite numbers (a forged or damaged value with a valid
+ * checksum is refused).  0, or -EINVAL with why. */
+static int value_fits(const struct produce_job *j, const uint8_t *v, size_t len, const struct sf_entry_meta *m,
+                      char *why, size_t whylen)
+{
+    enum sf_format f;
+    float vec[SF_VECTOR_FLOATS];
+    int w, h;
+
+    if (j->kind == SF_ENTRY_STYLE_VECTOR) {
+        if (len == SF_VECTOR_BYTES && sf_vector_get(v, vec) == 0)
+            return 0;
+        snprintf(why, whylen, "not a style vector (%zu bytes)", len);
+        return -EINVAL;
+    }
+    if (sf_image_probe(v, len, &f, &w, &h, why, whylen) == 0 && (uint32_t)f == j->kind && (uint32_t)w == m->width &&
+        (uint32_t)h == m->height)
+        return 0;
+    snprintf(why, whylen, "its bytes are not the %ux%u %s its header says", m->width, m->height,
+             sf_format_name((enum sf_format)j->kind));
+    return -EINVAL;
+}
+
 /* The local cache's entry for j (with peek, only that it is there):
  * 0, -ENOENT (miss, or the cache failed: logged). */
 static int local_get(struct sf_pipeline *p, const struct produce_job *j, int peek, uint8_t **out, size_t *outlen)
@@ -312,8 +337,16 @@ static int fetch_or_compute(struct sf_pipeline *p, const struct produce_job *j, 
     if (rm) {
         double deadline = sf_monotonic() + 2 * (double)sf_remote_lease_ms(rm) / 1000;
         for (;;) {
+            char vwhy[160];
+            int kind = -ENOENT;
             rc = sf_remote_get(rm, j->key, out, outlen, &meta);
-            if (rc == 0 && kind_ok(j, &meta) == 0) {
+            if (rc == 0 && (kind = kind_ok(j, &meta)) == 0 && value_fits(j, *out, *outlen, &meta, vwhy, sizeof vwhy)) {
+                sf_remote_drop(rm, j->key, vwhy);   /* unfit: never served, never stored */
+                free(*out);
+                *out = NULL;
+                rc = kind = -ENOENT;
+            }
+            if (rc == 0 && kind == 0) {
                 atomic_fetch_add(&j->counts->remote_hits, 1);
                 *how = SF_PRODUCED_REMOTE;
                 local_put(p, j->key, *out, *outlen, (int)meta.width, (int)meta.height, j->kind, j->what);

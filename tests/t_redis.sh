@@ -223,6 +223,60 @@ cat "$W/mC/styled/udnie/typed.jpg" >"$W/typed_C.jpg" && [ -s "$W/typed_C.jpg" ] 
     fail "a remote value of the wrong type" "C: $(tr '\n' ' ' <"$W/mC/.stats")"
 umount_as C
 
+# --- forged and oversized values; entries signed with redis_key -------------------------------
+# forge_at KEY DATA KIND W H: a value with a valid header and checksum around DATA
+forge_at() { build/tests/forge "$W/forged.bin" "$2" "$3" "$4" "$5" && redis-cli -s "$SOCK" -x set "$1" <"$W/forged.bin" >/dev/null; }
+rcli flushall >/dev/null
+$MK 64 48 "$SRC/forge1.jpg" --seed 46
+$MK 64 48 "$SRC/forge2.jpg" --seed 47
+cat "$W/mB/styled/udnie/forge1.jpg" >"$W/f1_B.jpg"
+k1=$(rcli --scan --pattern 'stylefs:r:*' | head -1)
+echo "this is plain text, not a JPEG at all" >"$W/text"
+forge_at "$k1" "$W/text" 1 64 48
+rm -rf "$W/cC"
+if mount_as C; then
+    cat "$W/mC/styled/udnie/forge1.jpg" >"$W/f1_C.jpg"
+    cmp -s "$W/f1_C.jpg" "$W/f1_B.jpg" && [ "$(stat_of C remote_hits)" = 0 ] && [ "$(stat_of C remote_damaged)" -ge 1 ] &&
+        grep -q "not the 64x48 JPEG its header says" "$W/logC" &&
+        pass "a forged remote value (valid header and checksum, text inside) is refused, never served or kept" ||
+        fail "a forged remote value is refused" "C: $(tr '\n' ' ' <"$W/mC/.stats"); $(tail -2 "$W/logC")"
+    umount_as C
+fi
+rcli eval "redis.call('set', KEYS[1], string.rep('x', 67108865))" 1 "$k1" >/dev/null
+rm -rf "$W/cC"
+if mount_as C; then
+    cat "$W/mC/styled/udnie/forge1.jpg" >"$W/f1_C2.jpg"
+    cmp -s "$W/f1_C2.jpg" "$W/f1_B.jpg" && [ "$(stat_of C remote_hits)" = 0 ] && grep -q "over the 67108864 a value may have" "$W/logC" &&
+        [ "$(rcli exists "$k1")" = 1 ] && [ "$(rcli strlen "$k1")" -lt 1000000 ] &&
+        pass "a 64 MB + 1 remote value is not fetched: dropped, and replaced by the right entry" ||
+        fail "an oversized remote value is not fetched" "C: $(tr '\n' ' ' <"$W/mC/.stats"); $(tail -2 "$W/logC")"
+    umount_as C
+fi
+head -c 32 /dev/urandom | base64 >"$W/secret"
+chmod 600 "$W/secret"
+rcli flushall >/dev/null
+cat "$W/mB/styled/udnie/forge2.jpg" >"$W/f2_B.jpg"          # stored unsigned by B
+rm -rf "$W/cC" "$W/cD"
+if mount_as C -o redis_key="$W/secret"; then
+    cat "$W/mC/styled/udnie/forge2.jpg" >"$W/f2_C.jpg"
+    cmp -s "$W/f2_C.jpg" "$W/f2_B.jpg" && [ "$(stat_of C remote_hits)" = 0 ] && grep -q "not signed with redis_key" "$W/logC" &&
+        pass "with redis_key, an unsigned entry is refused (computed, and stored signed)" ||
+        fail "with redis_key, an unsigned entry is refused" "C: $(tr '\n' ' ' <"$W/mC/.stats"); $(tail -2 "$W/logC")"
+    cat "$W/mC/styled/udnie/forge1.jpg" >/dev/null              # now both signed, under their keys
+    k2=$(rcli --scan --pattern 'stylefs:r:*' | head -2 | tr '\n' ' ')
+    ka=${k2%% *} kb=$(echo $k2 | cut -d' ' -f2)
+    rcli copy "$ka" "$kb" replace >/dev/null                    # replay one signed entry under the other key
+    if mount_as D -o redis_key="$W/secret"; then
+        cat "$W/mD/styled/udnie/forge1.jpg" >"$W/f1_D.jpg"; cat "$W/mD/styled/udnie/forge2.jpg" >"$W/f2_D.jpg"
+        cmp -s "$W/f1_D.jpg" "$W/f1_B.jpg" && cmp -s "$W/f2_D.jpg" "$W/f2_B.jpg" && [ "$(stat_of D remote_hits)" = 1 ] &&
+            [ "$(stat_of D remote_damaged)" = 1 ] &&
+            pass "with redis_key, a signed entry replayed under another key is refused; the genuine one is a hit" ||
+            fail "with redis_key, a replayed entry is refused" "D: $(tr '\n' ' ' <"$W/mD/.stats"); $(tail -2 "$W/logD")"
+        umount_as D
+    fi
+    umount_as C
+fi
+
 # --- servers that answer garbage, or never answer ---------------------------------------------
 for kind in garbage silent; do
     python3 - "$W/$kind.sock" $kind <<'EOF' &
