@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 struct mount_opts {
-    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle, *max_threads;
+    char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle, *max_threads, *mem_max;
     char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *redis_key, *arbitrary;
     char *source, *mountpoint;
     int help, version, verbose, confine, nonempty, allow_other;
@@ -37,6 +37,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("device=%s", device),         MOPT("--device=%s", device),
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
     MOPT("max_threads=%s", max_threads), MOPT("--max-threads=%s", max_threads),
+    MOPT("mem_max=%s", mem_max),       MOPT("--mem-max=%s", mem_max),
     MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary),
     MOPT("redis=%s", redis),           MOPT("--redis=%s", redis),
     MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth),
@@ -89,6 +90,7 @@ static const char mount_help[] =
     "  device=DEV        auto, cpu or cuda (auto)\n"
     "  gpu_idle=SECS     release the engine (GPU context and memory, CPU plans) after SECS idle (30)\n"
     "  max_threads=N     requests served at once (256): a cold read holds one while it waits\n"
+    "  mem_max=SIZE      memory for computations at once (half the RAM); a photo over it alone: EFBIG\n"
     "  redis=URL         share results through Redis: unix:PATH or tcp://HOST[:PORT]\n"
     "  redis_auth=FILE   the Redis password, the first line of FILE\n"
     "  redis_key=FILE    sign entries with the secret in FILE, and take only entries signed with it\n"
@@ -176,6 +178,10 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
             return -1;
         c->max_threads = (unsigned)v;
     }
+    if (o->mem_max && (sf_parse_size(o->mem_max, &c->mem_max) || c->mem_max < (16u << 20))) {
+        fprintf(stderr, "stylefs: mem_max takes a size of at least 16M like 2G, not '%s'\n", o->mem_max);
+        return -1;
+    }
     if (o->cache_max && sf_parse_size(o->cache_max, &c->cache_max)) {
         fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o->cache_max);
         return -1;
@@ -241,7 +247,7 @@ out_args:
     free(o.source);
     free(o.mountpoint);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
-    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle); free(o.max_threads);
+    free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle); free(o.max_threads); free(o.mem_max);
     free(o.redis); free(o.redis_auth); free(o.redis_key); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
     free(o.redis_timeout); free(o.arbitrary);
     return status;

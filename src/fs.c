@@ -131,6 +131,7 @@ struct sf_fs {
     enum sf_device device;
     int confine;                /* serve nothing outside SOURCE (allow_other, confine) */
     unsigned gpu_idle;          /* seconds before an idle engine is released */
+    uint64_t mem_max;           /* the memory budget (mem_max=); 0: the pipeline's default */
     uint64_t cache_max;         /* 0 = no limit */
     atomic_ullong cache_est;    /* cache bytes as trim_cache last counted, plus adds */
     struct sf_model **models;
@@ -601,7 +602,9 @@ again:
         rc = sf_produce(&fs->pipe, &r, &bytes, &blen, &how, why, sizeof why);
         if (rc && how != SF_PRODUCED_JOINED)    /* logged once, by the computation */
             sf_err("%s/%s: %s", fs->source, n->rel, why[0] ? why : strerror(-rc));
-        if (rc == -EINVAL || rc == -EFBIG) {
+        if (rc == -EFBIG) {             /* over max_pixels, or alone over the memory budget */
+            fail_remember(fs, id, -EFBIG);
+        } else if (rc == -EINVAL) {
             fail_remember(fs, id, -EIO);
             rc = -EIO;
         } else if (rc == -ENODEV || rc == -ECANCELED || (rc && rc != -ENOMEM)) {
@@ -675,6 +678,8 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     sf_pipeline_init(&fs->pipe, fs->device, &fs->set, fs->cache);
     fs->pipe.remote = fs->remote;
     fs->pipe.idle_s = fs->gpu_idle;
+    if (fs->mem_max)
+        fs->pipe.mem_max = fs->mem_max;
     for (size_t i = 0; i < fs->nmodels; i++)    /* the painting networks' plans: the same idle time */
         if (fs->models[i]->kind == SF_STYLE_IMAGE && fs->models[i]->arb)
             sf_arb_set_idle(fs->models[i]->arb, fs->gpu_idle);
@@ -1139,6 +1144,7 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
     fs->set = c->set;
     fs->device = c->device;
     fs->gpu_idle = c->gpu_idle;
+    fs->mem_max = c->mem_max;
     fs->cache_max = c->cache_max;
     fs->confine = c->confine || c->allow_other;
     atomic_init(&fs->cache_est, UINT64_MAX / 2);    /* count at the first miss */

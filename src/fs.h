@@ -31,6 +31,7 @@ struct sf_fs_config {
     enum sf_device device;
     unsigned gpu_idle;          /* seconds before an idle engine is released */
     unsigned max_threads;       /* FUSE worker threads at most (max_threads=) */
+    uint64_t mem_max;           /* the memory budget in bytes (mem_max=); 0: the default (pipeline.h) */
     uint64_t cache_max;         /* bytes; 0 = no limit */
     int confine;                /* -o confine */
     int allow_other;            /* -o allow_other (confines too) */

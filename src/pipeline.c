@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 _Static_assert(SF_ARB_VEC == SF_VECTOR_FLOATS, "a stored style vector is the predictor's output");
@@ -74,6 +76,9 @@ void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf
     p->cache = cache;
     pthread_mutex_init(&p->engine_lock, NULL);
     pthread_mutex_init(&p->flights_lock, NULL);
+    pthread_mutex_init(&p->mem_lock, NULL);
+    pthread_cond_init(&p->mem_cond, NULL);
+    p->mem_max = sf_mem_default();
 }
 
 void sf_pipeline_close(struct sf_pipeline *p)
@@ -82,6 +87,8 @@ void sf_pipeline_close(struct sf_pipeline *p)
     p->engine = NULL;
     pthread_mutex_destroy(&p->engine_lock);
     pthread_mutex_destroy(&p->flights_lock);
+    pthread_mutex_destroy(&p->mem_lock);
+    pthread_cond_destroy(&p->mem_cond);
 }
 
 static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, size_t whylen)
@@ -135,9 +142,111 @@ static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, con
     return rc;
 }
 
+/* ---- the memory budget ------------------------------------------------------ */
+
+uint64_t sf_mem_default(void)
+{
+    uint64_t total = 0, lim = 0;
+    char line[256];
+    FILE *f;
+
+    if ((f = fopen("/proc/meminfo", "r"))) {
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemTotal: %" SCNu64 " kB", &total) == 1) {
+                total *= 1024;
+                break;
+            }
+        fclose(f);
+    }
+    if ((f = fopen("/sys/fs/cgroup/memory.max", "r"))) {      /* cgroup v2; "max": none */
+        if (!fgets(line, sizeof line, f) || sscanf(line, "%" SCNu64, &lim) != 1)
+            lim = 0;
+        fclose(f);
+    }
+    if (lim && (!total || lim < total))
+        total = lim;
+    return total ? total / 2 : 0;
+}
+
+uint64_t sf_mem_estimate(int w, int h, int max_side)
+{
+    uint64_t src = (uint64_t)w * (uint64_t)h, fit = src;
+
+    if (max_side > 0 && (w > max_side || h > max_side)) {
+        double s = (double)max_side / (w > h ? w : h);
+        fit = (uint64_t)(w * s + 1) * (uint64_t)(h * s + 1);
+    }
+    return src * 4 + fit * SF_MEM_PER_PIXEL;
+}
+
+/* Take est bytes of the budget, waiting while others hold it (a lone
+ * computation is always let in once it fits the budget by itself).
+ * 0, -EFBIG (est alone is over the budget), -ECANCELED. */
+static int mem_admit(struct sf_pipeline *p, uint64_t est, char *why, size_t whylen)
+{
+    if (!p->mem_max)
+        return 0;
+    if (est > p->mem_max) {
+        snprintf(why, whylen, "needs about %llu MB to stylize, over mem_max (%llu MB)",
+                 (unsigned long long)(est >> 20), (unsigned long long)(p->mem_max >> 20));
+        return -EFBIG;
+    }
+    pthread_mutex_lock(&p->mem_lock);
+    while (p->mem_used && p->mem_used + est > p->mem_max && !sf_cancelled(p->cancel)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;       /* look at the stop flag ten times a second */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->mem_cond, &p->mem_lock, &ts);
+    }
+    if (sf_cancelled(p->cancel)) {
+        pthread_mutex_unlock(&p->mem_lock);
+        return -ECANCELED;
+    }
+    p->mem_used += est;
+    pthread_mutex_unlock(&p->mem_lock);
+    return 0;
+}
+
+static void mem_release(struct sf_pipeline *p, uint64_t est)
+{
+    if (!p->mem_max)
+        return;
+    pthread_mutex_lock(&p->mem_lock);
+    p->mem_used -= est;
+    pthread_cond_broadcast(&p->mem_cond);
+    pthread_mutex_unlock(&p->mem_lock);
+}
+
+static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
+                            enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
+                            char *why, size_t whylen);
+
 int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
                enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
                char *why, size_t whylen)
+{
+    enum sf_format f;
+    uint64_t est = 0;
+    int w, h, rc;
+
+    /* from the header alone (a source whose header does not read fails in
+     * the decode, with its reason; one over max_pixels too) */
+    if (sf_image_probe(src, len, &f, &w, &h, why, whylen) == 0 && (uint64_t)w * (uint64_t)h <= p->set.max_pixels &&
+        (rc = mem_admit(p, est = sf_mem_estimate(w, h, p->set.max_side), why, whylen)))
+        return rc;
+    rc = stylize_admitted(p, m, src, len, out_fmt, out, outlen, ow, oh, why, whylen);
+    mem_release(p, est);
+    return rc;
+}
+
+/* sf_stylize within the budget already taken. */
+static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
+                            enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
+                            char *why, size_t whylen)
 {
     struct sf_image img, styled;
     struct sf_engine *e;

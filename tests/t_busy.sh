@@ -1,5 +1,5 @@
 #!/bin/sh
-# t_busy.sh: a busy mount stays responsive.  100 readers open 100 cold
+# t_busy.sh: a busy mount stays responsive, and within its memory budget.  100 readers open 100 cold
 # files at once (each holds a FUSE worker thread while its computation
 # waits for the engine); meanwhile a listing and a cached read must still
 # answer at once.  The figures are printed; the only bound asserted is a
@@ -34,4 +34,18 @@ echo "figure: busy mount: 100 cold readers (320x320); while they waited: ls -l $
     pass "busy mount: a listing, a cached read and .stats answer while 100 cold reads wait ($((t1 - t0)), $((t2 - t1)), $((t3 - t2)) ms)" ||
     fail "busy mount: responsive while 100 cold reads wait" "ls $((t1 - t0)) ms, cached read $((t2 - t1)) ms, .stats $((t3 - t2)) ms; $done_then of 100 readers served by then (100: no load was measured)"
 unmount_it || fail "unmount" "the daemon did not exit"
+
+# the memory budget: a photo that cannot fit alone is refused with EFBIG
+# and one log line, never run (at 200 bytes a pixel, 1 MP needs ~204 MB)
+$MK 1024 1024 "$SRC/big.png" --seed 600
+if mount_it -o mem_max=64M,max_side=0; then
+    ! cat "$MNT/styled/udnie/big.png" >/dev/null 2>"$W/err" && grep -q "File too large" "$W/err" &&
+        grep -q "big.png: needs about 204 MB to stylize, over mem_max (64 MB)" "$LOG" &&
+        cat "$MNT/styled/udnie/p1.png" >"$W/small" && [ -s "$W/small" ] &&
+        pass "mem_max: a photo over the budget alone gets EFBIG and one log line; a small one still reads" ||
+        fail "mem_max: a photo over the budget gets EFBIG" "$(cat "$W/err"); $(tail -2 "$LOG")"
+    unmount_it || fail "unmount" "the daemon did not exit"
+else
+    fail "mount with mem_max" "$(tail -2 "$LOG")"
+fi
 finish

@@ -99,11 +99,15 @@ for f in $BAD; do
     cat "$MNT/styled/udnie/$(out_name "$f")" >"$W/got" 2>"$W/err"
     rc=$? dt=$(($(ms) - t0))
     [ $dt -gt $worst_ms ] && worst_ms=$dt
-    if [ $rc != 0 ] && grep -q "Input/output error" "$W/err" && [ ! -s "$W/got" ] &&
+    case $f in                  # over max_pixels: EFBIG; the rest: EIO
+    bomb.png|claim.png) e=EFBIG msg="File too large" ;;
+    *) e=EIO msg="Input/output error" ;;
+    esac
+    if [ $rc != 0 ] && grep -q "$msg" "$W/err" && [ ! -s "$W/got" ] &&
         [ $(($(grep -c "$f" "$LOG") - n0)) = 1 ]; then
-        pass "mount: $f gives EIO and one log line (${dt} ms)"
+        pass "mount: $f gives $e and one log line (${dt} ms)"
     else
-        fail "mount: $f gives EIO and one log line" "exit $rc, $(wc -c <"$W/got") bytes, $(cat "$W/err")"
+        fail "mount: $f gives $e and one log line" "exit $rc, $(wc -c <"$W/got") bytes, $(cat "$W/err")"
     fi
 done
 hwm1=$(rss_kb $PID VmHWM)
