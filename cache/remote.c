@@ -318,11 +318,19 @@ bad:
     return -EINVAL;
 }
 
+/* A secret's file that others can read is warned about, naming the option. */
+static void warn_if_shared(const char *opt, const char *file)
+{
+    struct stat st;
+
+    if (stat(file, &st) == 0 && (st.st_mode & 077))
+        sf_warn("%s: %s can be read by others (chmod 600 it)", opt, file);
+}
+
 static int read_password(struct sf_remote *r, const char *file, char *why, size_t whylen)
 {
     uint8_t *d;
     size_t len, n;
-    struct stat st;
     int rc = sf_read_file(file, 4096, &d, &len);
 
     if (rc) {
@@ -337,8 +345,7 @@ static int read_password(struct sf_remote *r, const char *file, char *why, size_
         free(d);
         return -EINVAL;
     }
-    if (stat(file, &st) == 0 && (st.st_mode & 077))
-        sf_warn("redis_auth: %s can be read by others (chmod 600 it)", file);
+    warn_if_shared("redis_auth", file);
     r->password = strndup((char *)d, n);
     memset(d, 0, len);
     free(d);
@@ -351,7 +358,6 @@ static int read_mac_key(struct sf_remote *r, const char *file, char *why, size_t
 {
     uint8_t *d;
     size_t len;
-    struct stat st;
     int rc = sf_read_file(file, sizeof r->mac_key + 2, &d, &len);
 
     if (rc) {
@@ -366,8 +372,7 @@ static int read_mac_key(struct sf_remote *r, const char *file, char *why, size_t
         free(d);
         return -EINVAL;
     }
-    if (stat(file, &st) == 0 && (st.st_mode & 077))
-        sf_warn("redis_key: %s can be read by others (chmod 600 it)", file);
+    warn_if_shared("redis_key", file);
     memcpy(r->mac_key, d, len);
     r->mac_keylen = len;
     memset(d, 0, len);
@@ -550,9 +555,9 @@ int sf_remote_get(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], uint
     } else if (rep->type != REDIS_REPLY_STRING) {
         reply_warn(r, "reading an entry", rep);
         rc = redis_errno(NULL, rep);
-    } else if (sf_entry_check(rep->str, rep->len, &m) || signature_ok(r, k, (uint8_t *)rep->str, rep->len)) {
-        snprintf(why, sizeof why, "%s (%zu bytes)", sf_entry_check(rep->str, rep->len, &m) ? "damaged" :
-                 "not signed with redis_key's secret", (size_t)rep->len);
+    } else if ((rc = sf_entry_check(rep->str, rep->len, &m)) || signature_ok(r, k, (uint8_t *)rep->str, rep->len)) {
+        snprintf(why, sizeof why, "%s (%zu bytes)", rc ? "damaged" : "not signed with redis_key's secret",
+                 (size_t)rep->len);
         freeReplyObject(rep);
         drop_named(r, k, why);
         return -ENOENT;

@@ -96,7 +96,7 @@ int sf_cli_setting(struct sf_cli_settings *s, const char *cmd, int id, const cha
     return -1;
 }
 
-int sf_cli_remote_opts(const char *url, const char *auth, const char *prefix, const char *ttl,
+int sf_cli_remote_opts(const char *url, const char *auth, const char *key, const char *prefix, const char *ttl,
                        const char *lease, const char *timeout, struct sf_remote_opts *o)
 {
     uint64_t v;
@@ -104,6 +104,7 @@ int sf_cli_remote_opts(const char *url, const char *auth, const char *prefix, co
     memset(o, 0, sizeof *o);
     o->url = url;
     o->auth_file = auth;
+    o->key_file = key;
     o->prefix = prefix;
     if (ttl && (sf_parse_age(ttl, &o->ttl_s) || o->ttl_s == 0 || o->ttl_s > 3650ULL * 86400)) {
         fprintf(stderr, "stylefs: redis_ttl takes an age like 30d or 12h (up to 3650d), not '%s'\n", ttl);

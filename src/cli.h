@@ -68,7 +68,7 @@ int sf_cli_setting(struct sf_cli_settings *s, const char *cmd, int id, const cha
  * one is said on stderr, naming it; returns 0 or -1.  The strings must
  * outlive o. */
 struct sf_remote_opts;
-int sf_cli_remote_opts(const char *url, const char *auth, const char *prefix, const char *ttl,
+int sf_cli_remote_opts(const char *url, const char *auth, const char *key, const char *prefix, const char *ttl,
                        const char *lease, const char *timeout, struct sf_remote_opts *o);
 
 #endif

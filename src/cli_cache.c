@@ -105,7 +105,7 @@ int cmd_stats(int argc, char **argv)
         return sf_cli_usage("stats", "unexpected argument", argv[optind]);
     if (!redis && (rauth || rprefix || rtimeout))
         return sf_cli_usage("stats", "the --redis-* options need --redis URL", NULL);
-    if (redis && sf_cli_remote_opts(redis, rauth, rprefix, NULL, NULL, rtimeout, &ro))
+    if (redis && sf_cli_remote_opts(redis, rauth, NULL, rprefix, NULL, NULL, rtimeout, &ro))
         return SF_EXIT_USAGE;
     if (redis && !sf_cli_cache_dir(cache_opt, dir, sizeof dir)) {
         snprintf(path, sizeof path, "%s/data.mdb", dir);

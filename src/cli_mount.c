@@ -146,10 +146,9 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
             fprintf(stderr, "stylefs: the redis_* options need redis=URL\n");
             return -1;
         }
-        if (sf_cli_remote_opts(o->redis, o->redis_auth, o->redis_prefix, o->redis_ttl, o->redis_lease,
+        if (sf_cli_remote_opts(o->redis, o->redis_auth, o->redis_key, o->redis_prefix, o->redis_ttl, o->redis_lease,
                                o->redis_timeout, ro))
             return -1;
-        ro->key_file = o->redis_key;
         c->remote = ro;
     }
     {

@@ -305,9 +305,8 @@ static int warm_parse(int argc, char **argv, struct warm_args *a)
     a->source = argv[optind];
     if (!a->redis && (a->rauth || a->rprefix || a->rttl || a->rlease || a->rtimeout || a->rkey))
         return sf_cli_usage("warm", "the --redis-* options need --redis URL", NULL);
-    if (a->redis && sf_cli_remote_opts(a->redis, a->rauth, a->rprefix, a->rttl, a->rlease, a->rtimeout, &a->ro))
+    if (a->redis && sf_cli_remote_opts(a->redis, a->rauth, a->rkey, a->rprefix, a->rttl, a->rlease, a->rtimeout, &a->ro))
         return SF_EXIT_USAGE;
-    a->ro.key_file = a->rkey;
     if (a->verbose)
         sf_log_set_level(SF_LOG_INFO);
     return -1;

@@ -4,7 +4,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <time.h>
 
 int sf_idle_init(struct sf_idle *r, pthread_mutex_t *lock, void *owner, int (*held)(void *),
                  void (*release)(void *))
@@ -40,8 +39,7 @@ static void *reaper_main(void *arg)
             r->release(r->owner);
             continue;
         }
-        struct timespec ts = { .tv_sec = (time_t)due, .tv_nsec = (long)((due - (double)(time_t)due) * 1e9) };
-        pthread_cond_timedwait(&r->wake, r->lock, &ts);
+        sf_cond_wait_until(&r->wake, r->lock, due);
     }
     pthread_mutex_unlock(r->lock);
     return NULL;

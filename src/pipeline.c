@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 _Static_assert(SF_ARB_VEC == SF_VECTOR_FLOATS, "a stored style vector is the predictor's output");
@@ -77,7 +76,8 @@ void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf
     pthread_mutex_init(&p->engine_lock, NULL);
     pthread_mutex_init(&p->flights_lock, NULL);
     pthread_mutex_init(&p->mem_lock, NULL);
-    pthread_cond_init(&p->mem_cond, NULL);
+    if (sf_cond_init_monotonic(&p->mem_cond))
+        pthread_cond_init(&p->mem_cond, NULL);     /* realtime: the 0.1 s polls only stretch or shrink */
     p->mem_max = sf_mem_default();
 }
 
@@ -192,16 +192,8 @@ static int mem_admit(struct sf_pipeline *p, uint64_t est, char *why, size_t whyl
         return -EFBIG;
     }
     pthread_mutex_lock(&p->mem_lock);
-    while (p->mem_used && p->mem_used + est > p->mem_max && !sf_cancelled(p->cancel)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;       /* look at the stop flag ten times a second */
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&p->mem_cond, &p->mem_lock, &ts);
-    }
+    while (p->mem_used && p->mem_used + est > p->mem_max && !sf_cancelled(p->cancel))
+        sf_cond_wait_until(&p->mem_cond, &p->mem_lock, sf_monotonic() + 0.1);  /* the stop flag, 10 times a second */
     if (sf_cancelled(p->cancel)) {
         pthread_mutex_unlock(&p->mem_lock);
         return -ECANCELED;

@@ -281,6 +281,14 @@ double sf_monotonic(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int sf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, double deadline)
+{
+    struct timespec ts = { .tv_sec = (time_t)deadline,
+                           .tv_nsec = (long)((deadline - (double)(time_t)deadline) * 1e9) };
+
+    return pthread_cond_timedwait(c, m, &ts);
+}
+
 int sf_cond_init_monotonic(pthread_cond_t *c)
 {
     pthread_condattr_t ca;

@@ -45,6 +45,9 @@ double sf_monotonic(void);      /* monotonic clock, seconds */
 /* A condition variable whose timed waits count on the monotonic clock (the
  * deadlines of sf_monotonic()), for the idle reaper (idle.h). Returns 0 or an errno. */
 int sf_cond_init_monotonic(pthread_cond_t *c);
+/* Wait on c (made by sf_cond_init_monotonic; m held) until signalled or
+ * until deadline, in sf_monotonic() seconds.  Returns 0 or ETIMEDOUT. */
+int sf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, double deadline);
 
 /* Lower-case extension of a path without the dot ("" if none) in buf. */
 const char *sf_path_ext(const char *path, char *buf, size_t len);
