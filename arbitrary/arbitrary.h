@@ -20,7 +20,7 @@
  * (100 - s)% the photo's own (Magenta's interpolation), so 0 gives back
  * roughly the photo.
  *
- * DESIGN: one sf_arb per load of the styles, shared by their threads;
+ * DESIGN: one sf_arb per set of styles (style.c), shared by their threads;
  * `lock` serializes runs (one image at a time, like the engines) and guards
  * the plans and the idle state.  It is the innermost lock: the pipeline
  * runs the predictor and the transformer holding none of its own (a
@@ -36,6 +36,7 @@
 #define SF_ARBITRARY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,7 +57,7 @@ struct sf_arb {
     struct sf_tflnet *pplan, *tplan;    /* predictor plan; transformer plan at th x tw */
     int th, tw;
     struct sf_cpu_kernels k;            /* the networks' kernels (cpu.h) */
-    int refs;                           /* styles holding it (style.c; one thread loads and frees) */
+    atomic_int refs;                    /* styles and loaders holding it (style.c); the last frees it */
     struct sf_idle idle;                /* frees tplan when unused (idle.h), under lock */
 };
 

@@ -222,7 +222,7 @@ int cmd_mount(int argc, char **argv)
                         "Try 'stylefs --help' or 'stylefs -h' for the mount's options.\n");
         goto out_args;
     }
-    sf_log_set_level(co.debug ? SF_LOG_DEBUG : o.verbose ? SF_LOG_INFO : SF_LOG_WARN);
+    sf_log_set_level(co.debug ? SF_LOG_DEBUG : o.verbose ? SF_LOG_INFO : SF_LOG_NOTICE);
     if (parse_values(&o, &c, &cs, &ro))
         goto out_args;
     status = SF_EXIT_FAIL;

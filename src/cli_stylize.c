@@ -19,10 +19,13 @@ static const char stylize_help[] =
     "Stylize one image.  INPUT may be - for standard input; OUTPUT may be -\n"
     "for standard output (then --format is needed).  The output format\n"
     "follows OUTPUT's extension: .jpg/.jpeg, .png, .bmp or .tga.\n"
-    "  --styles DIR      folder of styles (default: see 'man stylefs')\n"
+    "STYLE is a style's name, with any variant: NAME@P (P percent of the\n"
+    "style, 0..100), NAME+colors (keep the photo's colours), NAME@P+colors.\n"
+    "  --styles DIR      more styles folders (DIR[:DIR...]), after the defaults\n"
     "  --style-image F   a painting as the style (then no STYLE argument)\n"
     "  --strength P      with --style-image: percent of the painting's style (100)\n"
-    "  --arbitrary DIR   the arbitrary-style networks (default STYLES/arbitrary)\n"
+    "  --colors          with --style-image: keep the photo's colours\n"
+    "  --arbitrary DIR   the arbitrary-style networks (default: found on the styles path)\n"
     "  --cache DIR       cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  --no-cache        neither read nor write the cache\n"
     "  --quality N       JPEG quality 1..100 (default 90)\n"
@@ -38,6 +41,7 @@ struct stylize_args {
     struct sf_cli_settings cs;      /* the shared settings (cli.h) */
     const char *format, *style_image, *style, *in, *out;
     uint64_t strength;
+    int colors;                     /* --colors */
     enum sf_format fmt;             /* the output's */
     int no_cache;
 };
@@ -45,11 +49,12 @@ struct stylize_args {
 /* Parse argv into a.  Returns -1 to go on, else the exit status. */
 static int stylize_parse(int argc, char **argv, struct stylize_args *a)
 {
-    enum { O_NOCACHE = SF_OPT_NEXT, O_FORMAT, O_STYLEIMG, O_STRENGTH };
+    enum { O_NOCACHE = SF_OPT_NEXT, O_FORMAT, O_STYLEIMG, O_STRENGTH, O_COLORS };
     static const struct option opts[] = {
         SF_CLI_SETTINGS_OPTIONS,
         { "no-cache", no_argument, 0, O_NOCACHE },      { "format", required_argument, 0, O_FORMAT },
         { "style-image", required_argument, 0, O_STYLEIMG }, { "strength", required_argument, 0, O_STRENGTH },
+        { "colors", no_argument, 0, O_COLORS },
         { "verbose", no_argument, 0, 'v' },             { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -64,6 +69,7 @@ static int stylize_parse(int argc, char **argv, struct stylize_args *a)
         case O_NOCACHE: a->no_cache = 1; break;
         case O_FORMAT: a->format = optarg; break;
         case O_STYLEIMG: a->style_image = optarg; break;
+        case O_COLORS: a->colors = 1; break;
         case O_STRENGTH:
             if (sf_cli_parse_num("stylize", "--strength", optarg, 0, 100, &a->strength)) return SF_EXIT_USAGE;
             break;
@@ -79,6 +85,8 @@ static int stylize_parse(int argc, char **argv, struct stylize_args *a)
                                                         "expected STYLE INPUT OUTPUT", NULL);
     if (!a->style_image && a->strength != 100)
         return sf_cli_usage("stylize", "--strength goes with --style-image (or name NAME@P)", NULL);
+    if (!a->style_image && a->colors)
+        return sf_cli_usage("stylize", "--colors goes with --style-image (or name NAME+colors)", NULL);
     a->style = a->style_image ? a->style_image : argv[optind];
     a->in = argv[optind + !a->style_image];
     a->out = argv[optind + 1 + !a->style_image];
@@ -102,15 +110,20 @@ static int stylize_parse(int argc, char **argv, struct stylize_args *a)
  * (named after its file, at --strength).  0, or -1 after saying why. */
 static int stylize_style(const struct stylize_args *a, struct sf_model **model)
 {
-    char styles_dir[PATH_MAX], why[512] = "";
-    int rc;
+    struct sf_styles_path *sp = malloc(sizeof *sp);
+    char why[900] = "";
+    int rc = -1;
 
-    if (sf_styles_dir(a->cs.styles, styles_dir, sizeof styles_dir, why, sizeof why)) {
-        if (!a->style_image) {
+    if (!sp) {
+        fprintf(stderr, "stylefs: stylize: out of memory\n");
+        return -1;
+    }
+    if (sf_styles_path(a->cs.styles, sp, why, sizeof why)) {
+        if (!a->style_image || a->cs.styles) {
             fprintf(stderr, "stylefs: stylize: %s\n", why);
-            return -1;
+            goto out_free_path;
         }
-        snprintf(styles_dir, sizeof styles_dir, ".");  /* a painting needs only the networks */
+        sp->n = 0;                  /* a painting needs only the networks */
     }
     if (a->style_image) {
         char name[SF_STYLE_NAME_MAX];
@@ -118,17 +131,21 @@ static int stylize_style(const struct stylize_args *a, struct sf_model **model)
         base = base ? base + 1 : a->style_image;
         dot = strrchr(base, '.');
         size_t stem = dot && dot > base ? (size_t)(dot - base) : strlen(base);
-        snprintf(name, sizeof name, "%.*s@%d", (int)(stem < 100 ? stem : 100), base, (int)a->strength);
-        if ((rc = sf_model_load_image(a->style_image, name, styles_dir, a->cs.arbitrary, model, why, sizeof why))) {
+        snprintf(name, sizeof name, "%.*s@%d%s", (int)(stem < 100 ? stem : 100), base, (int)a->strength,
+                 a->colors ? "+colors" : "");
+        for (char *c = name; *c && *c != '@'; c++)     /* a file's name may hold '@' or '+' */
+            if (*c == '+')
+                *c = '_';
+        if ((rc = sf_model_load_image(a->style_image, name, sp, a->cs.arbitrary, model, why, sizeof why)))
             fprintf(stderr, "stylefs: stylize: --style-image %s\n", why);
-            return -1;
-        }
-        return 0;
+        goto out_free_path;
     }
-    if ((rc = sf_model_load(styles_dir, a->cs.arbitrary, a->style, model, why, sizeof why)) == -ENOENT)
-        fprintf(stderr, "stylefs: stylize: unknown style '%s' in %s (see 'stylefs styles')\n", a->style, styles_dir);
+    if ((rc = sf_model_load(sp, a->cs.arbitrary, a->style, model, why, sizeof why)) == -ENOENT)
+        fprintf(stderr, "stylefs: stylize: unknown style '%s': %s (see 'stylefs styles')\n", a->style, why);
     else if (rc)
         fprintf(stderr, "stylefs: stylize: style %s is damaged: %s\n", a->style, why);
+out_free_path:
+    free(sp);
     return rc ? -1 : 0;
 }
 
@@ -275,27 +292,39 @@ out_model:
 }
 
 static const char styles_help[] =
-    "usage: stylefs styles [--styles DIR]\n"
-    "List the styles that load, one per line: its name, a tab, and its kind\n"
-    "(\"network\", a pretrained folder; or \"painting FILE\", an image run\n"
-    "through the arbitrary-style networks).  Damaged styles and name clashes\n"
-    "are reported on stderr, naming the files.\n";
+    "usage: stylefs styles [--styles DIR[:DIR...]] [--arbitrary DIR] [-v]\n"
+    "List the styles that load, one per line: its name, a tab, its kind\n"
+    "(\"network\", a pretrained folder; or \"painting\", an image run through\n"
+    "the arbitrary-style networks), a space and the folder or file it comes\n"
+    "from.  The folders searched are the system's, the user's, then --styles\n"
+    "(see 'man stylefs'); a later folder's style shadows an earlier one's.\n"
+    "Damaged styles, name clashes and shadowing are reported on stderr.\n"
+    "  --styles DIR      more styles folders, searched after the defaults\n"
+    "  --arbitrary DIR   the arbitrary-style networks (for paintings)\n"
+    "  -v, --verbose     also say on stderr which folders were searched\n"
+    "  -h, --help        this help\n";
 
 int cmd_styles(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "styles", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "styles", required_argument, 0, 's' }, { "arbitrary", required_argument, 0, 'a' },
+        { "verbose", no_argument, 0, 'v' },      { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
-    const char *styles_opt = NULL;
-    char dir[PATH_MAX], why[512];
+    const char *styles_opt = NULL, *arb = NULL;
+    struct sf_styles_path *sp;
+    char why[900];
     struct sf_model **models;
     size_t n;
-    int c;
+    int c, verbose = 0, status = SF_EXIT_FAIL;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         if (c == 's')
             styles_opt = optarg;
+        else if (c == 'a')
+            arb = optarg;
+        else if (c == 'v')
+            verbose = 1;
         else if (c == 'h')
             return fputs(styles_help, stdout), SF_EXIT_OK;
         else
@@ -303,18 +332,23 @@ int cmd_styles(int argc, char **argv)
     }
     if (optind != argc)
         return sf_cli_usage("styles", "unexpected argument", argv[optind]);
-    if (sf_styles_dir(styles_opt, dir, sizeof dir, why, sizeof why)) {
+    if (!(sp = malloc(sizeof *sp))) {
+        fprintf(stderr, "stylefs: styles: out of memory\n");
+        return SF_EXIT_FAIL;
+    }
+    if (sf_styles_path(styles_opt, sp, why, sizeof why)) {
         fprintf(stderr, "stylefs: styles: %s\n", why);
-        return SF_EXIT_FAIL;
+        goto out_free_path;
     }
-    if (sf_models_load(dir, NULL, NULL, 0, "styles: ", &models, &n))
-        return SF_EXIT_FAIL;
-    for (size_t i = 0; i < n; i++) {
-        if (models[i]->kind == SF_STYLE_IMAGE)
-            printf("%s\tpainting %s\n", models[i]->name, sf_style_path(models[i]));
-        else
-            printf("%s\tnetwork\n", models[i]->name);
-    }
+    for (int i = 0; verbose && i < sp->n; i++)
+        fprintf(stderr, "stylefs: styles: searching %s\n", sp->dir[i]);
+    if (sf_models_load(sp, arb, NULL, 0, "styles: ", &models, &n))
+        goto out_free_path;
+    for (size_t i = 0; i < n; i++)
+        printf("%s\t%s %s\n", models[i]->name, sf_style_kind_name(models[i]), sf_style_path(models[i]));
     sf_models_free(models, n);
-    return SF_EXIT_OK;
+    status = SF_EXIT_OK;
+out_free_path:
+    free(sp);
+    return status;
 }

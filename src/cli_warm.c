@@ -234,15 +234,16 @@ static const char warm_help[] =
     "usage: stylefs warm [options] SOURCE\n"
     "Precompute the styled version of every image under SOURCE into the cache,\n"
     "with the mount's keys: a later mount with the same settings serves them at once.\n"
-    "  --styles DIR        folder of styles\n"
-    "  --style A,B,...     only these styles (default: all)\n"
+    "  --styles DIR        more styles folders (DIR[:DIR...]), after the defaults\n"
+    "  --style A,B,...     only these styles, each with any variant (wave@50+colors)\n"
+    "                      (default: all, as listed by 'stylefs styles')\n"
     "  --cache DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  --jobs N            files in flight (default 2); the network runs one at a time\n"
     "  --max-side N        as the mount's max_side (1024)\n"
     "  --max-pixels N      as the mount's max_pixels (50000000)\n"
     "  --quality N         as the mount's quality (90)\n"
     "  --device DEV        auto, cpu or cuda (auto)\n"
-    "  --arbitrary DIR     the arbitrary-style networks for paintings (STYLES/arbitrary)\n"
+    "  --arbitrary DIR     the arbitrary-style networks (default: found on the styles path)\n"
     "  --redis URL         also fill (and use) a shared store: unix:PATH or tcp://HOST[:PORT]\n"
     "  --redis-auth FILE   its password, the first line of FILE\n"
     "  --redis-key FILE    sign entries with the secret in FILE (as the mount's redis_key)\n"
@@ -345,22 +346,25 @@ static int split_styles(const char *list, char ***names, size_t *n)
  * Returns -1 to go on, else the exit status. */
 static int warm_styles(const struct warm_args *a, struct warm *w)
 {
-    char styles_dir[PATH_MAX], why[512], **names = NULL;
+    struct sf_styles_path *sp = malloc(sizeof *sp);
+    char why[900], **names = NULL;
     size_t nnames = 0;
     int rc, status = -1;
 
-    if (sf_styles_dir(a->cs.styles, styles_dir, sizeof styles_dir, why, sizeof why)) {
-        fprintf(stderr, "stylefs: warm: %s\n", why);
+    if (!sp || sf_styles_path(a->cs.styles, sp, why, sizeof why)) {
+        fprintf(stderr, "stylefs: warm: %s\n", sp ? why : "out of memory");
+        free(sp);
         return SF_EXIT_FAIL;
     }
     if (a->style_list && (status = split_styles(a->style_list, &names, &nnames)) >= 0)
         goto out_names;
-    rc = sf_models_load(styles_dir, a->cs.arbitrary, a->style_list ? names : NULL, nnames, "warm: ", &w->models,
+    rc = sf_models_load(sp, a->cs.arbitrary, a->style_list ? names : NULL, nnames, "warm: ", &w->models,
                         &w->nmodels);
     if (rc)
         status = a->style_list && rc != -ENOMEM ? SF_EXIT_USAGE : SF_EXIT_FAIL;
 out_names:
     sf_names_free(names, nnames);
+    free(sp);
     return status;
 }
 

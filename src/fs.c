@@ -89,6 +89,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/openat2.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -125,7 +127,6 @@ struct sf_fs {
     /* set before the mount, read-only after */
     char source[PATH_MAX];
     int source_fd;              /* O_PATH|O_DIRECTORY fd of SOURCE */
-    char styles_dir[PATH_MAX];
     char cache_dir[PATH_MAX];
     struct sf_settings set;
     enum sf_device device;
@@ -134,8 +135,7 @@ struct sf_fs {
     uint64_t mem_max;           /* the memory budget (mem_max=); 0: the pipeline's default */
     uint64_t cache_max;         /* 0 = no limit */
     atomic_ullong cache_est;    /* cache bytes as trim_cache last counted, plus adds */
-    struct sf_model **models;
-    size_t nmodels;
+    struct sf_style_set *styles; /* the styles served (its own lock; style.h): changed only by the watcher */
     struct sf_remote *remote;   /* the shared store (opened before the mount: a bad option fails it), or NULL */
     /* opened in init() */
     struct sf_cache *cache;     /* NULL if it could not be opened */
@@ -150,6 +150,12 @@ struct sf_fs {
     pthread_cond_t open_cond;   /* an openf was announced */
     struct openf *open_files[OPEN_BUCKETS];
     atomic_ullong errors;       /* reads that failed (hits, misses, computes, joins: pipe's) */
+    /* the styles watcher (live styles): inotify on every styles folder */
+    struct fuse *fuse;          /* for invalidating changed styles' entries */
+    int watch_fd;               /* the inotify fd, or -1: styles are fixed at mount */
+    int watch_stop[2];          /* a pipe: a byte written stops the watcher */
+    pthread_t watch_thread;
+    int watch_started;
 };
 
 /* Set by SIGTERM, SIGINT and SIGHUP: running stylizations stop at the next
@@ -390,24 +396,41 @@ struct node {
     enum sf_format fmt;         /* output format (N_FILE) */
 };
 
-/* The style of a styled/ directory name: a loaded style, or a painting's
- * strength variant "NAME@P" (reachable, never listed; anything but a whole
- * percent from 0 to 100 is no style). */
-static const struct sf_model *find_model(struct sf_fs *fs, const char *name, size_t len)
+/* The style of a styled/ directory name, with a reference the caller
+ * drops (node_put): a loaded style, or a variant "NAME@P+colors"
+ * (reachable, never listed).  A malformed suffix is no style, and one log
+ * line says why.  0 or -ENOENT, -ENOMEM. */
+static int find_model(struct sf_fs *fs, const char *name, size_t len, const struct sf_model **out)
 {
-    size_t blen;
-    int strength;
+    char why[300];
+    int rc = sf_style_set_get(fs->styles, name, len, out, why, sizeof why);
 
-    if (sf_style_split(name, len, &blen, &strength))
-        return NULL;
-    for (size_t i = 0; i < fs->nmodels; i++)
-        if (strlen(fs->models[i]->name) == blen && !memcmp(fs->models[i]->name, name, blen))
-            return blen == len ? fs->models[i] : sf_model_variant(fs->models[i], strength);
-    return NULL;
+    if (rc == -ENOENT && (memchr(name, '@', len) || memchr(name, '+', len)) && !strstr(why, "no such style"))
+        sf_warn("/styled/%.*s: no such folder: %s", (int)len, name, why);
+    return rc;
 }
 
-/* Resolve path; stat the source into *st for N_DIR/N_FILE.  0 or -errno. */
+/* Drop the reference resolve took on n's style. */
+static void node_put(struct node *n)
+{
+    sf_model_free(n->model);
+    n->model = NULL;
+}
+
+/* Resolve path; stat the source into *st for N_DIR/N_FILE.  On success a
+ * styled path's node holds a reference on its style, dropped by node_put
+ * (on failure none is held).  0 or -errno. */
+static int resolve_node(struct sf_fs *fs, const char *path, struct node *n, struct stat *st);
 static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct stat *st)
+{
+    int rc = resolve_node(fs, path, n, st);
+
+    if (rc)
+        node_put(n);
+    return rc;
+}
+
+static int resolve_node(struct sf_fs *fs, const char *path, struct node *n, struct stat *st)
 {
     const char *p, *slash;
     size_t len;
@@ -425,8 +448,8 @@ static int resolve(struct sf_fs *fs, const char *path, struct node *n, struct st
     p = path + 8;
     slash = strchr(p, '/');
     len = slash ? (size_t)(slash - p) : strlen(p);
-    if (!(n->model = find_model(fs, p, len)))
-        return -ENOENT;
+    if ((rc = find_model(fs, p, len, &n->model)))
+        return rc;
     if (!slash || !slash[1]) {
         n->kind = N_STYLE;
         snprintf(n->rel, sizeof n->rel, ".");
@@ -644,6 +667,147 @@ static int stats_text(struct sf_fs *fs, char *buf, size_t len)
     return n;
 }
 
+/* ---- live styles: the styles watcher -------------------------------------
+ *
+ * One thread blocks in poll() on an inotify fd that watches every styles
+ * folder, and on a pipe that stops it: no timer, nothing runs while no
+ * folder changes.  It reacts to a file closed after writing, renamed in or
+ * out, or removed (never to a file being created or written: a half-written
+ * painting is never loaded), and to a network's folder renamed in or out
+ * or removed; it loads that style again (style.h sf_style_set_changed)
+ * and drops the kernel's entries for it.  Keys name a painting's bytes,
+ * so what was cached for its old bytes is never served for the new. */
+
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)
+
+/* One entry `file` of a styles folder changed. */
+static void style_changed(struct sf_fs *fs, const char *file)
+{
+    char name[SF_STYLE_NAME_MAX], msg[1200], path[SF_STYLE_NAME_MAX + 16];
+    int rc = sf_style_set_changed(fs->styles, file, name, sizeof name, msg, sizeof msg);
+
+    if (rc < 0)
+        sf_err("styles: %s: %s", file, strerror(-rc));
+    else if (msg[0])
+        rc ? sf_notice("%s", msg) : sf_warn("%s", msg);
+    if (rc > 0 && fs->fuse) {
+        snprintf(path, sizeof path, "/styled/%s", name);
+        fuse_invalidate_path(fs->fuse, path);
+        fuse_invalidate_path(fs->fuse, "/styled");
+    }
+}
+
+/* The events lost (the kernel's queue overflowed): look at every entry of
+ * every folder and every style loaded again. */
+static void styles_rescan(struct sf_fs *fs)
+{
+    const struct sf_styles_path *sp = sf_style_set_path(fs->styles);
+    const struct sf_model *m;
+    char name[SF_STYLE_NAME_MAX];
+
+    sf_warn("styles: too many changes at once; looking at every styles folder again");
+    for (size_t i = 0; sf_style_set_nth(fs->styles, i, &m) == 0; i++) {
+        snprintf(name, sizeof name, "%s", m->name);
+        sf_model_free(m);
+        style_changed(fs, name);
+    }
+    for (int i = 0; i < sp->n; i++) {
+        DIR *d = opendir(sp->dir[i]);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            style_changed(fs, de->d_name);
+        if (d)
+            closedir(d);
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    struct sf_fs *fs = arg;
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct pollfd pfd[2] = { { .fd = fs->watch_fd, .events = POLLIN }, { .fd = fs->watch_stop[0], .events = POLLIN } };
+
+    for (;;) {
+        ssize_t len;
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            sf_err("styles watcher: %s; styles are now fixed until a remount", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents)
+            break;
+        if ((len = read(fs->watch_fd, buf, sizeof buf)) <= 0) {
+            if (len < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            sf_err("styles watcher: %s; styles are now fixed until a remount", len ? strerror(errno) : "end of file");
+            break;
+        }
+        for (char *p = buf; p < buf + len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if (ev->mask & IN_Q_OVERFLOW)
+                styles_rescan(fs);
+            else if (ev->len && (ev->mask & WATCH_MASK))
+                style_changed(fs, ev->name);
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return NULL;
+}
+
+/* Watch every styles folder (in init(): threads do not survive the
+ * daemon's fork).  Without inotify the styles stay as loaded, and the log
+ * says so. */
+static void watch_start(struct sf_fs *fs)
+{
+    const struct sf_styles_path *sp = sf_style_set_path(fs->styles);
+    int e, watched = 0;
+
+    if ((fs->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0 || pipe2(fs->watch_stop, O_CLOEXEC)) {
+        sf_warn("styles: cannot watch the styles folders (%s); new paintings need a remount", strerror(errno));
+        goto out_close;
+    }
+    for (int i = 0; i < sp->n; i++) {
+        if (inotify_add_watch(fs->watch_fd, sp->dir[i], WATCH_MASK | IN_ONLYDIR) >= 0)
+            watched++;
+        else
+            sf_warn("styles: cannot watch %s (%s); changes there need a remount", sp->dir[i], strerror(errno));
+    }
+    if (!watched)
+        goto out_close;
+    if ((e = pthread_create(&fs->watch_thread, NULL, watch_main, fs))) {
+        sf_warn("styles: cannot start the watcher (%s); new paintings need a remount", strerror(e));
+        goto out_close;
+    }
+    pthread_setname_np(fs->watch_thread, "sf-styles");
+    fs->watch_started = 1;
+    return;
+out_close:
+    if (fs->watch_fd >= 0)
+        close(fs->watch_fd);
+    for (int i = 0; i < 2; i++)
+        if (fs->watch_stop[i] >= 0)
+            close(fs->watch_stop[i]);
+    fs->watch_fd = fs->watch_stop[0] = fs->watch_stop[1] = -1;
+}
+
+static void watch_stop(struct sf_fs *fs)
+{
+    if (fs->watch_started) {
+        if (write(fs->watch_stop[1], "", 1) != 1)
+            sf_err("styles watcher: cannot stop it: %s", strerror(errno));
+        else
+            pthread_join(fs->watch_thread, NULL);
+        fs->watch_started = 0;
+    }
+    if (fs->watch_fd >= 0) {
+        close(fs->watch_fd);
+        close(fs->watch_stop[0]);
+        close(fs->watch_stop[1]);
+        fs->watch_fd = -1;
+    }
+}
+
 /* ---- FUSE callbacks: thin, 0 or -errno ------------------------------------ */
 
 static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
@@ -680,11 +844,11 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs->pipe.idle_s = fs->gpu_idle;
     if (fs->mem_max)
         fs->pipe.mem_max = fs->mem_max;
-    for (size_t i = 0; i < fs->nmodels; i++)    /* the painting networks' plans: the same idle time */
-        if (fs->models[i]->kind == SF_STYLE_IMAGE && fs->models[i]->arb)
-            sf_arb_set_idle(fs->models[i]->arb, fs->gpu_idle);
+    sf_style_set_idle(fs->styles, fs->gpu_idle);   /* the painting networks' plans: the same idle time */
     fs->pipe.cancel = &g_stop;
-    sf_info("mounted %s: %zu styles, cache %s%s%s%s", fs->source, fs->nmodels, fs->cache_dir,
+    fs->fuse = fuse_get_context()->fuse;
+    watch_start(fs);
+    sf_info("mounted %s: %zu styles, cache %s%s%s%s", fs->source, sf_style_set_count(fs->styles), fs->cache_dir,
             fs->confine ? ", confined to SOURCE" : "", fs->remote ? ", shared store redis " : "",
             fs->remote ? sf_remote_url(fs->remote) : "");
     return fs;
@@ -693,6 +857,8 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void sf_destroy(void *data)
 {
     struct sf_fs *fs = data;
+
+    watch_stop(fs);
     if (fs->trim_started) {             /* finish a trim still wanted, then stop */
         pthread_mutex_lock(&fs->trim_lock);
         fs->trim_stop = 1;
@@ -777,6 +943,27 @@ static void stats_stat(struct sf_fs *fs, struct stat *st, size_t len)
     st->st_blocks = (blkcnt_t)((len + 511) / 512);
 }
 
+/* getattr's answer for the resolved node n (source stat *src). */
+static void node_stat(struct sf_fs *fs, const struct node *n, struct stat *src, const char *path, struct stat *st)
+{
+    switch (n->kind) {
+    case N_ROOT: case N_STYLED:
+        fill_dir_stat(st, fstat(fs->source_fd, src) ? NULL : src);
+        return;
+    case N_STYLE: case N_DIR:
+        fill_dir_stat(st, src);
+        return;
+    case N_STATS: {
+        char buf[1024];
+        stats_stat(fs, st, (size_t)stats_text(fs, buf, sizeof buf));
+        return;
+    }
+    case N_FILE:
+        file_stat(fs, n, src, path, st);
+        return;
+    }
+}
+
 static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     struct sf_fs *fs = FS();
@@ -787,9 +974,12 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (fi && fi->fh) {                 /* fstat on an open styled file or .stats snapshot */
         struct blob *b = (struct blob *)(uintptr_t)fi->fh;
         if ((rc = resolve(fs, path, &n, &src)) || n.kind != N_FILE) {
+            if (!rc)
+                node_put(&n);
             stats_stat(fs, st, b->len);  /* .stats, or a source gone since the open */
             return 0;
         }
+        node_put(&n);
         memset(st, 0, sizeof *st);
         st->st_mode = SF_FILE_MODE(&src);
         st->st_nlink = 1;
@@ -804,23 +994,9 @@ static int sf_getattr(const char *path, struct stat *st, struct fuse_file_info *
     }
     if ((rc = resolve(fs, path, &n, &src)))
         return rc;
-    switch (n.kind) {
-    case N_ROOT: case N_STYLED:
-        fill_dir_stat(st, fstat(fs->source_fd, &src) ? NULL : &src);
-        return 0;
-    case N_STYLE: case N_DIR:
-        fill_dir_stat(st, &src);
-        return 0;
-    case N_STATS: {
-        char buf[1024];
-        stats_stat(fs, st, (size_t)stats_text(fs, buf, sizeof buf));
-        return 0;
-    }
-    case N_FILE:
-        file_stat(fs, &n, &src, path, st);
-        return 0;
-    }
-    return -ENOENT;
+    node_stat(fs, &n, &src, path, st);
+    node_put(&n);
+    return 0;
 }
 
 /* The attributes of source entry sname (stat *src), listed as name in the
@@ -877,6 +1053,33 @@ static int listed_as(struct sf_fs *fs, const struct node *n, const struct dirent
     return sf_served_name(s, name, NAME_MAX + 8, NULL) == 1;
 }
 
+/* readdir's entries of the styled directory n (source stream d) from off. */
+static void list_dir(struct sf_fs *fs, const struct node *n, DIR *d, const char *path, void *buf,
+                     fuse_fill_dir_t fill, off_t off, enum fuse_fill_dir_flags plus)
+{
+    struct stat st, est;
+    struct dirent *de;
+
+    if (off != telldir(d))
+        off ? seekdir(d, off) : rewinddir(d);
+    while ((de = readdir(d))) {
+        char name[NAME_MAX + 8];
+        int have_st, how = listed_as(fs, n, de, name, &st, &have_st);
+        if (!how)
+            continue;
+        if (how == 2 || !plus) {                /* "." and "..": libfuse's own */
+            if (fill(buf, name, NULL, telldir(d), 0))
+                break;
+            continue;
+        }
+        if ((!have_st && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW)) ||
+            entry_stat(fs, n, path, name, de->d_name, &st, &est))
+            continue;
+        if (fill(buf, name, &est, telldir(d), plus))
+            break;
+    }
+}
+
 /* Listings use offsets (the source directory's own telldir cookies) and,
  * when the kernel asks for readdirplus, carry each entry's attributes, so
  * that the kernel needs no LOOKUP per name afterwards: ls -l on a
@@ -888,47 +1091,36 @@ static int sf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     enum fuse_fill_dir_flags plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
     struct node n;
     struct stat st, est;
-    struct dirent *de;
     DIR *d;
     int rc;
 
     if ((rc = resolve(fs, path, &n, &st)))
         return rc;
     if (n.kind == N_ROOT || n.kind == N_STYLED) {
-        /* ".", "..", then styled/ or one directory per style, at offsets 1.. */
-        size_t count = n.kind == N_ROOT ? 1 : fs->nmodels;
+        /* ".", "..", then styled/ or one directory per style, at offsets
+         * 1..; styles come and go (live styles): each is looked up by its
+         * place as the listing reaches it */
         fill_dir_stat(&est, fstat(fs->source_fd, &st) ? NULL : &st);
-        for (off_t i = off; i < (off_t)count + 2; i++) {
-            const char *name = i == 0 ? "." : i == 1 ? ".." :
-                               n.kind == N_ROOT ? "styled" : fs->models[i - 2]->name;
-            if (fill(buf, name, &est, i + 1, i < 2 ? 0 : plus))
+        for (off_t i = off;; i++) {
+            const struct sf_model *m = NULL;
+            int full;
+            if (i >= 2 && (n.kind == N_ROOT ? i > 2 : sf_style_set_nth(fs->styles, (size_t)(i - 2), &m) != 0))
+                break;
+            full = fill(buf, i == 0 ? "." : i == 1 ? ".." : m ? m->name : "styled", &est, i + 1, i < 2 ? 0 : plus);
+            sf_model_free(m);
+            if (full)
                 break;
         }
         return 0;
     }
     if (n.kind != N_STYLE && n.kind != N_DIR)
-        return -ENOTDIR;
-    if (!fi || !(d = (DIR *)(uintptr_t)fi->fh))
-        return -EBADF;
-    if (off != telldir(d))
-        off ? seekdir(d, off) : rewinddir(d);
-    while ((de = readdir(d))) {
-        char name[NAME_MAX + 8];
-        int have_st, how = listed_as(fs, &n, de, name, &st, &have_st);
-        if (!how)
-            continue;
-        if (how == 2 || !plus) {                /* "." and "..": libfuse's own */
-            if (fill(buf, name, NULL, telldir(d), 0))
-                break;
-            continue;
-        }
-        if ((!have_st && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW)) ||
-            entry_stat(fs, &n, path, name, de->d_name, &st, &est))
-            continue;
-        if (fill(buf, name, &est, telldir(d), plus))
-            break;
-    }
-    return 0;
+        rc = -ENOTDIR;
+    else if (!fi || !(d = (DIR *)(uintptr_t)fi->fh))
+        rc = -EBADF;
+    else
+        list_dir(fs, &n, d, path, buf, fill, off, plus);
+    node_put(&n);
+    return rc;
 }
 
 static int sf_open(const char *path, struct fuse_file_info *fi)
@@ -957,9 +1149,14 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
             fuse_invalidate_path(fuse_get_context()->fuse, path);
         return 0;
     }
-    if (n.kind != N_FILE)
+    if (n.kind != N_FILE) {
+        node_put(&n);
         return -EISDIR;
-    if (!(b = open_get(fs, path)) && (rc = produce(fs, &n, &b)))
+    }
+    b = open_get(fs, path);
+    rc = b ? 0 : produce(fs, &n, &b);
+    node_put(&n);
+    if (rc)
         return rc;
     if ((rc = open_add(fs, path, &b, &first))) {
         blob_put(b);
@@ -1016,6 +1213,7 @@ static int sf_opendir(const char *path, struct fuse_file_info *fi)
 
     if (rc)
         return rc;
+    node_put(&n);       /* the listing looks its style up again */
     if (n.kind == N_FILE || n.kind == N_STATS)
         return -ENOTDIR;
     fi->fh = 0;
@@ -1046,6 +1244,7 @@ static int sf_access(const char *path, int mask)
     int rc = resolve(FS(), path, &n, &st);
     if (rc)
         return rc;
+    node_put(&n);
     return (mask & W_OK) ? -EROFS : 0;
 }
 
@@ -1082,12 +1281,17 @@ static int fs_prepare(struct sf_fs *fs, const struct sf_fs_config *c)
         if (fd >= 0)
             close(fd);
     }
-    if (sf_styles_dir(c->styles, fs->styles_dir, sizeof fs->styles_dir, why, sizeof why)) {
-        fprintf(stderr, "stylefs: %s\n", why);
-        return -ENOENT;
+    {
+        struct sf_styles_path *sp = malloc(sizeof *sp);
+        int rc = sp ? sf_styles_path(c->styles, sp, why, sizeof why) : -ENOMEM;
+        if (rc)
+            fprintf(stderr, "stylefs: %s\n", sp ? why : strerror(ENOMEM));
+        else if ((rc = sf_style_set_open(sp, c->arbitrary, "", &fs->styles)) && rc != -ENOMEM)
+            rc = -ENOENT;
+        free(sp);
+        if (rc)
+            return rc;
     }
-    if (sf_models_load(fs->styles_dir, c->arbitrary, NULL, 0, "", &fs->models, &fs->nmodels))
-        return -ENOENT;
     snprintf(fs->cache_dir, sizeof fs->cache_dir, "%s", c->cache_dir);
     if (!strncmp(fs->cache_dir, fs->source, strlen(fs->source)) &&
         (fs->cache_dir[strlen(fs->source)] == '/' || !fs->cache_dir[strlen(fs->source)]))
@@ -1141,6 +1345,8 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
     if (!fs)
         return -ENOMEM;
     fs->source_fd = -1;
+    fs->watch_fd = -1;
+    fs->watch_stop[0] = fs->watch_stop[1] = -1;
     fs->set = c->set;
     fs->device = c->device;
     fs->gpu_idle = c->gpu_idle;
@@ -1189,7 +1395,7 @@ out_fuse:
     fuse_destroy(fuse);
 out_prepared:
     sf_remote_close(fs->remote);
-    sf_models_free(fs->models, fs->nmodels);
+    sf_style_set_free(fs->styles);
     if (fs->source_fd >= 0)
         close(fs->source_fd);
     free(fs);

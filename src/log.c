@@ -7,7 +7,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-static enum sf_log_level g_level = SF_LOG_WARN;
+static enum sf_log_level g_level = SF_LOG_NOTICE;
 static int g_syslog;
 
 void sf_log_set_level(enum sf_log_level level) { g_level = level; }
@@ -20,7 +20,7 @@ void sf_log_use_syslog(void)
 
 void sf_log(enum sf_log_level level, const char *fmt, ...)
 {
-    static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+    static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
     char buf[1024];
     va_list ap;
 

@@ -6,9 +6,10 @@
 #ifndef SF_LOG_H
 #define SF_LOG_H
 
-enum sf_log_level { SF_LOG_ERR = 0, SF_LOG_WARN, SF_LOG_INFO, SF_LOG_DEBUG };
+enum sf_log_level { SF_LOG_ERR = 0, SF_LOG_WARN, SF_LOG_NOTICE, SF_LOG_INFO, SF_LOG_DEBUG };
 
-/* Messages above `level` are dropped.  Default: SF_LOG_WARN. */
+/* Messages above `level` are dropped.  Default: SF_LOG_NOTICE (changes a
+ * user should see, such as a style added to a mount, are notices). */
 void sf_log_set_level(enum sf_log_level level);
 /* Route further messages to syslog(3) under the ident "stylefs". */
 void sf_log_use_syslog(void);
@@ -17,6 +18,7 @@ void sf_log(enum sf_log_level level, const char *fmt, ...)
 
 #define sf_err(...)   sf_log(SF_LOG_ERR, __VA_ARGS__)
 #define sf_warn(...)  sf_log(SF_LOG_WARN, __VA_ARGS__)
+#define sf_notice(...) sf_log(SF_LOG_NOTICE, __VA_ARGS__)
 #define sf_info(...)  sf_log(SF_LOG_INFO, __VA_ARGS__)
 #define sf_debug(...) sf_log(SF_LOG_DEBUG, __VA_ARGS__)
 

@@ -12,11 +12,20 @@
  *   conv            [kh][kw][cin][cout]
  *   transposed conv [kh][kw][cout][cin]   (layers 13 and 14)
  * A painting style (SF_STYLE_IMAGE) holds no weights: its networks and
- * painting live behind `arb` and `img` (style.c, arbitrary/).  A model is
- * read-only once loaded and may be shared between threads. */
+ * painting live behind `arb` and `img` (style.c, arbitrary/).
+ *
+ * A style's variants ("NAME@P+colors", style.h sf_style_split) are models
+ * too, made on first use and owned by their base; an engine runs a
+ * network variant's base (the variant's strength and colours are applied
+ * to its output by the pipeline).  A model is read-only once loaded
+ * (apart from `refs` and the base's variant table, under its own lock)
+ * and may be shared between threads: each holder owns a reference on the
+ * base (style.h sf_model_ref, sf_model_free). */
 #ifndef SF_MODEL_H
 #define SF_MODEL_H
 
+#include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +50,7 @@ enum sf_style_kind { SF_STYLE_NET = 0, SF_STYLE_IMAGE };
 
 struct sf_arb;
 struct sf_image_style;
+struct sf_variants;
 
 struct sf_model {
     char name[SF_STYLE_NAME_MAX];
@@ -50,13 +60,23 @@ struct sf_model {
     float *gamma[SF_LAYERS];    /* [cout] */
     float *blob;                /* all 48 tensors, in order, one allocation */
     size_t nfloats;
-    uint8_t digest[16];         /* XXH3-128 of blob, or for an image style of (the painting's
-                                 * bytes, the networks, the strength): in every key */
+    uint8_t digest[16];         /* in every key: a network's is the XXH3-128 of blob (and of
+                                 * its edge padding, when set); an image style's, of the
+                                 * painting's bytes and the networks; a variant's adds its
+                                 * strength and colours (style.c) */
+    char path[PATH_MAX];        /* where it was loaded from: a network's folder, a painting's file */
+    int pad;                    /* networks: extra mirror padding in pixels, cropped after
+                                 * (manifest "stylefs": {"pad": N}); 0 = none */
     /* SF_STYLE_IMAGE only */
     struct sf_arb *arb;         /* the networks (shared by the styles of one load) */
-    struct sf_image_style *img; /* the painting, its vector and variants (the base's) */
-    int strength;               /* percent of the painting's vector: 100 for the base */
+    struct sf_image_style *img; /* the painting's identity (the base's) */
+    /* every style */
+    int strength;               /* percent: 100 for the base (a painting's: of its vector; a
+                                 * network's: of its output, blended with the photo) */
+    int colors;                 /* keep the photo's colours (+colors): luminance-only transfer */
     const struct sf_model *base;    /* a variant's base style, or NULL */
+    struct sf_variants *var;    /* a base's variants, made on first use (style.c) */
+    atomic_int refs;            /* a base's references (sf_model_ref); unused in a variant */
 };
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,17 +107,12 @@ static int get_engine(struct sf_pipeline *p, struct sf_engine **e, char *why, si
     return rc;
 }
 
-/* sf_stylize for a painting (an SF_STYLE_IMAGE style): its vector (the
- * one produce, sf_style_vector; blended with the photo's own below 100%),
- * the transformer, the encoder.  These networks run on the CPU
- * (arbitrary/tflnet.c, convolutions on the vector kernels), whatever the
- * device. */
+/* A painting's styled pixels for img (its style vector through the one
+ * produce, mixed with the photo's own below 100%) into out (img's size). */
 static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, const struct sf_image *img,
-                            enum sf_format out_fmt, uint8_t **out, size_t *outlen, char *why, size_t whylen)
+                            uint8_t *out, char *why, size_t whylen)
 {
-    struct sf_image styled = { .w = img->w, .h = img->h, .alpha = img->alpha };
     float vec[SF_ARB_VEC], own[SF_ARB_VEC];
-    double t0 = sf_monotonic(), t1;
     int rc;
 
     if ((rc = sf_style_vector(p, m, vec, why, whylen)))
@@ -127,19 +123,96 @@ static int stylize_painting(struct sf_pipeline *p, const struct sf_model *m, con
         for (int i = 0; i < SF_ARB_VEC; i++)
             vec[i] = (float)(m->strength * (double)vec[i] + (100 - m->strength) * (double)own[i]) / 100.0f;
     }
-    if (!(styled.rgb = malloc((size_t)img->w * img->h * 3))) {
-        snprintf(why, whylen, "out of memory");
+    return sf_arb_transfer(m->arb, img->rgb, img->w, img->h, vec, out, p->cancel, why, whylen);
+}
+
+/* Mirror index i into 0..n-1 (reflection without repeating the edge, as
+ * the network's own padding), for any i. */
+static int mirror(int i, int n)
+{
+    int period = 2 * n - 2;
+
+    if (n == 1)
+        return 0;
+    i %= period;
+    if (i < 0)
+        i += period;
+    return i < n ? i : period - i;
+}
+
+/* Run network style m on img into out (img's size): with m->pad, on img
+ * mirrored out by pad pixels each side, then cropped back (model.h). */
+static int run_network(struct sf_pipeline *p, struct sf_engine *e, const struct sf_model *m,
+                       const struct sf_image *img, uint8_t *out)
+{
+    int pad = m->pad, pw = img->w + 2 * pad, ph = img->h + 2 * pad, rc;
+    uint8_t *in, *res;
+
+    if (!pad)
+        return sf_engine_run(e, m, img->rgb, img->w, img->h, out, p->cancel);
+    if (!(in = malloc((size_t)pw * ph * 3)) || !(res = malloc((size_t)pw * ph * 3))) {
+        free(in);
         return -ENOMEM;
     }
-    rc = sf_arb_transfer(m->arb, img->rgb, img->w, img->h, vec, styled.rgb, p->cancel, why, whylen);
-    t1 = sf_monotonic();
-    if (!rc)
-        rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
-    if (!rc)
-        sf_info("%dx%d: painting %s (cpu, tflnet): style vector and transformer %.0f ms, %s encode %.0f ms",
-                img->w, img->h, m->name, (t1 - t0) * 1e3, sf_format_name(out_fmt), (sf_monotonic() - t1) * 1e3);
-    free(styled.rgb);
+    for (int y = 0; y < ph; y++) {
+        const uint8_t *row = img->rgb + (size_t)mirror(y - pad, img->h) * img->w * 3;
+        for (int x = 0; x < pw; x++)
+            memcpy(in + ((size_t)y * pw + x) * 3, row + (size_t)mirror(x - pad, img->w) * 3, 3);
+    }
+    if (!(rc = sf_engine_run(e, m, in, pw, ph, res, p->cancel)))
+        for (int y = 0; y < img->h; y++)
+            memcpy(out + (size_t)y * img->w * 3, res + ((size_t)(y + pad) * pw + pad) * 3, (size_t)img->w * 3);
+    free(res);
+    free(in);
     return rc;
+}
+
+/* sRGB <-> linear light, by tables: to_lin for 8-bit values, to_srgb for
+ * linear values in steps of 1/4095. */
+static float g_to_lin[256];
+static uint8_t g_to_srgb[4096];
+static pthread_once_t g_srgb_once = PTHREAD_ONCE_INIT;
+
+static void srgb_tables(void)
+{
+    for (int i = 0; i < 256; i++) {
+        double c = i / 255.0;
+        g_to_lin[i] = (float)(c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4));
+    }
+    for (int i = 0; i < 4096; i++) {
+        double l = i / 4095.0, c = l <= 0.0031308 ? 12.92 * l : 1.055 * pow(l, 1 / 2.4) - 0.055;
+        g_to_srgb[i] = (uint8_t)lrint(c * 255.0 < 0 ? 0 : c * 255.0 > 255 ? 255 : c * 255.0);
+    }
+}
+
+static uint8_t clamp_u8(float v)
+{
+    return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrintf(v);
+}
+
+void sf_finish(const struct sf_model *m, const uint8_t *photo, uint8_t *styled, size_t pixels)
+{
+    int blend = m->kind == SF_STYLE_NET && m->strength < 100;
+    float s = (float)m->strength / 100.0f;
+
+    if (!blend && !m->colors)
+        return;
+    pthread_once(&g_srgb_once, srgb_tables);
+    for (size_t i = 0; i < pixels; i++) {
+        const uint8_t *c = photo + 3 * i;
+        uint8_t *o = styled + 3 * i;
+        if (blend)          /* the strength: a mix of the output and the photo in linear light */
+            for (int k = 0; k < 3; k++)
+                o[k] = g_to_srgb[(int)lrintf((s * g_to_lin[o[k]] + (1 - s) * g_to_lin[c[k]]) * 4095.0f)];
+        if (m->colors) {    /* the output's luminance with the photo's chroma (YIQ) */
+            float y = 0.299f * o[0] + 0.587f * o[1] + 0.114f * o[2];
+            float ci = 0.596f * c[0] - 0.274f * c[1] - 0.322f * c[2];
+            float cq = 0.211f * c[0] - 0.523f * c[1] + 0.312f * c[2];
+            o[0] = clamp_u8(y + 0.956f * ci + 0.621f * cq);
+            o[1] = clamp_u8(y - 0.272f * ci - 0.647f * cq);
+            o[2] = clamp_u8(y - 1.106f * ci + 1.703f * cq);
+        }
+    }
 }
 
 /* ---- the memory budget ------------------------------------------------------ */
@@ -241,7 +314,7 @@ static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, con
                             char *why, size_t whylen)
 {
     struct sf_image img, styled;
-    struct sf_engine *e;
+    struct sf_engine *e = NULL;
     double t0 = sf_monotonic(), t1, t2;
     int rc;
 
@@ -254,16 +327,7 @@ static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, con
         snprintf(why, whylen, "out of memory resizing");
         goto out_img;
     }
-    if (m->kind == SF_STYLE_IMAGE) {
-        rc = stylize_painting(p, m, &img, out_fmt, out, outlen, why, whylen);
-        if (!rc && ow)
-            *ow = img.w;
-        if (!rc && oh)
-            *oh = img.h;
-        goto out_img;
-    }
-    rc = get_engine(p, &e, why, whylen);
-    if (rc)
+    if (m->kind == SF_STYLE_NET && (rc = get_engine(p, &e, why, whylen)))
         goto out_img;
     styled.w = img.w;
     styled.h = img.h;
@@ -274,16 +338,19 @@ static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, con
         snprintf(why, whylen, "out of memory");
         goto out_img;
     }
-    rc = sf_engine_run(e, m, img.rgb, img.w, img.h, styled.rgb, p->cancel);
-    t2 = sf_monotonic();
-    if (rc) {
+    if (m->kind == SF_STYLE_IMAGE) {
+        rc = stylize_painting(p, m, &img, styled.rgb, why, whylen);
+    } else if ((rc = run_network(p, e, m->base ? m->base : m, &img, styled.rgb))) {
         snprintf(why, whylen, "%s engine failed: %s", e->ops->name, strerror(-rc));
-        goto out_styled;
     }
+    t2 = sf_monotonic();
+    if (rc)
+        goto out_styled;
+    sf_finish(m, img.rgb, styled.rgb, (size_t)img.w * img.h);
     rc = sf_image_encode(&styled, out_fmt, p->set.quality, out, outlen, why, whylen);
     if (!rc)
-        sf_info("%dx%d: decode %.0f ms, network (%s) %.0f ms, %s encode %.0f ms", img.w, img.h,
-                (t1 - t0) * 1e3, e->ops->name, (t2 - t1) * 1e3, sf_format_name(out_fmt),
+        sf_info("%dx%d %s: decode %.0f ms, network (%s) %.0f ms, %s encode %.0f ms", img.w, img.h, m->name,
+                (t1 - t0) * 1e3, e ? e->ops->name : "cpu, tflnet", (t2 - t1) * 1e3, sf_format_name(out_fmt),
                 (sf_monotonic() - t2) * 1e3);
     if (!rc && ow)
         *ow = styled.w;

@@ -12,7 +12,7 @@
  * Two things go through it (cache.h KIND):
  *   sf_produce: a styled image.  Compute = decode -> fit to max_side ->
  *     engine (or, for a painting, its style vector and the transformer)
- *     -> put alpha back -> encode; then the source's stat identity is
+ *     -> the variant's finish (sf_finish) -> put alpha back -> encode; then the source's stat identity is
  *     aliased to the key.
  *   sf_style_vector: a painting's style vector.  Input = the painting's
  *     bytes, read once and checked against the hash taken at load;
@@ -149,6 +149,13 @@ void sf_pipeline_close(struct sf_pipeline *p);
 int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *src, size_t len,
                enum sf_format out_fmt, uint8_t **out, size_t *outlen, int *ow, int *oh,
                char *why, size_t whylen);
+
+/* A style variant's finish on its network's output `styled` (pixels RGB
+ * pixels, the photo's size), in place: a network's strength below 100
+ * blends it with the photo in linear light; +colors keeps the output's
+ * luminance with the photo's chroma (YIQ; Gatys et al. 2016, "Preserving
+ * color in neural artistic style transfer").  Nothing for a base. */
+void sf_finish(const struct sf_model *m, const uint8_t *photo, uint8_t *styled, size_t pixels);
 
 /* Copy the local entry for key to the shared store when the store lacks
  * it (warm: what this host computed before becomes the cluster's).  A

@@ -43,6 +43,15 @@ unmount_it() {
     return 1
 }
 counter() { sed -n "s/^$1 //p" "$MNT/.stats"; }
+# wait_log TEXT [N]: wait (up to 10 s) until $LOG holds TEXT at least N
+# times (1); an event-driven change (the styles watcher) is then done
+wait_log() {
+    for i in $(seq 100); do
+        [ "$(grep -cF -- "$1" "$LOG")" -ge "${2:-1}" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 # fuse_usable: whether FUSE mounts can work here at all
 fuse_usable() { [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; }
 # rss_kb PID FIELD: VmRSS or VmHWM of a process, in kB

@@ -18,6 +18,9 @@ SHARED=${SHARED:-../shared}
 export SHARED
 T=$(mktemp -d "${TMPDIR:-/tmp}/stylefs-test.XXXXXX")
 export T
+# the user's own styles folder stays out of the tests (style.h: the search path)
+XDG_DATA_HOME=$T/xdg-data
+export XDG_DATA_HOME
 LOG=$T/results
 : >"$LOG"
 start=$(date +%s)

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,14 @@
 
 static const char *g_models, *g_tmp;
 static int g_fail;
+
+/* A styles path of the one folder dir (static: one in use at a time). */
+static const struct sf_styles_path *one(const char *dir)
+{
+    static struct sf_styles_path sp;
+    sf_styles_path_one(&sp, dir);
+    return &sp;
+}
 
 #define EXPECT(cond, ...)                                              \
     do {                                                               \
@@ -69,7 +78,7 @@ static void t_model_good(void)
     const char *name = "model loader: good checkpoint";
     struct sf_model *m, *m2;
     char err[512];
-    int rc = sf_model_load(g_models, NULL, "udnie", &m, err, sizeof err);
+    int rc = sf_model_load(one(g_models), NULL, "udnie", &m, err, sizeof err);
     EXPECT(rc == 0, "load udnie: %s", err);
     /* the network's exact parameter count: 48 tensors (network.md) */
     {
@@ -78,12 +87,12 @@ static void t_model_good(void)
             want += (size_t)sf_net[i].k * sf_net[i].k * sf_net[i].cin * sf_net[i].cout + 2 * (size_t)sf_net[i].cout;
         EXPECT(m->nfloats == want, "nfloats %zu, the network has %zu", m->nfloats, want);
     }
-    EXPECT(sf_model_load(g_models, NULL, "wave", &m2, err, sizeof err) == 0, "load wave: %s", err);
+    EXPECT(sf_model_load(one(g_models), NULL, "wave", &m2, err, sizeof err) == 0, "load wave: %s", err);
     EXPECT(memcmp(m->digest, m2->digest, 16) != 0, "two styles share a digest");
     sf_model_free(m);
     sf_model_free(m2);
-    EXPECT(sf_model_load(g_models, NULL, "no_such_style", &m, err, sizeof err) == -ENOENT, "missing style");
-    EXPECT(sf_model_load(g_models, NULL, "../udnie", &m, err, sizeof err) == -ENOENT, "path escape");
+    EXPECT(sf_model_load(one(g_models), NULL, "no_such_style", &m, err, sizeof err) == -ENOENT, "missing style");
+    EXPECT(sf_model_load(one(g_models), NULL, "../udnie", &m, err, sizeof err) == -ENOENT, "path escape");
     PASS();
 }
 
@@ -101,7 +110,7 @@ static void damaged(const char *what, const char *how, const char *file)
     snprintf(cmd, sizeof cmd, "cd '%s' && %s", dir, how);
     EXPECT(system(cmd) == 0, "damage: %s", how);
     snprintf(src, sizeof src, "%s/styles", g_tmp);
-    rc = sf_model_load(src, NULL, "broken", &m, err, sizeof err);
+    rc = sf_model_load(one(src), NULL, "broken", &m, err, sizeof err);
     EXPECT(rc == -EINVAL, "rc %d (%s)", rc, err);
     EXPECT(strstr(err, file) != NULL, "message '%s' does not name %s", err, file);
     PASS();
@@ -116,7 +125,7 @@ static void t_engine_shapes(void)
     struct sf_engine *e;
     char err[512];
 
-    EXPECT(sf_model_load(g_models, NULL, "udnie", &m, err, sizeof err) == 0, "%s", err);
+    EXPECT(sf_model_load(one(g_models), NULL, "udnie", &m, err, sizeof err) == 0, "%s", err);
     for (size_t d = 0; d < 2; d++) {
         int rc = sf_engine_open(devs[d], &e, err, sizeof err);
         if (devs[d] == SF_DEVICE_CUDA && rc) {
@@ -163,7 +172,7 @@ static void t_engine_idle(void)
 
     for (size_t k = 0; k < sizeof in; k++)
         in[k] = (uint8_t)(k * 11);
-    EXPECT(sf_model_load(g_models, NULL, "udnie", &m, err, sizeof err) == 0, "%s", err);
+    EXPECT(sf_model_load(one(g_models), NULL, "udnie", &m, err, sizeof err) == 0, "%s", err);
     EXPECT(sf_engine_open(SF_DEVICE_CPU, &e, err, sizeof err) == 0, "%s", err);
     sf_engine_set_idle(e, 1);
     EXPECT(sf_engine_run(e, m, in, 4, 3, out, NULL) == 0, "first pass");
@@ -473,6 +482,99 @@ static void t_cache_prune(void)
     PASS();
 }
 
+static void t_style_suffix(void)
+{
+    const char *name = "style names: NAME[@P][+colors] parsed, malformed ones refused with a reason";
+    static const struct { const char *s; int ok, blen, strength, colors; } c[] = {
+        { "wave", 1, 4, 100, 0 },        { "wave@50", 1, 4, 50, 0 },       { "wave@0", 1, 4, 0, 0 },
+        { "wave@100", 1, 4, 100, 0 },    { "wave+colors", 1, 4, 100, 1 },  { "wave@25+colors", 1, 4, 25, 1 },
+        { "wave@101", 0, 0, 0, 0 },      { "wave@050", 0, 0, 0, 0 },       { "wave@", 0, 0, 0, 0 },
+        { "wave@-5", 0, 0, 0, 0 },       { "wave+color", 0, 0, 0, 0 },     { "wave+colors@50", 0, 0, 0, 0 },
+        { "@50", 0, 0, 0, 0 },           { "+colors", 0, 0, 0, 0 },        { "wave+colors+colors", 0, 0, 0, 0 },
+        { "wave@5 0", 0, 0, 0, 0 },
+    };
+    struct sf_style_suffix sx;
+    char why[256];
+
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int rc = sf_style_split(c[i].s, strlen(c[i].s), &sx, why, sizeof why);
+        EXPECT((rc == 0) == c[i].ok, "%s: rc %d", c[i].s, rc);
+        if (rc)
+            EXPECT(strstr(why, c[i].s), "%s: the reason does not name it: %s", c[i].s, why);
+        else
+            EXPECT((int)sx.base_len == c[i].blen && sx.strength == c[i].strength && sx.colors == c[i].colors,
+                   "%s: %zu %d %d", c[i].s, sx.base_len, sx.strength, sx.colors);
+    }
+    PASS();
+}
+
+static void t_variants(void)
+{
+    const char *name = "network variants: own digests and names, owned by the base, 100 and no colours is the base";
+    struct sf_model *m;
+    const struct sf_model *v50, *vc, *v50c, *again;
+    char err[512];
+
+    EXPECT(sf_model_load(one(g_models), NULL, "udnie", &m, err, sizeof err) == 0, "%s", err);
+    v50 = sf_model_variant(m, 50, 0);
+    vc = sf_model_variant(m, 100, 1);
+    v50c = sf_model_variant(m, 50, 1);
+    again = sf_model_variant(m, 50, 0);
+    EXPECT(v50 && vc && v50c && v50 == again && sf_model_variant(m, 100, 0) == m, "variants not made once");
+    EXPECT(!strcmp(v50->name, "udnie@50") && !strcmp(vc->name, "udnie+colors") && !strcmp(v50c->name, "udnie@50+colors"),
+           "names %s %s %s", v50->name, vc->name, v50c->name);
+    EXPECT(memcmp(v50->digest, m->digest, 16) && memcmp(vc->digest, m->digest, 16) &&
+           memcmp(v50c->digest, v50->digest, 16) && memcmp(v50c->digest, vc->digest, 16), "digests collide");
+    EXPECT(v50->base == m && v50->weights[0] == m->weights[0], "a variant runs its base's weights");
+    sf_model_ref(v50c);                 /* a reference through a variant is on the base */
+    EXPECT(atomic_load(&m->refs) == 2, "refs %d", atomic_load(&m->refs));
+    sf_model_free(v50c);
+    sf_model_free(m);
+    EXPECT(sf_model_load(one(g_models), NULL, "udnie@50+colors", &m, err, sizeof err) == 0, "%s", err);
+    EXPECT(!strcmp(m->name, "udnie@50+colors") && m->strength == 50 && m->colors && m->base, "%s", m->name);
+    sf_model_free(m);
+    EXPECT(sf_model_load(one(g_models), NULL, "udnie@500", &m, err, sizeof err) == -ENOENT && strstr(err, "percent"),
+           "udnie@500: %s", err);
+    PASS();
+}
+
+static void t_finish(void)
+{
+    const char *name = "finish: strength blends in linear light, +colors keeps the photo's chroma";
+    struct sf_model base = { .kind = SF_STYLE_NET, .strength = 100 }, v = base;
+    uint8_t photo[4 * 3] = { 200, 40, 40, 40, 200, 40, 128, 128, 128, 0, 0, 0 };
+    uint8_t styled[4 * 3] = { 10, 10, 10, 250, 250, 250, 30, 90, 200, 255, 255, 255 }, out[12];
+
+    memcpy(out, styled, sizeof out);
+    sf_finish(&base, photo, out, 4);
+    EXPECT(!memcmp(out, styled, sizeof out), "a base changed its output");
+    v.strength = 0;
+    sf_finish(&v, photo, out, 4);
+    for (int i = 0; i < 12; i++)
+        EXPECT(abs(out[i] - photo[i]) <= 1, "@0 is not the photo: %d vs %d at %d", out[i], photo[i], i);
+    memcpy(out, styled, sizeof out);
+    v.strength = 50;
+    sf_finish(&v, photo, out, 4);
+    /* black and white at 50% in linear light: 0.5 linear is sRGB 188, not 128 */
+    EXPECT(abs(out[9] - 188) <= 1 && abs(out[10] - 188) <= 1, "@50 of black and white: %d", out[9]);
+    memcpy(out, styled, sizeof out);
+    v.strength = 100;
+    v.colors = 1;
+    sf_finish(&v, photo, out, 4);
+    EXPECT(abs(out[6] - out[7]) <= 2 && abs(out[7] - out[8]) <= 2, "a grey photo did not stay grey: %d %d %d",
+           out[6], out[7], out[8]);
+    EXPECT(out[0] > out[1] + 2 && out[0] > out[2] + 2 && out[4] > out[3] + 2, "the photo's hues are lost");
+    EXPECT(abs((299 * out[6] + 587 * out[7] + 114 * out[8]) / 1000 - (299 * 30 + 587 * 90 + 114 * 200) / 1000) <= 2,
+           "the output's luminance is lost");
+    v.kind = SF_STYLE_IMAGE;            /* a painting's strength is inside its network: only colours here */
+    v.strength = 50;
+    v.colors = 0;
+    memcpy(out, styled, sizeof out);
+    sf_finish(&v, photo, out, 4);
+    EXPECT(!memcmp(out, styled, sizeof out), "a painting's strength was applied twice");
+    PASS();
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -490,6 +592,9 @@ int main(int argc, char **argv)
     damaged("tensor missing from manifest",
             "python3 -c \"import json;m=json.load(open('manifest.json'));del m['Variable_47'];json.dump(m,open('manifest.json','w'))\"",
             "Variable_47");
+    t_style_suffix();
+    t_variants();
+    t_finish();
     t_engine_shapes();
     t_engine_idle();
     t_codec_roundtrip();
