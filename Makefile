@@ -181,25 +181,50 @@ $(BUILD)/tests/gpu_check: $(BUILD)/tests/gpu_check.pic.o $(BUILD)/kernels/sf_ker
 	$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS)
 
 # ---- data -----------------------------------------------------------------
-STYLE_NAMES := la_muse mathura matilde_perez matta rain_princess scream udnie wave wreck
+# The nine networks (ml5, MIT licence) and Magenta's arbitrary-style networks
+# for paintings (Apache-2.0; TensorFlow Hub's TFLite conversions, each
+# checked against the SHA-256 pinned here).  ../shared is the offline
+# source (tests, CI); without it they are downloaded.  matilde_perez is
+# left out by default (README: its weights paint every photo as blue
+# stripes); STYLE_NAMES=... chooses.
+STYLE_NAMES ?= la_muse mathura matta rain_princess scream udnie wave wreck
 MODELS_URL  := https://raw.githubusercontent.com/ml5js/ml5-data-and-models/master/models/style-transfer
+ARB_URL     := https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256
+# file, its path under ARB_URL, its SHA-256
+ARB_FILES   := predict_int8.tflite,int8/prediction/1,af6ad4b2e7aeba0675f32636082ab915ced5375229a3f8aff7e714c6213f5ed2 \
+               transfer_fp16.tflite,fp16/transfer/1,53b5243ed5aa33e408db7976c8a8e51a90a0f7708fd122a31428cd00fbdf6aa6 \
+               transfer_int8.tflite,int8/transfer/1,7a1550643cf034a4d813c0aa276976cd15da4141b4f1ec3631db1d0d9c8e2cd1
+# fetch URL FILE: download, or say clearly why not and fail
+FETCH = fetch() { curl -fsSL --retry 2 -o "$$2.part" "$$1" 2>/dev/null && mv "$$2.part" "$$2" || { rm -f "$$2.part"; \
+          echo "make: cannot download $$1 (offline, or the address moved): put the files in $(SHARED) beside the" \
+               "project, or fetch them by hand (README: Install and build)" >&2; exit 1; }; }
+# Styles whose networks paint a frame along the edges unless run on a photo
+# mirrored out by some pixels (measured: docs/design.md); their manifests
+# say so to stylefs (the "stylefs" key, model.h pad).
+STYLE_PADS  := la_muse:48 mathura:48 matta:48 rain_princess:48
+MODELS_DIR  ?= models
 
-models: models/.stamp
-models/.stamp:
-	@if [ -d "$(SHARED)/models" ]; then \
-	  echo "copying styles from $(SHARED)/models"; mkdir -p models; \
-	  for d in $(SHARED)/models/*/; do cp -r "$$d" models/; done; \
-	else \
-	  echo "downloading styles from the ml5 repository"; \
-	  for s in $(STYLE_NAMES); do mkdir -p models/$$s && \
-	    curl -fsSL -o models/$$s/manifest.json $(MODELS_URL)/$$s/manifest.json || exit 1; \
-	    for f in $$(sed -n 's/.*"filename": *"\([^"]*\)".*/\1/p' models/$$s/manifest.json); do \
-	      curl -fsSL -o models/$$s/$$f $(MODELS_URL)/$$s/$$f || exit 1; done; done; \
-	fi
-	@if [ -d "$(SHARED)/arbitrary" ]; then \
-	  echo "copying the arbitrary-style networks (for paintings as styles) from $(SHARED)/arbitrary"; \
-	  mkdir -p models/arbitrary && cp $(SHARED)/arbitrary/*.tflite models/arbitrary/; \
-	else echo "no $(SHARED)/arbitrary: paintings in the styles folder will be skipped (see man stylefs)"; fi
+models: $(MODELS_DIR)/.stamp
+$(MODELS_DIR)/.stamp:
+	@$(FETCH); M=$(MODELS_DIR); mkdir -p $$M; \
+	for s in $(STYLE_NAMES); do \
+	  if [ -d "$(SHARED)/models/$$s" ]; then rm -rf $$M/$$s; cp -r "$(SHARED)/models/$$s" $$M/; \
+	  else echo "downloading $$s from the ml5 repository"; mkdir -p $$M/$$s && \
+	    fetch $(MODELS_URL)/$$s/manifest.json $$M/$$s/manifest.json && \
+	    for f in $$(sed -n 's/.*"filename": *"\([^"]*\)".*/\1/p' $$M/$$s/manifest.json); do \
+	      fetch $(MODELS_URL)/$$s/$$f $$M/$$s/$$f; done; fi; done; \
+	echo "styles: $(STYLE_NAMES)"; \
+	for e in $(STYLE_PADS); do s=$${e%%:*}; pad=$${e#*:}; [ -f $$M/$$s/manifest.json ] || continue; \
+	  python3 -c 'import json,sys; p=sys.argv[1]; m=json.load(open(p)); m["stylefs"]={"pad":int(sys.argv[2])}; json.dump(m,open(p,"w"),indent=1)' \
+	    $$M/$$s/manifest.json $$pad || exit 1; done; \
+	echo "mirror padding (in their manifests): $(STYLE_PADS)"
+	@$(FETCH); M=$(MODELS_DIR); mkdir -p $$M/arbitrary; \
+	for e in $(ARB_FILES); do f=$${e%%,*}; rest=$${e#*,}; path=$${rest%%,*}; sum=$${rest#*,}; \
+	  if [ -f "$(SHARED)/arbitrary/$$f" ]; then cp "$(SHARED)/arbitrary/$$f" $$M/arbitrary/$$f; \
+	  else echo "downloading $$f from TensorFlow Hub"; fetch "$(ARB_URL)/$$path?lite-format=tflite" $$M/arbitrary/$$f; fi; \
+	  if [ "$$(sha256sum < $$M/arbitrary/$$f | cut -d' ' -f1)" != "$$sum" ]; then \
+	    echo "make: $$M/arbitrary/$$f: its SHA-256 is not the pinned $$sum; removed" >&2; rm -f $$M/arbitrary/$$f; exit 1; fi; \
+	done; echo "painting networks: $$M/arbitrary (SHA-256 checked; Apache-2.0, Magenta)"
 	@touch $@
 
 # ---- tests ----------------------------------------------------------------
@@ -321,7 +346,9 @@ install: all
 	@if [ -f stylefs-cuda.so ]; then install -D -m 755 stylefs-cuda.so $(DESTDIR)$(PREFIX)/lib/stylefs/stylefs-cuda.so; fi
 	install -D -m 644 man/stylefs.1 $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1
 	@if [ -d models ]; then mkdir -p $(DESTDIR)$(PREFIX)/share/stylefs/styles && \
-	  cp -r models/*/ $(DESTDIR)$(PREFIX)/share/stylefs/styles/; fi
+	  cp -r models/*/ $(DESTDIR)$(PREFIX)/share/stylefs/styles/ && \
+	  echo "styles and the painting networks in $(DESTDIR)$(PREFIX)/share/stylefs/styles"; \
+	else echo "no models/: run 'make models' first to install the styles"; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/stylefs $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1 \
@@ -345,7 +372,7 @@ demo:
 	@$(MAKE) --no-print-directory all models
 	@mkdir -p samples mnt
 	@if [ -d "$(SHARED)/images" ]; then cp $(SHARED)/images/* samples/; \
-	 else curl -fsSL -o samples/patagonia.jpg $(DEMO_PHOTOS_URL); fi
+	 else $(FETCH); fetch $(DEMO_PHOTOS_URL) samples/patagonia.jpg; fi
 	@mountpoint -q mnt || ./stylefs -o styles=models,cache=$(CURDIR)/build/demo-cache samples mnt
 	@echo; echo "Mounted samples/ at ./mnt. Try:"
 	@echo "  ls mnt/styled/"

@@ -18,4 +18,11 @@ for s in udnie wave scream; do
             "$G/in_$sz.ppm" "$G/${s}_$sz.ppm"
     done
 done
+# a style run with extra mirror padding (its manifest's "stylefs" pad, as
+# `make models` writes for la_muse): the oracle pads and crops the same way
+ort_model la_muse
+for sz in 64x64 37x29; do
+    NODE_PATH="$ORT/node_modules" node tests/golden/ort_golden.js "$ORT/la_muse.onnx" \
+        "$G/in_$sz.ppm" "$G/la_muse_pad48_$sz.ppm" 48
+done
 echo "golden files written to $G"
