@@ -146,7 +146,7 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB_OBJ)
 
 # One sample photo in every style, as one picture: build/gallery.png.
 GALLERY_PHOTO ?= $(firstword $(wildcard $(SHARED)/images/*.jpg) $(wildcard samples/*.jpg))
-GALLERY_STYLES ?= $(if $(wildcard models/.stamp),models,$(SHARED)/models)
+GALLERY_STYLES ?= $(if $(wildcard $(MODELS_STAMP)),models,$(SHARED)/models)
 GALLERY_PAINTINGS ?= $(wordlist 2,4,$(wildcard $(SHARED)/images/*.jpg))
 GALLERY_ARBITRARY ?= $(if $(wildcard models/arbitrary),models/arbitrary,$(SHARED)/arbitrary)
 # GALLERY_PAINTINGS: up to three images used as painting styles (the sample
@@ -203,9 +203,11 @@ FETCH = fetch() { curl -fsSL --retry 2 -o "$$2.part" "$$1" 2>/dev/null && mv "$$
 # say so to stylefs (the "stylefs" key, model.h pad).
 STYLE_PADS  := la_muse:48 mathura:48 matta:48 rain_princess:48
 MODELS_DIR  ?= models
+# bumped when what `make models` writes changes, so an older models/ is redone
+MODELS_STAMP := $(MODELS_DIR)/.stamp-2
 
-models: $(MODELS_DIR)/.stamp
-$(MODELS_DIR)/.stamp:
+models: $(MODELS_STAMP)
+$(MODELS_STAMP):
 	@$(FETCH); M=$(MODELS_DIR); mkdir -p $$M; \
 	for s in $(STYLE_NAMES); do \
 	  if [ -d "$(SHARED)/models/$$s" ]; then rm -rf $$M/$$s; cp -r "$(SHARED)/models/$$s" $$M/; \
@@ -383,6 +385,7 @@ demo:
 	@echo "  make undemo                                         # unmount"
 
 undemo:
-	@fusermount3 -u mnt 2>/dev/null || umount mnt 2>/dev/null || true
-	@echo "unmounted ./mnt"
+	@if ! mountpoint -q mnt 2>/dev/null; then echo "nothing mounted on ./mnt"; \
+	elif fusermount3 -u mnt || umount mnt; then echo "unmounted ./mnt"; \
+	else echo "could not unmount ./mnt (busy? close what uses it)"; exit 1; fi
 .PRECIOUS: $(BUILD)/examples/%.o $(BUILD)/tests/%.o $(BUILD)/tests/helper/%.o $(BUILD)/tests/bench/%.o

@@ -562,7 +562,7 @@ static int evict_for(struct sf_cache *c, uint64_t need)
         freed += items[i++].size;
     rc = i ? delete_items(c, items, i) : -ENOSPC;
     if (!rc)
-        sf_info("cache %s: map full, evicted %zu entries (%llu bytes)", c->dir, i,
+        sf_info("cache %s: map full, evicted %zu %s (%llu bytes)", c->dir, i, SF_PLURAL(i, "entry", "entries"),
                 (unsigned long long)freed);
     free(items);
     return rc;

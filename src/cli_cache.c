@@ -134,8 +134,8 @@ int cmd_stats(int argc, char **argv)
     printf("map:          %s used of %s\n", sf_fmt_size(st.map_used, a, sizeof a),
            sf_fmt_size(st.map_size, b, sizeof b));
     if (verify)
-        printf("verified:     %llu entries, %llu damaged\n", (unsigned long long)checked,
-               (unsigned long long)damaged);
+        printf("verified:     %llu %s, %llu damaged\n", (unsigned long long)checked,
+               SF_PLURAL(checked, "entry", "entries"), (unsigned long long)damaged);
     if (redis)
         remote_bad = remote_stats(&ro);
     return damaged || remote_bad ? SF_EXIT_FAIL : SF_EXIT_OK;
@@ -209,10 +209,11 @@ int cmd_prune(int argc, char **argv)
             fprintf(stderr, "stylefs: prune: %s: %s\n", dir, strerror(-rc));
             return SF_EXIT_FAIL;
         }
-        printf("%s %llu entries (%s); %llu entries (%s) remain\n",
+        printf("%s %llu %s (%s); %llu %s (%s) %s\n",
                po.dry_run ? "would remove" : "removed", (unsigned long long)pr.removed,
-               sf_fmt_size(pr.removed_bytes, a, sizeof a), (unsigned long long)pr.kept,
-               sf_fmt_size(pr.kept_bytes, b, sizeof b));
+               SF_PLURAL(pr.removed, "entry", "entries"), sf_fmt_size(pr.removed_bytes, a, sizeof a),
+               (unsigned long long)pr.kept, SF_PLURAL(pr.kept, "entry", "entries"),
+               sf_fmt_size(pr.kept_bytes, b, sizeof b), SF_PLURAL(pr.kept, "remains", "remain"));
     }
     sf_cache_close(c);
     if (compact) {

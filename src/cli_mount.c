@@ -26,26 +26,27 @@ struct mount_opts {
 enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_ALLOW_OTHER };
 
 #define MOPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
-/* One table for -o options and --flags alike. */
+/* One table for -o options and --flags alike ("--name=value" and
+ * "--name value", as the other commands take them). */
 static const struct fuse_opt mount_opt_spec[] = {
-    MOPT("styles=%s", styles),         MOPT("--styles=%s", styles),
-    MOPT("cache=%s", cache),           MOPT("--cache=%s", cache),
-    MOPT("max_side=%s", max_side),     MOPT("--max-side=%s", max_side),
-    MOPT("max_pixels=%s", max_pixels), MOPT("--max-pixels=%s", max_pixels),
-    MOPT("quality=%s", quality),       MOPT("--quality=%s", quality),
-    MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max),
-    MOPT("device=%s", device),         MOPT("--device=%s", device),
-    MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle),
-    MOPT("max_threads=%s", max_threads), MOPT("--max-threads=%s", max_threads),
-    MOPT("mem_max=%s", mem_max),       MOPT("--mem-max=%s", mem_max),
-    MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary),
-    MOPT("redis=%s", redis),           MOPT("--redis=%s", redis),
-    MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth),
-    MOPT("redis_key=%s", redis_key),   MOPT("--redis-key=%s", redis_key),
-    MOPT("redis_prefix=%s", redis_prefix), MOPT("--redis-prefix=%s", redis_prefix),
-    MOPT("redis_ttl=%s", redis_ttl),   MOPT("--redis-ttl=%s", redis_ttl),
-    MOPT("redis_lease=%s", redis_lease), MOPT("--redis-lease=%s", redis_lease),
-    MOPT("redis_timeout=%s", redis_timeout), MOPT("--redis-timeout=%s", redis_timeout),
+    MOPT("styles=%s", styles),         MOPT("--styles=%s", styles), MOPT("--styles %s", styles),
+    MOPT("cache=%s", cache),           MOPT("--cache=%s", cache), MOPT("--cache %s", cache),
+    MOPT("max_side=%s", max_side),     MOPT("--max-side=%s", max_side), MOPT("--max-side %s", max_side),
+    MOPT("max_pixels=%s", max_pixels), MOPT("--max-pixels=%s", max_pixels), MOPT("--max-pixels %s", max_pixels),
+    MOPT("quality=%s", quality),       MOPT("--quality=%s", quality), MOPT("--quality %s", quality),
+    MOPT("cache_max=%s", cache_max),   MOPT("--cache-max=%s", cache_max), MOPT("--cache-max %s", cache_max),
+    MOPT("device=%s", device),         MOPT("--device=%s", device), MOPT("--device %s", device),
+    MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle), MOPT("--gpu-idle %s", gpu_idle),
+    MOPT("max_threads=%s", max_threads), MOPT("--max-threads=%s", max_threads), MOPT("--max-threads %s", max_threads),
+    MOPT("mem_max=%s", mem_max),       MOPT("--mem-max=%s", mem_max), MOPT("--mem-max %s", mem_max),
+    MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary), MOPT("--arbitrary %s", arbitrary),
+    MOPT("redis=%s", redis),           MOPT("--redis=%s", redis), MOPT("--redis %s", redis),
+    MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth), MOPT("--redis-auth %s", redis_auth),
+    MOPT("redis_key=%s", redis_key),   MOPT("--redis-key=%s", redis_key), MOPT("--redis-key %s", redis_key),
+    MOPT("redis_prefix=%s", redis_prefix), MOPT("--redis-prefix=%s", redis_prefix), MOPT("--redis-prefix %s", redis_prefix),
+    MOPT("redis_ttl=%s", redis_ttl),   MOPT("--redis-ttl=%s", redis_ttl), MOPT("--redis-ttl %s", redis_ttl),
+    MOPT("redis_lease=%s", redis_lease), MOPT("--redis-lease=%s", redis_lease), MOPT("--redis-lease %s", redis_lease),
+    MOPT("redis_timeout=%s", redis_timeout), MOPT("--redis-timeout=%s", redis_timeout), MOPT("--redis-timeout %s", redis_timeout),
     { "confine", offsetof(struct mount_opts, confine), 1 },
     { "nonempty", offsetof(struct mount_opts, nonempty), 1 },
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -55,11 +56,25 @@ static const struct fuse_opt mount_opt_spec[] = {
     FUSE_OPT_END
 };
 
+/* Options fstab and mount(8) may hand a mount helper that mean nothing to
+ * the filesystem: dropped, as mount.fuse3 does for its own. */
+static int fstab_only(const char *opt)
+{
+    static const char *const words[] = { "defaults", "auto", "noauto", "user", "nouser", "users", "nofail",
+                                         "_netdev", "owner", "group", "comment" };
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (!strcmp(opt, words[i]) || (!strncmp(opt, words[i], strlen(words[i])) && opt[strlen(words[i])] == '='))
+            return 1;
+    return !strncmp(opt, "x-", 2);      /* x-systemd.*, x-gvfs-*: for userspace, not for us */
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 {
     struct mount_opts *o = data;
 
     switch (key) {
+    case FUSE_OPT_KEY_OPT:
+        return fstab_only(arg) ? 0 : 1;
     case FUSE_OPT_KEY_NONOPT:
         if (!o->source) {
             o->source = strdup(arg);
@@ -80,8 +95,8 @@ static const char mount_help[] =
     "usage: stylefs [options] SOURCE MOUNTPOINT\n"
     "Mount SOURCE's images, stylized on read, under MOUNTPOINT/styled/<style>/.\n"
     "stylefs options (-o name=value, or --name=value):\n"
-    "  styles=DIR        folder of styles (network folders, and paintings: image files)\n"
-    "  arbitrary=DIR     the arbitrary-style networks for paintings (STYLES/arbitrary)\n"
+    "  styles=DIR[:DIR]  more styles folders, after the system's and the user's (see 'stylefs styles -v')\n"
+    "  arbitrary=DIR     the arbitrary-style networks for paintings (found on the styles path)\n"
     "  cache=DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
     "  max_pixels=N      refuse sources over N pixels (50000000)\n"
@@ -104,15 +119,64 @@ static const char mount_help[] =
     "Counters: cat MOUNTPOINT/.stats\n"
     "FUSE options:\n";
 
+/* Undo /proc/mounts' octal escapes (\040 for a space) in place. */
+static void unescape_mounts(char *s)
+{
+    char *w = s;
+
+    for (; *s; s++, w++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+            *w = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *w = *s;
+        }
+    }
+    *w = '\0';
+}
+
+/* Whether mp is a mount point now: 1 with what is mounted there (its
+ * source and type) in what, else 0. */
+static int mounted_at(const char *mp, char *what, size_t whatlen)
+{
+    char real[PATH_MAX], line[3 * PATH_MAX], src[PATH_MAX], dir[PATH_MAX], type[128];
+    FILE *f;
+    int found = 0;
+
+    if (!realpath(mp, real) && snprintf(real, sizeof real, "%s", mp) >= (int)sizeof real)
+        return 0;
+    if (!(f = fopen("/proc/self/mounts", "r")))
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%4095s %4095s %127s", src, dir, type) != 3)
+            continue;
+        unescape_mounts(dir);
+        unescape_mounts(src);
+        if (!strcmp(dir, real)) {        /* the last one listed is on top */
+            snprintf(what, whatlen, "%s (%s)", src, type);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 /* The mountpoint must be an empty directory (unless nonempty): mounting
- * over files hides them, which is rarely meant.  0, or 1 after saying why. */
+ * over files hides them, which is rarely meant; and not a mount already.
+ * 0, or 1 after saying why. */
 static int check_mountpoint(const char *mp, int nonempty)
 {
     struct stat st;
     struct dirent *de;
     DIR *d;
+    char what[PATH_MAX + 160];
     int empty = 1;
 
+    if (mounted_at(mp, what, sizeof what)) {
+        fprintf(stderr, "stylefs: mountpoint %s is already mounted: %s; unmount it first (fusermount3 -u %s)\n",
+                mp, what, mp);
+        return 1;
+    }
     if (stat(mp, &st)) {
         fprintf(stderr, "stylefs: mountpoint %s: %s%s\n", mp, strerror(errno),
                 errno == ENOTCONN ? " (a stale mount: fusermount3 -u it first)" : "");

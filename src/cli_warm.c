@@ -450,9 +450,10 @@ static int warm_report(struct warm *w, int remote, double t0)
 
     if (remote)
         snprintf(fetched, sizeof fetched, ", %zu from redis", atomic_load(&w->fetched));
-    printf("%s%zu computed, %zu already cached%s, %zu failed (%zu files x %zu styles, %.1f s)\n",
+    printf("%s%zu computed, %zu already cached%s, %zu failed (%zu %s x %zu %s, %.1f s)\n",
            stopped ? "interrupted: " : "", atomic_load(&w->computed), atomic_load(&w->cached), fetched,
-           atomic_load(&w->failed), w->nfiles, w->nmodels, sf_monotonic() - t0);
+           atomic_load(&w->failed), w->nfiles, SF_PLURAL(w->nfiles, "file", "files"), w->nmodels,
+           SF_PLURAL(w->nmodels, "style", "styles"), sf_monotonic() - t0);
     for (size_t i = 0; i < w->nfails; i++)
         printf("failed: %s\n", w->fails[i]);
     if (stopped)

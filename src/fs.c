@@ -537,7 +537,7 @@ static void trim_cache(struct sf_fs *fs)
     if (sf_cache_prune(fs->cache, &po, &r) == 0) {
         atomic_store(&fs->cache_est, r.kept_bytes);
         if (r.removed)
-            sf_info("cache_max: evicted %llu entries", (unsigned long long)r.removed);
+            sf_info("cache_max: evicted %llu %s", (unsigned long long)r.removed, SF_PLURAL(r.removed, "entry", "entries"));
     }
 }
 
@@ -848,7 +848,8 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs->pipe.cancel = &g_stop;
     fs->fuse = fuse_get_context()->fuse;
     watch_start(fs);
-    sf_info("mounted %s: %zu styles, cache %s%s%s%s", fs->source, sf_style_set_count(fs->styles), fs->cache_dir,
+    sf_info("mounted %s: %zu %s, cache %s%s%s%s", fs->source, sf_style_set_count(fs->styles),
+            SF_PLURAL(sf_style_set_count(fs->styles), "style", "styles"), fs->cache_dir,
             fs->confine ? ", confined to SOURCE" : "", fs->remote ? ", shared store redis " : "",
             fs->remote ? sf_remote_url(fs->remote) : "");
     return fs;
@@ -1336,6 +1337,25 @@ static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *co, unsig
     return rc;
 }
 
+/* Name the mount after SOURCE (what mount(8) and /proc/mounts show, and
+ * what a second mount on it is told) unless the user chose an fsname.
+ * 0 or -ENOMEM. */
+static int add_fsname(struct fuse_args *args, const char *source)
+{
+    char opt[2 * PATH_MAX + 16], *w = opt + snprintf(opt, sizeof opt, "-ofsname=");
+
+    for (int i = 0; i < args->argc; i++)
+        if (strstr(args->argv[i], "fsname="))
+            return 0;
+    for (const char *r = source; *r && w < opt + sizeof opt - 3; r++) {
+        if (*r == ',' || *r == '\\')     /* fuse_opt's escapes */
+            *w++ = '\\';
+        *w++ = *r;
+    }
+    *w = '\0';
+    return fuse_opt_add_arg(args, opt) ? -ENOMEM : 0;
+}
+
 int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struct fuse_cmdline_opts *co)
 {
     struct sf_fs *fs = calloc(1, sizeof *fs);
@@ -1369,7 +1389,7 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
      * it); and the kernel checks each access against the modes served
      * (default_permissions), which are the sources' */
     rc = -ENOMEM;
-    if (fuse_opt_add_arg(args, "-oro") || fuse_opt_add_arg(args, "-odefault_permissions"))
+    if (fuse_opt_add_arg(args, "-oro") || fuse_opt_add_arg(args, "-odefault_permissions") || add_fsname(args, fs->source))
         goto out_prepared;
     rc = -EIO;
     if (!(fuse = fuse_new(args, &sf_ops, sizeof sf_ops, fs)))

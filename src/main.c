@@ -12,9 +12,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: stylefs [options] SOURCE MOUNTPOINT      mount (see stylefs --help-mount)\n"
-        "       stylefs stylize [options] STYLE INPUT OUTPUT     (a painting's STYLE may be NAME@P)\n"
-        "       stylefs stylize [options] --style-image PAINTING [--strength P] INPUT OUTPUT\n"
-        "       stylefs styles  [--styles DIR]\n"
+        "       stylefs stylize [options] STYLE INPUT OUTPUT     (STYLE may be NAME@P+colors)\n"
+        "       stylefs stylize [options] --style-image PAINTING [--strength P] [--colors] INPUT OUTPUT\n"
+        "       stylefs styles  [--styles DIR[:DIR...]] [--arbitrary DIR] [-v]\n"
         "       stylefs warm    [--styles DIR] [--style A,B] [--cache DIR] [--jobs N] [--redis URL] SOURCE\n"
         "       stylefs stats   [--cache DIR] [--verify] [--redis URL]\n"
         "       stylefs prune   [--cache DIR] [--max-size SIZE] [--older-than AGE] [--all]\n"
@@ -45,6 +45,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return SF_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--help-mount")) {
+        char *help[] = { argv[0], "--help", NULL };
+        return cmd_mount(2, help);
     }
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(argv[1], cmds[i].name))

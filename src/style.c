@@ -257,14 +257,16 @@ static int path_add(struct sf_styles_path *sp, const char *list, int must, char 
     while (p && *p) {
         const char *c = strchr(p, ':');
         size_t len = c ? (size_t)(c - p) : strlen(p);
-        char dir[PATH_MAX];
-        if (len && len < sizeof dir) {
-            snprintf(dir, sizeof dir, "%.*s", (int)len, p);
-            while (len > 1 && dir[len - 1] == '/')
-                dir[--len] = '\0';
+        char given[PATH_MAX], dir[PATH_MAX];
+        if (len && len < sizeof given) {
+            /* absolute, links resolved: a mount's watcher runs after it left
+             * the working directory, and messages name real folders */
+            snprintf(given, sizeof given, "%.*s", (int)len, p);
+            if (!realpath(given, dir))
+                snprintf(dir, sizeof dir, "%s", given);
             if (!is_dir(dir)) {
                 if (must) {
-                    snprintf(err, errlen, "styles folder %s: %s", dir, strerror(errno ? errno : ENOTDIR));
+                    snprintf(err, errlen, "styles folder %s: %s", given, strerror(errno ? errno : ENOTDIR));
                     return -ENOENT;
                 }
             } else if (sp->n < SF_STYLES_DIRS_MAX) {

@@ -62,4 +62,7 @@ static inline int sf_cancelled(const sf_cancel_flag *c)
     return c && atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* "entry" or "entries": n's noun, singular for 1 (word, plural). */
+#define SF_PLURAL(n, one, many) ((n) == 1 ? (one) : (many))
+
 #endif

@@ -10,10 +10,12 @@ $MK 96 64 "$W/photo.jpg" --seed 4
 $MK 64 48 "$W/src/a.jpg" --seed 5
 $MK 40 30 "$W/src/sub/b.png" --seed 6
 
-# gallery: the original and every style, 5 per row, 256-pixel tiles
+# gallery: the original and every style, 5 per row, 256-pixel tiles each
+# with a 20-pixel label band under it; then a row of the first network at
+# 25, 50, 75 and +colors
 n=$(ls "$STYLES" | grep -vc README)
-cols=$(( n + 1 < 5 ? n + 1 : 5 )) rows=$(( (n + 1 + 4) / 5 ))
-want="$((cols * 264 + 8))x$((rows * 264 + 8)) PNG"
+cols=$(( n + 1 < 5 ? n + 1 : 5 )) rows=$(( (n + 1 + 4) / 5 + 1 ))
+want="$((cols * 264 + 8))x$((rows * 284 + 8)) PNG"
 if SF=./stylefs GALLERY=build/examples/gallery sh examples/gallery.sh "$W/photo.jpg" "$W/g.png" "$STYLES" \
         >"$W/out" 2>&1 && info=$($CMP --info "$W/g.png") && [ "${info%% alpha*}" = "$want" ]; then
     pass "examples: gallery.sh writes one contact sheet of every style ($info)"

@@ -48,6 +48,14 @@ grep -q "searching $W/xdg/stylefs/styles" "$W/err" && [ "$(cut -f1 "$W/out" | tr
 expect_status "styles: a folder named with --styles must exist (exit 1)" 1 $SF styles --styles "$W/nope"
 expect_err "styles: the missing folder is named" "$W/nope"
 
+# the small things a new user tripped on
+$SF --help 2>&1 | grep -q -- "--help-mount" && $SF --help-mount >"$W/out" 2>&1 && grep -q "styles=DIR" "$W/out" &&
+    grep -q "FUSE options" "$W/out" && pass "--help points to --help-mount, which prints the mount's options" ||
+    fail "--help-mount" "$(head -3 "$W/out")"
+TOP=$(pwd); (mkdir -p "$W/undemo" && cd "$W/undemo" && make -s -f "$TOP/Makefile" undemo) >"$W/out" 2>&1 &&
+    grep -q "nothing mounted on ./mnt" "$W/out" && pass "make undemo with nothing mounted says so" ||
+    fail "make undemo with nothing mounted" "$(cat "$W/out")"
+
 # make models: the eight default styles (matilde_perez is left out), the
 # padded ones marked in their manifests, the painting networks checked
 # against their pinned SHA-256 (a copy that differs is refused and removed)
@@ -111,7 +119,7 @@ mkdir -p "$W/wsrc"
 cp "$W/photo.jpg" "$W/wsrc/"
 $SF warm --styles "$STYLES" --style wave@50+colors,udnie@25 --cache "$W/wcache" "$W/wsrc" >"$W/warm.out" 2>"$W/warm.err"
 $SF stylize --styles "$STYLES" --cache "$W/wcache" -v wave@50+colors "$W/photo.jpg" "$W/wc.jpg" 2>"$W/err"
-grep -q "^2 computed" "$W/warm.out" && grep -q "cache hit" "$W/err" && cmp -s "$W/wc.jpg" "$W/wave@50+colors.jpg" &&
+grep -q "^2 computed.*(1 file x 2 styles" "$W/warm.out" && grep -q "cache hit" "$W/err" && cmp -s "$W/wc.jpg" "$W/wave@50+colors.jpg" &&
     pass "warm --style wave@50+colors,udnie@25: stylize then hits the same key, the same bytes" ||
     fail "warm with variants" "$(cat "$W/warm.out" "$W/warm.err" "$W/err")"
 
@@ -138,7 +146,20 @@ if fuse_usable; then
         grep -q "/styled/wave+colors@50: no such folder: .*write the strength before +colors" "$LOG" &&
             grep -q "/styled/wave+colours: no such folder: .*the only option after '+' is +colors" "$LOG" &&
             pass "mount: a malformed suffix gets one log line saying why" || fail "mount: a malformed suffix logged" "$(tail -3 "$LOG")"
+        $SF --styles "$STYLES" "$SRC" "$MNT" 2>"$W/err"; rc=$?
+        [ $rc = 1 ] && grep -q "mountpoint $MNT is already mounted: $SRC (fuse.stylefs); unmount it first" "$W/err" &&
+            pass "mount: a mountpoint already mounted is said to be, naming what is mounted there" ||
+            fail "mount: already mounted" "exit $rc; $(cat "$W/err")"
+        ! grep -q "Ignoring invalid" "$LOG" && pass "mount -f: libfuse prints no 'Ignoring invalid max threads'" ||
+            fail "mount -f: no libfuse warning" "$(grep "Ignoring" "$LOG")"
         unmount_it || fail "unmount" "the daemon did not exit"
+        # fstab's options, and --styles DIR as the other commands take it
+        mkdir -p "$W/mnt2"
+        $SF --styles "$W/paint" -o defaults,noauto,x-systemd.automount,x-systemd.idle-timeout=60 "$SRC" "$W/mnt2" \
+            2>"$W/err" && [ "$(ls "$W/mnt2/styled")" = "klee" ] &&
+            pass "mount: fstab's defaults and x-systemd.* options are taken, and --styles DIR (two arguments)" ||
+            fail "mount: fstab options and --styles DIR" "$(cat "$W/err")"
+        fusermount3 -u "$W/mnt2" 2>/dev/null
     else
         fail "mount with a folder of paintings" "$(tail -3 "$LOG")"
     fi
