@@ -19,6 +19,7 @@
 struct mount_opts {
     char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle, *max_threads, *mem_max;
     char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *redis_key, *arbitrary;
+    char *log;
     char *source, *mountpoint;
     int help, version, verbose, confine, nonempty, allow_other;
 };
@@ -39,6 +40,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle), MOPT("--gpu-idle %s", gpu_idle),
     MOPT("max_threads=%s", max_threads), MOPT("--max-threads=%s", max_threads), MOPT("--max-threads %s", max_threads),
     MOPT("mem_max=%s", mem_max),       MOPT("--mem-max=%s", mem_max), MOPT("--mem-max %s", mem_max),
+    MOPT("log=%s", log),               MOPT("--log=%s", log), MOPT("--log %s", log),
     MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary), MOPT("--arbitrary %s", arbitrary),
     MOPT("redis=%s", redis),           MOPT("--redis=%s", redis), MOPT("--redis %s", redis),
     MOPT("redis_auth=%s", redis_auth), MOPT("--redis-auth=%s", redis_auth), MOPT("--redis-auth %s", redis_auth),
@@ -115,7 +117,9 @@ static const char mount_help[] =
     "  redis_timeout=MS  bound on every Redis call (1000)\n"
     "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
     "  nonempty          mount over a directory that is not empty\n"
+    "  log=FILE          append the log to FILE, one line per event (default: syslog; stderr with -f)\n"
     "  -v, --verbose     log each stylization\n"
+    "Failed reads: cat MOUNTPOINT/.errors (the last 100: time, path, style, reason)\n"
     "Counters: cat MOUNTPOINT/.stats\n"
     "FUSE options:\n";
 
@@ -289,6 +293,11 @@ int cmd_mount(int argc, char **argv)
     sf_log_set_level(co.debug ? SF_LOG_DEBUG : o.verbose ? SF_LOG_INFO : SF_LOG_NOTICE);
     if (parse_values(&o, &c, &cs, &ro))
         goto out_args;
+    if (o.log && (rc = sf_log_use_file(o.log))) {
+        fprintf(stderr, "stylefs: log file %s: %s\n", o.log, strerror(-rc));
+        status = SF_EXIT_FAIL;
+        goto out_args;
+    }
     status = SF_EXIT_FAIL;
     if (sf_engine_probe(c.device, why, sizeof why)) {
         fprintf(stderr, "stylefs: %s\n", why);
@@ -312,6 +321,6 @@ out_args:
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
     free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle); free(o.max_threads); free(o.mem_max);
     free(o.redis); free(o.redis_auth); free(o.redis_key); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
-    free(o.redis_timeout); free(o.arbitrary);
+    free(o.redis_timeout); free(o.arbitrary); free(o.log);
     return status;
 }

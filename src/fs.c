@@ -12,6 +12,8 @@
  *                     A format stylefs cannot write (gif psd ppm pgm pnm)
  *                     shows as NAME.png and is served as PNG
  *                     (sf_served_name, sf_source_names).
+ *   /.errors          the last 100 failed reads, oldest first, one a line:
+ *                     time (UTC), path in the mount, style, reason, by tabs
  *   /.stats           counters: hits, misses, computes, joins, errors (of
  *                     styled images), vectors (paintings' style vectors
  *                     predicted); with
@@ -65,6 +67,7 @@
  * Locks (never nested, and never held across a call into the pipeline,
  * whose flights_lock keeps one computation per cache key, pipeline.h):
  *   fail_lock  the table of remembered failures.
+ *   errors_lock  the ring of recent failed reads (/.errors).
  *   open_lock  the table of open styled files (path -> bytes); open_cond
  *              waits on it for the first opener's size announcement.
  *   trim_lock  the trimmer's wake-up (cache_max).
@@ -121,6 +124,16 @@ struct fail {
     uint8_t id[16];             /* stat identity + style + settings */
     uint64_t when;
     int rc;
+    char why[200];              /* the reason, for .errors */
+};
+
+/* The last ERRORS_KEPT failed reads, for /.errors. */
+#define ERRORS_KEPT 100
+struct read_error {
+    time_t when;
+    char path[1024];            /* in the mount, cut at 1023 bytes */
+    char style[SF_STYLE_NAME_MAX];
+    char why[300];
 };
 
 struct sf_fs {
@@ -150,6 +163,9 @@ struct sf_fs {
     pthread_cond_t open_cond;   /* an openf was announced */
     struct openf *open_files[OPEN_BUCKETS];
     atomic_ullong errors;       /* reads that failed (hits, misses, computes, joins: pipe's) */
+    pthread_mutex_t errors_lock;    /* protects recent, nrecent */
+    struct read_error recent[ERRORS_KEPT];  /* a ring: the newest at (nrecent - 1) % ERRORS_KEPT */
+    uint64_t nrecent;
     /* the styles watcher (live styles): inotify on every styles folder */
     struct fuse *fuse;          /* for invalidating changed styles' entries */
     int watch_fd;               /* the inotify fd, or -1: styles are fixed at mount */
@@ -390,7 +406,7 @@ static void open_drop(struct sf_fs *fs, const char *path, struct blob *b)
 
 /* What a path under the mount is. */
 struct node {
-    enum { N_ROOT, N_STYLED, N_STATS, N_STYLE, N_DIR, N_FILE } kind;
+    enum { N_ROOT, N_STYLED, N_STATS, N_ERRORS, N_STYLE, N_DIR, N_FILE } kind;
     const struct sf_model *model;
     char rel[PATH_MAX];         /* relative to SOURCE ("." for its top) */
     enum sf_format fmt;         /* output format (N_FILE) */
@@ -441,6 +457,8 @@ static int resolve_node(struct sf_fs *fs, const char *path, struct node *n, stru
         return n->kind = N_ROOT, 0;
     if (!strcmp(path, "/.stats"))
         return n->kind = N_STATS, 0;
+    if (!strcmp(path, "/.errors"))
+        return n->kind = N_ERRORS, 0;
     if (strncmp(path, "/styled", 7) || (path[7] && path[7] != '/'))
         return -ENOENT;
     if (!path[7] || !path[8])
@@ -491,20 +509,24 @@ static void stat_id(struct sf_fs *fs, const struct node *n, const struct stat *s
 
 /* ---- remembered failures ------------------------------------------------- */
 
-static int fail_lookup(struct sf_fs *fs, const uint8_t id[16])
+/* A failure remembered for id: its code, and its reason in why. */
+static int fail_lookup(struct sf_fs *fs, const uint8_t id[16], char *why, size_t whylen)
 {
     uint64_t now = sf_now();
     int rc = 0;
     pthread_mutex_lock(&fs->fail_lock);
     for (int i = 0; i < FAIL_SLOTS; i++)
         if (fs->fails[i].when && !memcmp(fs->fails[i].id, id, 16) &&
-            now < fs->fails[i].when + FAIL_TTL)
+            now < fs->fails[i].when + FAIL_TTL) {
             rc = fs->fails[i].rc;
+            snprintf(why, whylen, "%s (failed at an earlier read: tried again %d min after it, or when the "
+                     "source changes)", fs->fails[i].why, FAIL_TTL / 60);
+        }
     pthread_mutex_unlock(&fs->fail_lock);
     return rc;
 }
 
-static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc)
+static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc, const char *why)
 {
     int slot = 0;
     pthread_mutex_lock(&fs->fail_lock);
@@ -514,6 +536,7 @@ static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc)
     memcpy(fs->fails[slot].id, id, 16);
     fs->fails[slot].when = sf_now();
     fs->fails[slot].rc = rc;
+    snprintf(fs->fails[slot].why, sizeof fs->fails[slot].why, "%.*s", (int)sizeof fs->fails[slot].why - 1, why);
     pthread_mutex_unlock(&fs->fail_lock);
 }
 
@@ -577,29 +600,37 @@ static void cache_max_note(struct sf_fs *fs, uint64_t added)
     pthread_mutex_unlock(&fs->trim_lock);
 }
 
-/* The finished bytes of a styled file.  0 or -errno. */
-static int produce(struct sf_fs *fs, const struct node *n, struct blob **out)
+/* The finished bytes of a styled file.  0, or -errno with the reason in
+ * why (also logged). */
+static int produce(struct sf_fs *fs, const struct node *n, struct blob **out, char *why, size_t whylen)
 {
     uint8_t id[16], *src = NULL, *bytes = NULL;
     size_t len, blen = 0;
     struct stat st, after;
     int fd, rc, tries = 0;
 
-    if ((fd = src_open(fs, n->rel, O_RDONLY | O_NONBLOCK)) < 0)   /* a FIFO must not hang the open */
+    snprintf(why, whylen, "%s", "");
+    if ((fd = src_open(fs, n->rel, O_RDONLY | O_NONBLOCK)) < 0) {   /* a FIFO must not hang the open */
+        snprintf(why, whylen, "%.400s: %s", n->rel, strerror(-fd));
         return fd;
+    }
 again:
     if (fstat(fd, &st)) {
         rc = -errno;
         goto out_close;
     }
     stat_id(fs, n, &st, id);
-    if ((rc = fail_lookup(fs, id)))
+    if ((rc = fail_lookup(fs, id, why, whylen)))
         goto out_close;
     rc = sf_read_fd(fd, SF_MAX_SOURCE_BYTES, &src, &len);
     if (rc) {
         if (rc == -EFBIG) {
-            sf_err("%s/%s: larger than %llu bytes", fs->source, n->rel, (unsigned long long)SF_MAX_SOURCE_BYTES);
+            snprintf(why, whylen, "%.200s/%.200s: larger than %llu bytes", fs->source, n->rel,
+                     (unsigned long long)SF_MAX_SOURCE_BYTES);
+            sf_err("%s", why);
             rc = -EIO;
+        } else {
+            snprintf(why, whylen, "%.200s/%.200s: %s", fs->source, n->rel, strerror(-rc));
         }
         goto out_close;
     }
@@ -613,28 +644,34 @@ again:
         src = NULL;
         if (++tries < 3 && lseek(fd, 0, SEEK_SET) == 0)
             goto again;
-        sf_err("%s/%s: changed while being read; try again", fs->source, n->rel);
+        snprintf(why, whylen, "%.200s/%.200s: changed while being read; try again", fs->source, n->rel);
+        sf_err("%s", why);
         rc = -EIO;
         goto out_close;
     }
     {
         struct sf_produce_req r = { .model = n->model, .fmt = n->fmt, .src = src, .len = len, .id = id,
                                     .what = n->rel };
-        char why[300];
+        char pwhy[300];
         int how = 0;
-        rc = sf_produce(&fs->pipe, &r, &bytes, &blen, &how, why, sizeof why);
-        if (rc && how != SF_PRODUCED_JOINED)    /* logged once, by the computation */
-            sf_err("%s/%s: %s", fs->source, n->rel, why[0] ? why : strerror(-rc));
+        rc = sf_produce(&fs->pipe, &r, &bytes, &blen, &how, pwhy, sizeof pwhy);
+        if (rc) {
+            snprintf(why, whylen, "%.200s/%.200s: %.190s", fs->source, n->rel, pwhy[0] ? pwhy : strerror(-rc));
+            if (how != SF_PRODUCED_JOINED)      /* logged once, by the computation */
+                sf_err("%s", why);
+        }
         if (rc == -EFBIG) {             /* over max_pixels, or alone over the memory budget */
-            fail_remember(fs, id, -EFBIG);
+            fail_remember(fs, id, -EFBIG, why);
         } else if (rc == -EINVAL) {
-            fail_remember(fs, id, -EIO);
+            fail_remember(fs, id, -EIO, why);
             rc = -EIO;
         } else if (rc == -ENODEV || rc == -ECANCELED || (rc && rc != -ENOMEM)) {
             rc = -EIO;
         }
-        if (!rc && !(*out = blob_new(bytes, blen)))
+        if (!rc && !(*out = blob_new(bytes, blen))) {
+            snprintf(why, whylen, "out of memory");
             rc = -ENOMEM;
+        }
         free(bytes);
         if (!rc && (how == SF_PRODUCED_COMPUTED || how == SF_PRODUCED_REMOTE) && fs->cache_max)
             cache_max_note(fs, (*out)->len + SF_CACHE_HDR_LEN);
@@ -645,6 +682,62 @@ again:
 out_close:
     close(fd);
     return rc;
+}
+
+/* A failed read of path in style, for /.errors. */
+static void errors_add(struct sf_fs *fs, const char *path, const char *style, const char *why)
+{
+    struct read_error *e;
+
+    pthread_mutex_lock(&fs->errors_lock);
+    e = &fs->recent[fs->nrecent++ % ERRORS_KEPT];
+    e->when = time(NULL);
+    snprintf(e->path, sizeof e->path, "%.*s", (int)sizeof e->path - 1, path);
+    snprintf(e->style, sizeof e->style, "%.*s", (int)sizeof e->style - 1, style);
+    snprintf(e->why, sizeof e->why, "%.*s", (int)sizeof e->why - 1, why);
+    for (char *c = e->why; *c; c++)     /* one line each, four tab-separated fields */
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
+    pthread_mutex_unlock(&fs->errors_lock);
+}
+
+/* /.errors: the last ERRORS_KEPT failed reads, oldest first, one a line:
+ * time (UTC, ISO 8601), path in the mount, style, reason, separated by
+ * tabs.  *out is malloc'd.  0 or -ENOMEM. */
+static int errors_text(struct sf_fs *fs, char **out, size_t *outlen)
+{
+    size_t cap = ERRORS_KEPT * (sizeof(struct read_error) + 32), n = 0;
+    char *buf = malloc(cap);
+
+    if (!buf)
+        return -ENOMEM;
+    pthread_mutex_lock(&fs->errors_lock);
+    for (uint64_t i = fs->nrecent > ERRORS_KEPT ? fs->nrecent - ERRORS_KEPT : 0; i < fs->nrecent; i++) {
+        const struct read_error *e = &fs->recent[i % ERRORS_KEPT];
+        struct tm tm;
+        char t[32];
+        gmtime_r(&e->when, &tm);
+        strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        n += (size_t)snprintf(buf + n, cap - n, "%s\t%s\t%s\t%s\n", t, e->path, e->style, e->why);
+    }
+    pthread_mutex_unlock(&fs->errors_lock);
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+static int stats_text(struct sf_fs *fs, char *buf, size_t len);
+
+/* The text of /.stats or /.errors now: *out malloc'd (NULL on failure).
+ * 0 or -ENOMEM. */
+static int snapshot_text(struct sf_fs *fs, int kind, char **out, size_t *outlen)
+{
+    if (kind == N_ERRORS)
+        return errors_text(fs, out, outlen);
+    if (!(*out = malloc(1024)))
+        return -ENOMEM;
+    *outlen = (size_t)stats_text(fs, *out, 1024);
+    return 0;
 }
 
 static int stats_text(struct sf_fs *fs, char *buf, size_t len)
@@ -823,6 +916,7 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->use_ino = 0;
     cfg->nullpath_ok = 0;
     pthread_mutex_init(&fs->fail_lock, NULL);
+    pthread_mutex_init(&fs->errors_lock, NULL);
     pthread_mutex_init(&fs->open_lock, NULL);
     pthread_cond_init(&fs->open_cond, NULL);
     if (sf_cache_open(fs->cache_dir, NULL, &fs->cache, why, sizeof why)) {
@@ -954,9 +1048,11 @@ static void node_stat(struct sf_fs *fs, const struct node *n, struct stat *src, 
     case N_STYLE: case N_DIR:
         fill_dir_stat(st, src);
         return;
-    case N_STATS: {
-        char buf[1024];
-        stats_stat(fs, st, (size_t)stats_text(fs, buf, sizeof buf));
+    case N_STATS: case N_ERRORS: {
+        char *text;
+        size_t len;
+        stats_stat(fs, st, snapshot_text(fs, n->kind, &text, &len) ? 0 : len);
+        free(text);
         return;
     }
     case N_FILE:
@@ -1136,10 +1232,14 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
         return -EROFS;
     if ((rc = resolve(fs, path, &n, &st)))
         return rc;
-    if (n.kind == N_STATS) {
-        char buf[1024];
-        int len = stats_text(fs, buf, sizeof buf);
-        if (!(b = blob_new((uint8_t *)buf, (size_t)len)))
+    if (n.kind == N_STATS || n.kind == N_ERRORS) {
+        char *text;
+        size_t len;
+        if ((rc = snapshot_text(fs, n.kind, &text, &len)))
+            return rc;
+        b = blob_new((uint8_t *)text, len);
+        free(text);
+        if (!b)
             return -ENOMEM;
         fi->direct_io = 1;      /* a snapshot per open; its size is not fixed */
         fi->fh = (uintptr_t)b;
@@ -1154,8 +1254,11 @@ static int sf_open(const char *path, struct fuse_file_info *fi)
         node_put(&n);
         return -EISDIR;
     }
-    b = open_get(fs, path);
-    rc = b ? 0 : produce(fs, &n, &b);
+    if (!(b = open_get(fs, path))) {
+        char why[600];
+        if ((rc = produce(fs, &n, &b, why, sizeof why)))
+            errors_add(fs, path, n.model->name, why[0] ? why : strerror(-rc));
+    }
     node_put(&n);
     if (rc)
         return rc;
@@ -1215,7 +1318,7 @@ static int sf_opendir(const char *path, struct fuse_file_info *fi)
     if (rc)
         return rc;
     node_put(&n);       /* the listing looks its style up again */
-    if (n.kind == N_FILE || n.kind == N_STATS)
+    if (n.kind == N_FILE || n.kind == N_STATS || n.kind == N_ERRORS)
         return -ENOTDIR;
     fi->fh = 0;
     if (n.kind != N_STYLE && n.kind != N_DIR)

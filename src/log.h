@@ -1,8 +1,14 @@
 /* log.h: one place where stylefs reports what it does and what failed.
  *
  * Messages go to stderr as "stylefs: <message>" (the CLI form), or to
- * syslog once the mount has daemonized (sf_log_use_syslog).  Thread-safe:
- * each message is formatted into one buffer and written with one call. */
+ * syslog once the mount has daemonized (sf_log_use_syslog), or to a file
+ * (the mount's log=FILE, sf_log_use_file), which wins over both: one line
+ * per message, appended,
+ *   2026-12-04T18:42:57.123Z stylefs[PID] LEVEL: message
+ * with the time in UTC and LEVEL one of error, warning, notice, info,
+ * debug.  Thread-safe: each message is formatted into one buffer and
+ * written with one call (O_APPEND: lines from several processes do not
+ * interleave). */
 #ifndef SF_LOG_H
 #define SF_LOG_H
 
@@ -13,6 +19,9 @@ enum sf_log_level { SF_LOG_ERR = 0, SF_LOG_WARN, SF_LOG_NOTICE, SF_LOG_INFO, SF_
 void sf_log_set_level(enum sf_log_level level);
 /* Route further messages to syslog(3) under the ident "stylefs". */
 void sf_log_use_syslog(void);
+/* Append further messages to the file at path (created 0600).  0 or
+ * -errno (the file cannot be opened). */
+int sf_log_use_file(const char *path);
 void sf_log(enum sf_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -152,7 +152,30 @@ if fuse_usable; then
             fail "mount: already mounted" "exit $rc; $(cat "$W/err")"
         ! grep -q "Ignoring invalid" "$LOG" && pass "mount -f: libfuse prints no 'Ignoring invalid max threads'" ||
             fail "mount -f: no libfuse warning" "$(grep "Ignoring" "$LOG")"
+        # errors a user can see: /.errors and log=FILE (this mount logs to stderr)
+        [ -f "$MNT/.errors" ] && [ ! -s "$MNT/.errors" ] && pass "mount: /.errors exists, empty before any failure" ||
+            fail "mount: /.errors empty at first" "$(cat "$MNT/.errors" 2>&1)"
         unmount_it || fail "unmount" "the daemon did not exit"
+        printf 'not a JPEG at all' >"$SRC/broken.jpg"
+        ./stylefs -o styles="$STYLES",cache="$CACHE",log="$W/stylefs.log" "$SRC" "$MNT" 2>"$W/err"
+        ! cat "$MNT/styled/wave/broken.jpg" >/dev/null 2>&1 && ! cat "$MNT/styled/wave@50/broken.jpg" >/dev/null 2>&1 &&
+            ! cat "$MNT/styled/wave/broken.jpg" >/dev/null 2>&1
+        cp "$MNT/.errors" "$W/errors"
+        n=$(wc -l <"$W/errors")
+        line=$(head -1 "$W/errors")
+        if [ "$n" = 3 ] && echo "$line" | grep -q "^20[0-9-]*T[0-9:]*Z	/styled/wave/broken.jpg	wave	.*broken.jpg: " &&
+            grep -q "	/styled/wave@50/broken.jpg	wave@50	" "$W/errors" &&
+            tail -1 "$W/errors" | grep -q "failed at an earlier read"; then
+            pass "mount: /.errors lists each failed read: time, path, style and reason ($line)"
+        else
+            fail "mount: /.errors" "$n lines: $(cat "$W/errors")"
+        fi
+        grep -q "^20[0-9-]*T[0-9:.]*Z stylefs\[[0-9]*\] error: .*broken.jpg" "$W/stylefs.log" &&
+            grep -q "mounted\|error" "$W/stylefs.log" &&
+            pass "mount: log=FILE appends one line per event, with time, pid and level" ||
+            fail "mount: log=FILE" "$(cat "$W/stylefs.log" "$W/err")"
+        fusermount3 -u "$MNT"
+        rm -f "$SRC/broken.jpg"
         # fstab's options, and --styles DIR as the other commands take it
         mkdir -p "$W/mnt2"
         $SF --styles "$W/paint" -o defaults,noauto,x-systemd.automount,x-systemd.idle-timeout=60 "$SRC" "$W/mnt2" \
