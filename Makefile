@@ -343,7 +343,7 @@ deps:
 print-deps:
 	@echo $(DEBIAN_DEPS)
 
-install: all
+install: all models
 	install -D -m 755 stylefs $(DESTDIR)$(PREFIX)/bin/stylefs
 	@if [ -f stylefs-cuda.so ]; then install -D -m 755 stylefs-cuda.so $(DESTDIR)$(PREFIX)/lib/stylefs/stylefs-cuda.so; fi
 	install -D -m 644 man/stylefs.1 $(DESTDIR)$(PREFIX)/share/man/man1/stylefs.1

@@ -260,6 +260,23 @@ if fuse_usable; then
             pass "mount: a painting moved out of the styles folder goes from styled/, and comes back when moved in" ||
             fail "mount: a painting moved out and in" "$(tail -2 "$LOG")"
         [ -f "$ST/klee.ppm" ] || mv "$W/klee.away" "$ST/klee.ppm"
+        # a painting being written is not loaded until it is closed
+        { head -c 5000 "$W/style3.ppm"; sleep 1; tail -c +5001 "$W/style3.ppm"; } >"$ST/slow.ppm" &
+        wp=$!
+        sleep 0.5
+        half=$(ls "$MNT/styled" | tr '\n' ' ')
+        wait $wp
+        wait_log "style slow: added (painting $ST/slow.ppm)" && [ -d "$MNT/styled/slow" ] &&
+            ! grep -q "style slow: not added\|skipping damaged style slow" "$LOG" && ! echo "$half" | grep -q slow &&
+            pass "mount: a painting is loaded when its writer closes it, never half-written" ||
+            fail "mount: a half-written painting" "listing while written: $half; $(tail -3 "$LOG")"
+        # a network's folder moved in appears, moved out goes
+        cp -r "$SHARED/models/wave" "$W/wave.net"
+        mv "$W/wave.net" "$ST/wave"
+        wait_log "style wave: added (network $ST/wave)" && [ -d "$MNT/styled/wave@50" ] &&
+            mv "$ST/wave" "$W/wave.net" && wait_log "style wave: removed" && [ ! -e "$MNT/styled/wave" ] &&
+            pass "mount: a network folder moved into the styles folder appears, moved out goes" ||
+            fail "mount: a network folder moved in and out" "$(tail -3 "$LOG")"
         unmount_it || fail "unmount" "the daemon did not exit"
     else
         fail "mount with paintings" "$(tail -3 "$LOG")"
