@@ -111,7 +111,7 @@ $MK 32 24 "$W/one/a.png" --seed 4
 $SF warm --styles "$W/st" --cache "$W/c-damaged" "$W/one" >"$W/out" 2>"$W/err"
 rc=$?
 [ $rc = 0 ] && grep -q 'skipping damaged style wave' "$W/err" && grep -q 'wave/Variable_3' "$W/err" &&
-    grep -q '^1 computed, 0 already cached, 0 failed (1 files x 1 styles' "$W/out" &&
+    grep -q '^1 computed, 0 already cached, 0 failed (1 file x 1 style,' "$W/out" &&
     pass "warm: a damaged style is skipped, naming its file; the others are warmed" ||
     fail "warm: a damaged style is skipped" "exit $rc: $(head -c 300 "$W/err") $(head -c 200 "$W/out")"
 finish
