@@ -131,11 +131,11 @@ static int stylize_style(const struct stylize_args *a, struct sf_model **model)
         base = base ? base + 1 : a->style_image;
         dot = strrchr(base, '.');
         size_t stem = dot && dot > base ? (size_t)(dot - base) : strlen(base);
-        snprintf(name, sizeof name, "%.*s@%d%s", (int)(stem < 100 ? stem : 100), base, (int)a->strength,
-                 a->colors ? "+colors" : "");
-        for (char *c = name; *c && *c != '@'; c++)     /* a file's name may hold '@' or '+' */
-            if (*c == '+')
+        int n = snprintf(name, sizeof name, "%.*s", (int)(stem < 100 ? stem : 100), base);
+        for (char *c = name; *c; c++)       /* a file's name may hold '@' or '+': not a suffix here */
+            if (*c == '+' || *c == '@')
                 *c = '_';
+        snprintf(name + n, sizeof name - (size_t)n, "@%d%s", (int)a->strength, a->colors ? "+colors" : "");
         if ((rc = sf_model_load_image(a->style_image, name, sp, a->cs.arbitrary, model, why, sizeof why)))
             fprintf(stderr, "stylefs: stylize: --style-image %s\n", why);
         goto out_free_path;

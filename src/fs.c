@@ -22,8 +22,11 @@
  *                     remote_outages
  *
  * DESIGN: all mount state lives in struct sf_fs, passed as FUSE userdata.
- * Models, settings, the source fd and the shared store (remote.h, its own
- * locks) are set before the mount and read-only after.  The cache, the pipeline and the engine are opened in
+ * Settings, the source fd and the shared store (remote.h, its own locks)
+ * are set before the mount and read-only after.  The styles are a live set
+ * (style.h sf_style_set, its own lock): loaded before the mount, changed
+ * only by the styles watcher (below); each request holds a reference on
+ * the style it uses for the length of the call (node_put).  The cache, the pipeline and the engine are opened in
  * init() (after FUSE daemonizes).  Requests run on libfuse's worker threads;
  * a stylization blocks only its own reader.  With cache_max, one more
  * thread, the trimmer (trim_main), keeps the cache under it: a store that
@@ -63,6 +66,10 @@
  * the next open after the last close sees the change.  Otherwise a stat
  * of a replaced source (or an uncached file's estimate) would cut another
  * reader's image short.
+ *
+ * Threads: libfuse's workers; the trimmer (with cache_max); the styles
+ * watcher (live styles, below), which sleeps in poll() until a styles
+ * folder changes or the mount ends.
  *
  * Locks (never nested, and never held across a call into the pipeline,
  * whose flights_lock keeps one computation per cache key, pipeline.h):
