@@ -108,6 +108,24 @@ for f in "$SHARED"/images/*.jpg; do
     fi
 done
 
+# a variant (strength and colours, finished on the CPU after the engine)
+# of a network run with mirror padding ("stylefs": {"pad": 48}), as
+# make models sets for la_muse: the same on both engines
+STY=${S#--styles }
+mkdir -p "$W/padded/udnie"
+cp "$STY/udnie/"* "$W/padded/udnie/"
+sed -i '0,/{/s//{"stylefs": {"pad": 48}, /' "$W/padded/udnie/manifest.json"
+name="gpu: udnie@50+colors with 48 pixels of mirror padding: CUDA matches CPU at 999x751"
+if STYLEFS_CPU_BF16=0 $SF stylize --styles "$W/padded" --no-cache --max-side 0 --device cpu udnie@50+colors \
+        "$W/g999x751.ppm" "$W/cv.png" 2>"$W/err" &&
+    $SF stylize --styles "$W/padded" --no-cache --max-side 0 --device cuda udnie@50+colors "$W/g999x751.ppm" \
+        "$W/uv.png" 2>>"$W/err" &&
+    r=$($CMP "$W/cv.png" "$W/uv.png" --within2 0.99 --psnr 40) && ! cmp -s "$W/uv.png" "$W/u999x751.png"; then
+    pass "$name ($r)"
+else
+    fail "$name" "$r $(cat "$W/err")"
+fi
+
 # through a mount on the GPU, with a short gpu_idle: a cold read, the
 # context released, then a read that reopens it
 if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
