@@ -21,9 +21,9 @@ PKG_CONFIG ?= pkg-config
 BUILD     := build
 SHARED    ?= ../shared
 
-PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto
+PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto libwebp libtiff-4 libheif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto libwebp libtiff-4 libheif 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -88,7 +88,7 @@ endif
 ARB_C     := arbitrary/tflite.c arbitrary/tflnet.c arbitrary/arbitrary.c
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
-           src/cli_mount.c src/style.c src/layers.c src/image.c src/engine.c src/idle.c src/pipeline.c \
+           src/cli_mount.c src/style.c src/layers.c src/image.c src/codecs.c src/engine.c src/idle.c src/pipeline.c \
            src/stb_impl.c src/fs.c $(ARB_C) cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
@@ -249,7 +249,8 @@ bench: all $(TEST_BIN)
 ARM64      := build-arm64
 ARM64_DEBS := crossbuild-essential-arm64 qemu-user pkgconf:arm64 liblmdb-dev:arm64 libxxhash-dev:arm64 \
               libstb-dev:arm64 libfuse3-dev:arm64 libturbojpeg0-dev:arm64 libcjson-dev:arm64 zlib1g-dev:arm64 \
-              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64 libhiredis-dev:arm64 libssl-dev:arm64
+              libdeflate-dev:arm64 libdnnl2:arm64 libgomp1:arm64 libhiredis-dev:arm64 libssl-dev:arm64 \
+              libwebp-dev:arm64 libtiff-dev:arm64 libheif-dev:arm64
 ARM64_MAKE := $(MAKE) --no-print-directory BUILD=$(ARM64)/obj BIN=$(ARM64)/stylefs CC=aarch64-linux-gnu-gcc \
               PKG_CONFIG=aarch64-linux-gnu-pkg-config USE_CUDA=no DNNL_CFLAGS=-I$(ARM64)/dnnl/usr/include \
               DNNL_LIBS=-l:libdnnl.so.2
@@ -277,7 +278,7 @@ stress: all $(TEST_BIN)
 # with clang, ASan and UBSan; seeded with the hardening tests' inputs at
 # small sizes; runs FUZZ_SECONDS (300).  Not part of `make test`.
 FUZZ_DIR  := $(BUILD)/fuzz
-FUZZ_SRC  := tests/fuzz/fuzz_decode.c src/image.c src/util.c src/stb_impl.c
+FUZZ_SRC  := tests/fuzz/fuzz_decode.c src/image.c src/codecs.c src/util.c src/stb_impl.c
 FUZZ_SECONDS ?= 300
 $(FUZZ_DIR)/fuzz_decode: $(FUZZ_SRC) src/image.h
 	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
@@ -329,10 +330,13 @@ devkit: all $(TEST_BIN)
 # ---- dependencies -----------------------------------------------------------
 # The one list of Debian packages to build and test stylefs (make deps,
 # .ci/run and the README use it): build, run, and what the tests call
-# (mdb_stat, GNU time, python3 and curl for the HTTP example).
+# (mdb_stat, GNU time, python3 and curl for the HTTP example; the photo
+# formats' own tools, which make the tests' HEIC, AVIF, WebP and TIFF files).
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
                libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev libdeflate-dev lmdb-utils time \
-               python3 curl util-linux libhiredis-dev libssl-dev redis-server
+               python3 curl util-linux libhiredis-dev libssl-dev redis-server \
+               libwebp-dev libtiff-dev libheif-dev libheif-examples webp libavif-bin libtiff-tools \
+               libjpeg-turbo-progs
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

@@ -35,9 +35,9 @@
  *            (remote.c entry_mac)
  *    64   -  the data, by KIND
  * KIND:
- *   1..7   a styled image, encoded: the value of its enum sf_format
- *          (image.h; stylefs writes 1 JPEG, 2 PNG, 3 BMP, 5 TGA): the
- *          file's bytes as served
+ *   1..11  a styled image, encoded: the value of its enum sf_format
+ *          (image.h; stylefs writes 1 JPEG, 2 PNG, 3 BMP, 5 TGA, 8 WebP,
+ *          9 TIFF, 10 HEIC, 11 AVIF): the file's bytes as served
  *   256    SF_ENTRY_STYLE_VECTOR: a painting's style vector (Magenta's
  *          arbitrary-style predictor, ../shared/docs/arbitrary.md):
  *          exactly 400 bytes, 100 IEEE-754 float32 values little-endian,

@@ -102,7 +102,7 @@ static const char mount_help[] =
     "  cache=DIR         cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
     "  max_pixels=N      refuse sources over N pixels (50000000)\n"
-    "  quality=N         JPEG quality (90)\n"
+    "  quality=N         quality of JPEG, WebP, HEIC and AVIF output (90)\n"
     "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
     "  device=DEV        auto, cpu or cuda (auto)\n"
     "  gpu_idle=SECS     release the engine (GPU context and memory, CPU plans) after SECS idle (30)\n"

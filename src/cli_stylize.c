@@ -18,7 +18,8 @@ static const char stylize_help[] =
     "usage: stylefs stylize [options] STYLE INPUT OUTPUT\n"
     "Stylize one image.  INPUT may be - for standard input; OUTPUT may be -\n"
     "for standard output (then --format is needed).  The output format\n"
-    "follows OUTPUT's extension: .jpg/.jpeg, .png, .bmp or .tga.\n"
+    "follows OUTPUT's extension: .jpg/.jpeg, .png, .bmp, .tga, .webp, .tif/.tiff,\n"
+    ".heic/.heif or .avif.\n"
     "STYLE is a style's name, with any variant: NAME@P (P percent of the\n"
     "style, 0..100), NAME+colors (keep the photo's colours), NAME@P+colors.\n"
     "  --styles DIR      more styles folders (DIR[:DIR...]), after the defaults\n"
@@ -28,10 +29,10 @@ static const char stylize_help[] =
     "  --arbitrary DIR   the arbitrary-style networks (default: found on the styles path)\n"
     "  --cache DIR       cache folder (default $XDG_CACHE_HOME/stylefs)\n"
     "  --no-cache        neither read nor write the cache\n"
-    "  --quality N       JPEG quality 1..100 (default 90)\n"
+    "  --quality N       quality of JPEG, WebP, HEIC, AVIF output 1..100 (default 90)\n"
     "  --max-side N      downscale so the longer side is at most N (default 1024, 0 = off)\n"
     "  --max-pixels N    refuse sources over N pixels (default 50000000)\n"
-    "  --format FMT      output format: jpg, png, bmp or tga (overrides the extension)\n"
+    "  --format FMT      output format: jpg png bmp tga webp tiff heic avif (overrides the extension)\n"
     "  --device DEV      auto, cpu or cuda (default auto)\n"
     "  -v, --verbose     say which engine ran, hit or miss, and the time taken\n"
     "  -h, --help        this help\n";
@@ -94,12 +95,14 @@ static int stylize_parse(int argc, char **argv, struct stylize_args *a)
         char name[32];
         snprintf(name, sizeof name, "x.%s", a->format);
         if ((a->fmt = sf_format_for_output(name)) == SF_FMT_UNKNOWN)
-            return sf_cli_usage("stylize", "--format must be jpg, png, bmp or tga, not", a->format);
+            return sf_cli_usage("stylize", "--format must be jpg, png, bmp, tga, webp, tiff, heic or avif, not",
+                                a->format);
     } else if (!strcmp(a->out, "-")) {
         return sf_cli_usage("stylize", "writing to standard output needs --format", NULL);
     } else if ((a->fmt = sf_format_for_output(a->out)) == SF_FMT_UNKNOWN) {
         char ext[16];
-        fprintf(stderr, "stylefs: stylize: %s: cannot write '.%s' files; use .jpg, .png, .bmp or .tga\n",
+        fprintf(stderr, "stylefs: stylize: %s: cannot write '.%s' files; use .jpg, .png, .bmp, .tga, .webp, .tiff, "
+                        ".heic or .avif\n",
                 a->out, sf_path_ext(a->out, ext, sizeof ext));
         return SF_EXIT_USAGE;
     }

@@ -8,7 +8,8 @@
  *   /                 holds styled/ (and the hidden .stats file)
  *   /styled/          one directory per style
  *   /styled/S/REL     a directory of SOURCE, or an image file of SOURCE
- *                     (jpg jpeg png bmp gif tga psd ppm pgm pnm, any case).
+ *                     (jpg jpeg png bmp tga webp tif tiff heic heif avif
+ *                     gif psd ppm pgm pnm, any case).
  *                     A format stylefs cannot write (gif psd ppm pgm pnm)
  *                     shows as NAME.png and is served as PNG
  *                     (sf_served_name, sf_source_names).

@@ -1,5 +1,6 @@
 /* image.c: codecs and resizing (see image.h). */
 #include "image.h"
+#include "codecs.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,7 +19,8 @@
 
 const char *sf_format_name(enum sf_format f)
 {
-    static const char *n[] = { "unknown", "JPEG", "PNG", "BMP", "GIF", "TGA", "PSD", "PNM" };
+    static const char *n[] = { "unknown", "JPEG", "PNG", "BMP", "GIF", "TGA", "PSD", "PNM", "WebP", "TIFF",
+                               "HEIC", "AVIF" };
     return (unsigned)f < sizeof n / sizeof *n ? n[f] : "unknown";
 }
 
@@ -34,12 +36,26 @@ enum sf_format sf_format_for_output(const char *path)
         return SF_FMT_BMP;
     if (!strcmp(ext, "tga"))
         return SF_FMT_TGA;
+    if (!strcmp(ext, "webp"))
+        return SF_FMT_WEBP;
+    if (!strcmp(ext, "tif") || !strcmp(ext, "tiff"))
+        return SF_FMT_TIFF;
+    if (!strcmp(ext, "heic") || !strcmp(ext, "heif"))
+        return SF_FMT_HEIC;
+    if (!strcmp(ext, "avif"))
+        return SF_FMT_AVIF;
     return SF_FMT_UNKNOWN;
+}
+
+int sf_format_lossy(enum sf_format f)
+{
+    return f == SF_FMT_JPEG || f == SF_FMT_WEBP || f == SF_FMT_HEIC || f == SF_FMT_AVIF;
 }
 
 int sf_format_writable(enum sf_format f)
 {
-    return f == SF_FMT_JPEG || f == SF_FMT_PNG || f == SF_FMT_BMP || f == SF_FMT_TGA;
+    return f == SF_FMT_JPEG || f == SF_FMT_PNG || f == SF_FMT_BMP || f == SF_FMT_TGA || f == SF_FMT_WEBP ||
+           f == SF_FMT_TIFF || f == SF_FMT_HEIC || f == SF_FMT_AVIF;
 }
 
 static enum sf_format sniff(const uint8_t *d, size_t n)
@@ -56,6 +72,13 @@ static enum sf_format sniff(const uint8_t *d, size_t n)
         return SF_FMT_PSD;
     if (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6'))
         return SF_FMT_PNM;
+    if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
+        return SF_FMT_WEBP;
+    if (n >= 4 && (!memcmp(d, "II*\0", 4) || !memcmp(d, "MM\0*", 4) || !memcmp(d, "II+\0", 4) ||
+                   !memcmp(d, "MM\0+", 4)))
+        return SF_FMT_TIFF;
+    if (n >= 12 && !memcmp(d + 4, "ftyp", 4))
+        return sf_heif_sniff(d, n);
     return SF_FMT_UNKNOWN;  /* TGA has no magic: stb decides */
 }
 
@@ -188,6 +211,15 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
         uint32_t pw = rd_be32(data + 16), ph = rd_be32(data + 20);
         *w = pw > INT32_MAX ? 0 : (int)pw;
         *h = ph > INT32_MAX ? 0 : (int)ph;
+    } else if (f == SF_FMT_WEBP || f == SF_FMT_TIFF) {
+        if ((f == SF_FMT_WEBP ? sf_webp_probe : sf_tiff_probe)(data, len, w, h)) {
+            snprintf(why, whylen, "corrupt %s header", sf_format_name(f));
+            return -EINVAL;
+        }
+    } else if (f == SF_FMT_HEIC || f == SF_FMT_AVIF) {
+        int rc = sf_heif_probe(data, len, w, h, why, whylen);
+        if (rc)
+            return rc;
     } else if (f == SF_FMT_PNM) {
         if (!pnm_header(data, len, pnm) || !pnm[2] || pnm[2] > 65535) {
             snprintf(why, whylen, "corrupt PNM header");
@@ -530,6 +562,19 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
     }
     if (f == SF_FMT_PNM)
         return decode_pnm(data, len, img, why, whylen);
+    if (f == SF_FMT_WEBP)
+        return sf_webp_decode(data, len, img, why, whylen);
+    if (f == SF_FMT_HEIC || f == SF_FMT_AVIF)
+        return sf_heif_decode(data, len, img, why, whylen);
+    if (f == SF_FMT_TIFF) {
+        if ((rc = sf_tiff_decode(data, len, img, &o, why, whylen)))
+            return rc;
+        if ((rc = orient(img, o))) {
+            snprintf(why, whylen, "out of memory");
+            sf_image_free(img);
+        }
+        return rc;
+    }
     if (f != SF_FMT_JPEG)
         return decode_stb(data, len, f, img, why, whylen);
     o = jpeg_orientation(data, len);
@@ -778,6 +823,13 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
             snprintf(why, whylen, "PNG encode failed");
         return rc;
     }
+    if (fmt == SF_FMT_WEBP || fmt == SF_FMT_TIFF || fmt == SF_FMT_HEIC || fmt == SF_FMT_AVIF) {
+        int rc = fmt == SF_FMT_WEBP ? sf_webp_encode(px, comp, img->w, img->h, quality, out, outlen, why, whylen)
+               : fmt == SF_FMT_TIFF ? sf_tiff_encode(px, comp, img->w, img->h, out, outlen, why, whylen)
+               : sf_heif_encode(px, comp, img->w, img->h, fmt == SF_FMT_AVIF, quality, out, outlen, why, whylen);
+        free(rgba);
+        return rc;
+    }
     if (fmt == SF_FMT_BMP)
         ok = stbi_write_bmp_to_func(mem_write, &m, img->w, img->h, comp, px);
     else
@@ -795,8 +847,9 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
 
 /* ---- the naming rules (image.h) ---------------------------------------------- */
 
-static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga",
-                                        "gif", "psd", "ppm", "pgm", "pnm" };
+static const char *const img_exts[] = { "jpg", "jpeg", "png", "bmp", "tga", "webp", "tif", "tiff", "heic", "heif",
+                                        "avif", "gif", "psd", "ppm", "pgm", "pnm" };
+#define WRITABLE_EXTS 11    /* the first ones: formats stylefs writes */
 
 /* 1: a format stylefs writes, 2: one it only reads, 0: not an image */
 static int source_kind(const char *name)
@@ -805,7 +858,7 @@ static int source_kind(const char *name)
     sf_path_ext(name, ext, sizeof ext);
     for (size_t i = 0; i < sizeof img_exts / sizeof *img_exts; i++)
         if (!strcmp(ext, img_exts[i]))
-            return i < 5 ? 1 : 2;
+            return i < WRITABLE_EXTS ? 1 : 2;
     return 0;
 }
 

@@ -37,10 +37,12 @@ void sf_key_make(const uint8_t src_hash[16], const uint8_t digest[16], uint32_t 
      *  0 "stylefs-key" 11 bytes + 1 pad, 12 u32 format version,
      * 16 source hash, 32 style digest, 48 u32 kind (an image's output
      * format, or SF_ENTRY_STYLE_VECTOR), 52 u32 max_side, 56 u32 quality
-     * (JPEG only, else 0), 60 u32 0; without settings, 52 and 56 are 0 */
+     * (lossy formats only: JPEG, WebP, HEIC, AVIF; else 0), 60 u32 0;
+     * without settings, 52 and 56 are 0 */
     uint8_t b[64] = "stylefs-key";
     uint32_t v[5] = { SF_FORMAT_VERSION, kind, s ? (uint32_t)s->max_side : 0,
-                      s && kind == SF_FMT_JPEG ? (uint32_t)s->quality : 0, 0 };
+                      s && kind < SF_ENTRY_STYLE_VECTOR && sf_format_lossy((enum sf_format)kind) ? (uint32_t)s->quality : 0,
+                      0 };
     int off[5] = { 12, 48, 52, 56, 60 };
 
     memcpy(b + 16, src_hash, 16);
@@ -59,7 +61,7 @@ void sf_source_id(const struct stat *st, enum sf_format fmt, const struct sf_set
         (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
         (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
         (uint64_t)fmt, (uint64_t)s->max_side,
-        fmt == SF_FMT_JPEG ? (uint64_t)s->quality : 0, SF_FORMAT_VERSION, 0,
+        sf_format_lossy(fmt) ? (uint64_t)s->quality : 0, SF_FORMAT_VERSION, 0,
     };
     uint8_t buf[sizeof v + 16];
     memcpy(buf, v, sizeof v);

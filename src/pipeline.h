@@ -119,7 +119,8 @@ void sf_hash_bytes(const void *d, size_t n, uint8_t out[16]);
  * network's weights, a painting style's; the networks' for a style
  * vector), the entry kind (cache.h: an image's output format, or
  * SF_ENTRY_STYLE_VECTOR), the settings that change output bytes (max_side;
- * quality for JPEG only; s may be NULL: none) and SF_FORMAT_VERSION. */
+ * quality for the lossy formats only; s may be NULL: none) and
+ * SF_FORMAT_VERSION. */
 void sf_key_make(const uint8_t src_hash[16], const uint8_t digest[16], uint32_t kind, const struct sf_settings *s,
                  uint8_t key[16]);
 

@@ -11,3 +11,17 @@ $MK 1 1 "$D/1x1.png"; $MK 1 40 "$D/1x40.png"; $MK 40 1 "$D/40x1.jpg"
 $MK 65535 65535 "$D/claim.png" --claim; $MK 3000 3000 "$D/bomb.png" --bomb
 for f in rgb.jpg rgb.png in.tga; do s=$(wc -c <"$D/$f"); head -c $((s / 2)) "$D/$f" >"$D/cut-$f"; done
 : >"$D/empty"; echo "not an image" >"$D/text.jpg"
+# the formats through Debian's libraries (codecs.c), made by their own tools
+# where installed (make deps): HEIC, AVIF, WebP (lossy, lossless with
+# alpha), TIFF (8 and 16 bit, turned), and each cut in half
+if command -v heif-enc >/dev/null && command -v cwebp >/dev/null && command -v ppm2tiff >/dev/null; then
+    heif-enc -q 50 -o "$D/in.heic" "$D/rgb.png" >/dev/null 2>&1
+    command -v avifenc >/dev/null && avifenc "$D/rgb.png" "$D/in.avif" >/dev/null 2>&1
+    cwebp -q 50 "$D/rgb.png" -o "$D/in.webp" >/dev/null 2>&1
+    cwebp -lossless "$D/rgba.png" -o "$D/rgba.webp" >/dev/null 2>&1
+    ppm2tiff "$D/in.ppm" "$D/in.tif"
+    $MK 24 16 "$D/d16.ppm" 2>/dev/null && ppm2tiff "$D/d16.ppm" "$D/turned.tif" && tiffset -s 274 6 "$D/turned.tif"
+    for f in in.heic in.avif in.webp in.tif; do
+        [ -f "$D/$f" ] && s=$(wc -c <"$D/$f") && head -c $((s / 2)) "$D/$f" >"$D/cut-$f"
+    done
+fi

@@ -1,0 +1,121 @@
+#!/bin/sh
+# t_formats.sh: today's photo formats, made with their own Debian tools
+# (heif-enc, avifenc, cwebp, ppm2tiff, tiffset, jpegtran): each decodes to
+# the picture it was made from (lossless ones exactly, lossy ones within
+# their codec's loss), is shown and served under its own name in the
+# mount, in its own format (read back by the same tools' decoders), with
+# its exact size in stat, and equals `stylefs stylize` to the same name;
+# a damaged or truncated file of each is refused with a reason, never
+# served; stylize writes each format.
+W=$1
+. tests/lib.sh
+for t in heif-enc heif-convert avifenc cwebp dwebp ppm2tiff tiffset tiffinfo jpegtran exiftool; do
+    command -v $t >/dev/null || { fail "formats: the Debian tools" "$t not found (make deps)"; finish; }
+done
+mkdir -p "$W/src/sub" "$W/ref"
+$MK 200 150 "$W/ref/a.png" --seed 601
+$MK 160 120 "$W/ref/alpha.png" --seed 602 --alpha
+$MK 120 90 "$W/ref/a.jpg" --seed 603 --quality 95
+# a 16-bit PPM (ramps) for ppm2tiff
+python3 -c "
+import struct, sys
+w, h = 96, 64
+d = bytearray(b'P6\n%d %d\n65535\n' % (w, h))
+for y in range(h):
+    for x in range(w):
+        d += struct.pack('>HHH', (x * 683) % 65536, (y * 1021) % 65536, ((x + y) * 409) % 65536)
+open(sys.argv[1], 'wb').write(d)" "$W/ref/r16.ppm"
+heif-enc -q 90 -o "$W/src/phone.heic" "$W/ref/a.png" >/dev/null 2>&1
+avifenc -q 90 "$W/ref/a.png" "$W/src/web.avif" >/dev/null 2>&1 || avifenc --min 0 --max 20 "$W/ref/a.png" "$W/src/web.avif" >/dev/null 2>&1
+cwebp -q 90 "$W/ref/a.png" -o "$W/src/lossy.webp" >/dev/null 2>&1
+cwebp -lossless -exact "$W/ref/alpha.png" -o "$W/src/sub/alpha.webp" >/dev/null 2>&1
+ppm2tiff "$W/ref/r16.ppm" "$W/src/scan16.tif"
+ppm2tiff "$W/ref/r16.ppm" "$W/src/turned.TIFF" && tiffset -s 274 6 "$W/src/turned.TIFF"
+jpegtran -progressive "$W/ref/a.jpg" >"$W/src/progressive.jpg"
+for f in phone.heic web.avif lossy.webp sub/alpha.webp scan16.tif turned.TIFF progressive.jpg; do
+    [ -s "$W/src/$f" ] || fail "formats: make $f with its tool" "nothing written"
+done
+[ "$(tiffinfo "$W/src/scan16.tif" 2>/dev/null | sed -n 's/.*Bits\/Sample: \([0-9]*\).*/\1/p')" = 16 ] ||
+    fail "formats: ppm2tiff made a 16-bit TIFF" "$(tiffinfo "$W/src/scan16.tif" 2>&1 | head -5)"
+
+# decoding: the picture each was made from
+check() {   # check NAME FILE REF ARGS...: FILE decodes to REF within ARGS
+    name=$1 f=$2 ref=$3
+    shift 3
+    if r=$($CMP "$ref" "$f" "$@" 2>&1); then pass "decode: $name ($r)"; else fail "decode: $name" "$r"; fi
+}
+check "HEIC (heif-enc, x265) is its picture" "$W/src/phone.heic" "$W/ref/a.png" --psnr 28
+check "AVIF (avifenc, aom) is its picture" "$W/src/web.avif" "$W/ref/a.png" --psnr 28
+check "lossy WebP (cwebp) is its picture" "$W/src/lossy.webp" "$W/ref/a.png" --psnr 28
+check "lossless WebP with alpha is its picture exactly" "$W/src/sub/alpha.webp" "$W/ref/alpha.png" --within1 1 --psnr 99
+check "16-bit TIFF (ppm2tiff) is its picture, to 8 bits" "$W/src/scan16.tif" "$W/ref/r16.ppm" --within1 1
+check "progressive JPEG (jpegtran) is the same picture as the baseline" "$W/src/progressive.jpg" "$W/ref/a.jpg" --within1 1 --psnr 99
+info=$($CMP --info "$W/src/turned.TIFF")
+[ "${info%% *}" = "64x96" ] && pass "decode: a TIFF's orientation tag 6 is applied (96x64 stored, $info)" ||
+    fail "decode: TIFF orientation" "$info"
+$CMP --info "$W/src/sub/alpha.webp" | grep -q "alpha=1" && pass "decode: a WebP's alpha is kept" ||
+    fail "decode: WebP alpha" "$($CMP --info "$W/src/sub/alpha.webp")"
+
+# damaged and cut files of each: refused with a reason
+for f in phone.heic web.avif lossy.webp scan16.tif; do
+    sz=$(wc -c <"$W/src/$f")
+    head -c $((sz / 2)) "$W/src/$f" >"$W/cut.${f##*.}"
+    if ! $SF stylize --styles "$STYLES" --no-cache udnie "$W/cut.${f##*.}" "$W/cut.png" 2>"$W/err" && [ ! -e "$W/cut.png" ] &&
+        [ -s "$W/err" ]; then
+        pass "hostile: $f cut in half is refused ($(head -c 120 "$W/err"))"
+    else
+        fail "hostile: $f cut in half" "$(cat "$W/err")"
+    fi
+    rm -f "$W/cut.png"
+done
+
+# stylize writes each format, read back by the format's own tool
+for ext in webp tif heic avif; do
+    $SF stylize --styles "$STYLES" --no-cache udnie "$W/ref/a.png" "$W/out.$ext" 2>"$W/err"
+    t=$(exiftool -s -s -s -FileType "$W/out.$ext" 2>/dev/null)
+    case $ext in webp) want=WEBP ;; tif) want=TIFF ;; heic) want=HEIC ;; avif) want=AVIF ;; esac
+    [ "$t" = "$want" ] && [ "$(exiftool -s -s -s -ImageSize "$W/out.$ext")" = "200x150" ] &&
+        pass "stylize writes .$ext as $want (exiftool reads it back, 200x150)" ||
+        fail "stylize writes .$ext" "exiftool says '$t'; $(cat "$W/err")"
+done
+# the quality is part of a lossy format's key: another quality is another file
+$SF stylize --styles "$STYLES" --cache "$W/qc" --quality 90 udnie "$W/ref/a.png" "$W/q90.webp" 2>/dev/null
+$SF stylize --styles "$STYLES" --cache "$W/qc" --quality 40 -v udnie "$W/ref/a.png" "$W/q40.webp" 2>"$W/err"
+! grep -q "cache hit" "$W/err" && ! cmp -s "$W/q90.webp" "$W/q40.webp" &&
+    pass "stylize: WebP at quality 40 is not served from quality 90's cache entry" ||
+    fail "stylize: the quality in a WebP's key" "$(cat "$W/err")"
+dwebp "$W/out.webp" -o "$W/dw.png" >/dev/null 2>&1 && $CMP "$W/out.webp" "$W/dw.png" --psnr 45 >/dev/null &&
+    pass "stylize's WebP decodes the same with dwebp" || fail "stylize's WebP through dwebp" "differs"
+heif-convert "$W/out.heic" "$W/hc.png" >/dev/null 2>&1 && $CMP "$W/out.heic" "$W/hc.png" --psnr 40 >/dev/null &&
+    pass "stylize's HEIC decodes the same with heif-convert" || fail "stylize's HEIC through heif-convert" "differs"
+
+if fuse_usable; then
+    SRC=$W/src MNT=$W/mnt CACHE=$W/cache LOG=$W/daemon.log
+    mkdir -p "$MNT"
+    if mount_it; then
+        (cd "$MNT/styled/udnie" && find . -type f | sort) >"$W/ls"
+        [ "$(tr '\n' ' ' <"$W/ls")" = "./lossy.webp ./phone.heic ./progressive.jpg ./scan16.tif ./sub/alpha.webp ./turned.TIFF ./web.avif " ] &&
+            pass "mount: HEIC, AVIF, WebP and TIFF are shown under their own names" ||
+            fail "mount: the new formats listed" "$(cat "$W/ls")"
+        for f in phone.heic web.avif lossy.webp sub/alpha.webp scan16.tif turned.TIFF progressive.jpg; do
+            m=$MNT/styled/udnie/$f
+            cp "$m" "$W/got" 2>"$W/err" || { fail "mount: read $f" "$(cat "$W/err"; tail -2 "$LOG")"; continue; }
+            t=$(exiftool -s -s -s -FileTypeExtension "$W/got" 2>/dev/null)
+            want=$(exiftool -s -s -s -FileTypeExtension "$SRC/$f" 2>/dev/null)
+            $SF stylize --styles "$STYLES" --no-cache udnie "$SRC/$f" "$W/want.${f##*.}" 2>/dev/null
+            if [ "$t" = "$want" ] && [ "$(stat -c %s "$m")" = "$(wc -c <"$W/got")" ] && cmp -s "$W/got" "$W/want.${f##*.}"; then
+                pass "mount: $f is served as $t, its exact size in stat, the bytes of stylize"
+            else
+                fail "mount: $f served" "type '$t' (want '$want'), stat $(stat -c %s "$m"), read $(wc -c <"$W/got"); $(tail -2 "$LOG")"
+            fi
+        done
+        $CMP --info "$MNT/styled/udnie/sub/alpha.webp" | grep -q "alpha=1" &&
+            pass "mount: a WebP's alpha is put back on the styled WebP" || fail "mount: WebP alpha kept" "no alpha"
+        unmount_it || fail "unmount" "the daemon did not exit"
+    else
+        fail "mount with the new formats" "$(tail -3 "$LOG")"
+    fi
+else
+    skip "mount: the new formats" "no FUSE here"
+fi
+echo "END t_formats.sh"
