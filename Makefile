@@ -21,9 +21,9 @@ PKG_CONFIG ?= pkg-config
 BUILD     := build
 SHARED    ?= ../shared
 
-PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto libwebp libtiff-4 libheif
+PKGS      := lmdb libxxhash stb fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto libwebp libwebpdemux libwebpmux libtiff-4 libheif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto libwebp libtiff-4 libheif 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg libcjson zlib libdeflate hiredis libcrypto libwebp libwebpdemux libwebpmux libtiff-4 libheif 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -88,7 +88,7 @@ endif
 ARB_C     := arbitrary/tflite.c arbitrary/tflnet.c arbitrary/arbitrary.c
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
 SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
-           src/cli_mount.c src/style.c src/layers.c src/image.c src/codecs.c src/engine.c src/idle.c src/pipeline.c \
+           src/cli_mount.c src/style.c src/layers.c src/image.c src/codecs.c src/meta.c src/engine.c src/idle.c src/pipeline.c \
            src/stb_impl.c src/fs.c $(ARB_C) cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))
 MAIN_OBJ := $(BUILD)/src/main.o
@@ -278,7 +278,7 @@ stress: all $(TEST_BIN)
 # with clang, ASan and UBSan; seeded with the hardening tests' inputs at
 # small sizes; runs FUZZ_SECONDS (300).  Not part of `make test`.
 FUZZ_DIR  := $(BUILD)/fuzz
-FUZZ_SRC  := tests/fuzz/fuzz_decode.c src/image.c src/codecs.c src/util.c src/stb_impl.c
+FUZZ_SRC  := tests/fuzz/fuzz_decode.c src/image.c src/codecs.c src/meta.c src/util.c src/stb_impl.c
 FUZZ_SECONDS ?= 300
 $(FUZZ_DIR)/fuzz_decode: $(FUZZ_SRC) src/image.h
 	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }

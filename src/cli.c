@@ -69,6 +69,7 @@ int sf_cli_setting(struct sf_cli_settings *s, const char *cmd, int id, const cha
     case SF_OPT_STYLES: s->styles = val; return 0;
     case SF_OPT_CACHE: s->cache = val; return 0;
     case SF_OPT_ARBITRARY: s->arbitrary = val; return 0;
+    case SF_OPT_STRIP_META: s->set.strip_meta = 1; return 0;
     case SF_OPT_DEVICE:
         if (sf_device_parse(val, &s->device) == 0)
             return 0;

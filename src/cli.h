@@ -49,13 +49,13 @@ struct sf_cli_settings {
     const char *styles, *cache, *arbitrary;     /* as given, or NULL */
 };
 enum { SF_OPT_STYLES = 0x100, SF_OPT_CACHE, SF_OPT_ARBITRARY, SF_OPT_QUALITY, SF_OPT_MAX_SIDE, SF_OPT_MAX_PIXELS,
-       SF_OPT_DEVICE, SF_OPT_NEXT /* the first id free for a command's own options */ };
+       SF_OPT_DEVICE, SF_OPT_STRIP_META, SF_OPT_NEXT /* the first id free for a command's own options */ };
 /* Their getopt_long entries, for a command's table. */
 #define SF_CLI_SETTINGS_OPTIONS \
     { "styles", required_argument, 0, SF_OPT_STYLES }, { "cache", required_argument, 0, SF_OPT_CACHE }, \
     { "arbitrary", required_argument, 0, SF_OPT_ARBITRARY }, { "quality", required_argument, 0, SF_OPT_QUALITY }, \
     { "max-side", required_argument, 0, SF_OPT_MAX_SIDE }, { "max-pixels", required_argument, 0, SF_OPT_MAX_PIXELS }, \
-    { "device", required_argument, 0, SF_OPT_DEVICE }
+    { "device", required_argument, 0, SF_OPT_DEVICE }, { "strip-meta", no_argument, 0, SF_OPT_STRIP_META }
 void sf_cli_settings_init(struct sf_cli_settings *s);
 /* Take option id (SF_OPT_*) with value val.  cmd names the command in
  * messages, which then spell the option --max-side; NULL (the mount)

@@ -21,7 +21,7 @@ struct mount_opts {
     char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *redis_key, *arbitrary;
     char *log;
     char *source, *mountpoint;
-    int help, version, verbose, confine, nonempty, allow_other;
+    int help, version, verbose, confine, nonempty, allow_other, strip_meta;
 };
 
 enum { KEY_HELP, KEY_VERSION, KEY_VERBOSE, KEY_ALLOW_OTHER };
@@ -51,6 +51,8 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("redis_timeout=%s", redis_timeout), MOPT("--redis-timeout=%s", redis_timeout), MOPT("--redis-timeout %s", redis_timeout),
     { "confine", offsetof(struct mount_opts, confine), 1 },
     { "nonempty", offsetof(struct mount_opts, nonempty), 1 },
+    { "strip_meta", offsetof(struct mount_opts, strip_meta), 1 },
+    { "--strip-meta", offsetof(struct mount_opts, strip_meta), 1 },
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
     FUSE_OPT_KEY("-h", KEY_HELP),      FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),   FUSE_OPT_KEY("--version", KEY_VERSION),
@@ -117,6 +119,7 @@ static const char mount_help[] =
     "  redis_timeout=MS  bound on every Redis call (1000)\n"
     "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
     "  nonempty          mount over a directory that is not empty\n"
+    "  strip_meta        serve no EXIF, XMP or ICC profile (kept from the source by default)\n"
     "  log=FILE          append the log to FILE, one line per event (default: syslog; stderr with -f)\n"
     "  -v, --verbose     log each stylization\n"
     "Failed reads: cat MOUNTPOINT/.errors (the last 100: time, path, style, reason)\n"
@@ -230,6 +233,7 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
         for (size_t i = 0; i < sizeof shared / sizeof *shared; i++)
             if (shared[i].val && sf_cli_setting(cs, NULL, shared[i].id, shared[i].val))
                 return -1;
+        cs->set.strip_meta = o->strip_meta;
         c->set = cs->set;
         c->device = cs->device;
         c->styles = cs->styles;

@@ -33,6 +33,7 @@ static const char stylize_help[] =
     "  --max-side N      downscale so the longer side is at most N (default 1024, 0 = off)\n"
     "  --max-pixels N    refuse sources over N pixels (default 50000000)\n"
     "  --format FMT      output format: jpg png bmp tga webp tiff heic avif (overrides the extension)\n"
+    "  --strip-meta      leave out the source's EXIF, XMP and ICC profile (kept by default)\n"
     "  --device DEV      auto, cpu or cuda (default auto)\n"
     "  -v, --verbose     say which engine ran, hit or miss, and the time taken\n"
     "  -h, --help        this help\n";

@@ -242,6 +242,7 @@ static const char warm_help[] =
     "  --max-side N        as the mount's max_side (1024)\n"
     "  --max-pixels N      as the mount's max_pixels (50000000)\n"
     "  --quality N         as the mount's quality (90)\n"
+    "  --strip-meta        as the mount's strip_meta\n"
     "  --device DEV        auto, cpu or cuda (auto)\n"
     "  --arbitrary DIR     the arbitrary-style networks (default: found on the styles path)\n"
     "  --redis URL         also fill (and use) a shared store: unix:PATH or tcp://HOST[:PORT]\n"

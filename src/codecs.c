@@ -21,7 +21,9 @@
 #include <string.h>
 #include <tiffio.h>
 #include <webp/decode.h>
+#include <webp/demux.h>
 #include <webp/encode.h>
+#include <webp/mux.h>
 
 /* Free what a failed decode allocated. */
 static void pixels_free(struct sf_image *img)
@@ -29,6 +31,22 @@ static void pixels_free(struct sf_image *img)
     free(img->rgb);
     free(img->alpha);
     img->rgb = img->alpha = NULL;
+    free(img->meta.exif);
+    free(img->meta.xmp);
+    free(img->meta.icc);
+    memset(&img->meta, 0, sizeof img->meta);
+}
+
+/* A malloc'd copy of len bytes into *dst (and *dlen).  0 or -ENOMEM. */
+static int keep_block(uint8_t **dst, size_t *dlen, const uint8_t *src, size_t len)
+{
+    if (!len || *dst)
+        return 0;
+    if (!(*dst = malloc(len)))
+        return -ENOMEM;
+    memcpy(*dst, src, len);
+    *dlen = len;
+    return 0;
 }
 
 /* ---- WebP ---------------------------------------------------------------------- */
@@ -69,29 +87,98 @@ int sf_webp_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, 
             img->alpha[i] = px[4 * i + 3];
     }
     WebPFree(px);
+    if (f.has_animation || !(WebPGetFeatures(d, n, &f) == VP8_STATUS_OK))
+        return 0;
+    {   /* the EXIF, XMP and ICCP chunks of an extended file */
+        WebPData wd = { d, n };
+        WebPDemuxer *dm = WebPDemux(&wd);
+        WebPChunkIterator it;
+        int rc = 0;
+        if (!dm)
+            return 0;
+        if (WebPDemuxGetChunk(dm, "EXIF", 1, &it)) {
+            const uint8_t *e = it.chunk.bytes;
+            size_t el = it.chunk.size;
+            if (el > 6 && !memcmp(e, "Exif\0\0", 6)) {    /* some writers keep JPEG's prefix */
+                e += 6;
+                el -= 6;
+            }
+            rc = keep_block(&img->meta.exif, &img->meta.exif_len, e, el);
+            WebPDemuxReleaseChunkIterator(&it);
+        }
+        if (!rc && WebPDemuxGetChunk(dm, "XMP ", 1, &it)) {
+            rc = keep_block(&img->meta.xmp, &img->meta.xmp_len, it.chunk.bytes, it.chunk.size);
+            WebPDemuxReleaseChunkIterator(&it);
+        }
+        if (!rc && WebPDemuxGetChunk(dm, "ICCP", 1, &it)) {
+            rc = keep_block(&img->meta.icc, &img->meta.icc_len, it.chunk.bytes, it.chunk.size);
+            WebPDemuxReleaseChunkIterator(&it);
+        }
+        WebPDemuxDelete(dm);
+        if (rc)
+            pixels_free(img);
+        return rc;
+    }
+}
+
+/* The image bitstream enc (n bytes) with meta's chunks, assembled by
+ * libwebpmux into *out.  0, -ENOMEM or -EIO. */
+static int webp_with_meta(const uint8_t *enc, size_t n, const struct sf_meta *m, uint8_t **out, size_t *outlen)
+{
+    WebPMux *mux = WebPMuxNew();
+    WebPData img = { enc, n }, all = { NULL, 0 };
+    int ok;
+
+    if (!mux)
+        return -ENOMEM;
+    ok = WebPMuxSetImage(mux, &img, 1) == WEBP_MUX_OK;
+    if (ok && m->exif_len) {
+        WebPData c = { m->exif, m->exif_len };
+        ok = WebPMuxSetChunk(mux, "EXIF", &c, 1) == WEBP_MUX_OK;
+    }
+    if (ok && m->xmp_len) {
+        WebPData c = { m->xmp, m->xmp_len };
+        ok = WebPMuxSetChunk(mux, "XMP ", &c, 1) == WEBP_MUX_OK;
+    }
+    if (ok && m->icc_len) {
+        WebPData c = { m->icc, m->icc_len };
+        ok = WebPMuxSetChunk(mux, "ICCP", &c, 1) == WEBP_MUX_OK;
+    }
+    ok = ok && WebPMuxAssemble(mux, &all) == WEBP_MUX_OK;
+    WebPMuxDelete(mux);
+    if (!ok || !(*out = malloc(all.size))) {
+        WebPDataClear(&all);
+        return ok ? -ENOMEM : -EIO;
+    }
+    memcpy(*out, all.bytes, all.size);
+    *outlen = all.size;
+    WebPDataClear(&all);
     return 0;
 }
 
-int sf_webp_encode(const uint8_t *px, int comp, int w, int h, int quality, uint8_t **out, size_t *outlen,
-                   char *why, size_t whylen)
+int sf_webp_encode(const uint8_t *px, int comp, int w, int h, int quality, const struct sf_meta *meta,
+                   uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
     uint8_t *enc = NULL;
     size_t n = comp == 4 ? WebPEncodeRGBA(px, w, h, w * 4, (float)quality, &enc)
                          : WebPEncodeRGB(px, w, h, w * 3, (float)quality, &enc);
+    int rc = 0;
 
     if (!n) {
         snprintf(why, whylen, "WebP encode failed (%dx%d)", w, h);
         return w > 16383 || h > 16383 ? -EINVAL : -EIO;
     }
-    /* a malloc'd copy, so that callers free() every format alike */
-    if (!(*out = malloc(n))) {
-        WebPFree(enc);
-        return -ENOMEM;
+    if (meta->exif_len || meta->xmp_len || meta->icc_len) {
+        if ((rc = webp_with_meta(enc, n, meta, out, outlen)))
+            snprintf(why, whylen, "WebP: cannot add the metadata");
+    } else if ((*out = malloc(n))) {    /* a malloc'd copy, so that callers free() every format alike */
+        memcpy(*out, enc, n);
+        *outlen = n;
+    } else {
+        rc = -ENOMEM;
     }
-    memcpy(*out, enc, n);
-    *outlen = n;
     WebPFree(enc);
-    return 0;
+    return rc;
 }
 
 /* ---- TIFF, in memory --------------------------------------------------------------- */
@@ -359,6 +446,42 @@ int sf_heif_probe(const uint8_t *d, size_t n, int *w, int *h, char *why, size_t 
     return 0;
 }
 
+/* The EXIF (its 4-byte offset prefix dropped), XMP and ICC profile of
+ * image hd into m.  0 or -ENOMEM (damaged blocks are left out). */
+static int heif_meta(const struct heif_image_handle *hd, struct sf_meta *m)
+{
+    heif_item_id ids[16];
+    int n = heif_image_handle_get_list_of_metadata_block_IDs(hd, NULL, ids, 16), rc = 0;
+
+    for (int i = 0; i < n && !rc; i++) {
+        const char *type = heif_image_handle_get_metadata_type(hd, ids[i]);
+        const char *ct = heif_image_handle_get_metadata_content_type(hd, ids[i]);
+        size_t len = heif_image_handle_get_metadata_size(hd, ids[i]);
+        uint8_t *b;
+        if (!len || len > (64u << 20) || !(b = malloc(len)))
+            continue;
+        if (heif_image_handle_get_metadata(hd, ids[i], b).code == heif_error_Ok) {
+            if (type && !strcmp(type, "Exif") && len > 4) {
+                uint32_t skip = (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+                if (skip < len - 4)
+                    rc = keep_block(&m->exif, &m->exif_len, b + 4 + skip, len - 4 - skip);
+            } else if (type && !strcmp(type, "mime") && ct && !strcmp(ct, "application/rdf+xml")) {
+                rc = keep_block(&m->xmp, &m->xmp_len, b, len);
+            }
+        }
+        free(b);
+    }
+    if (!rc && heif_image_handle_get_color_profile_type(hd) != heif_color_profile_type_not_present &&
+        heif_image_handle_get_color_profile_type(hd) != heif_color_profile_type_nclx) {
+        size_t len = heif_image_handle_get_raw_color_profile_size(hd);
+        uint8_t *b = len && len <= (16u << 20) ? malloc(len) : NULL;
+        if (b && heif_image_handle_get_raw_color_profile(hd, b).code == heif_error_Ok)
+            rc = keep_block(&m->icc, &m->icc_len, b, len);
+        free(b);
+    }
+    return rc;
+}
+
 int sf_heif_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, size_t whylen)
 {
     struct heif_context *ctx;
@@ -404,6 +527,8 @@ int sf_heif_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, 
                 img->alpha[(size_t)y * w + x] = row[(size_t)x * 4 + 3];
         }
     }
+    if ((rc = heif_meta(hd, &img->meta)))
+        pixels_free(img);
 out:
     heif_image_release(im);
     heif_image_handle_release(hd);
@@ -434,9 +559,10 @@ static struct heif_error heif_mem_write(struct heif_context *ctx, const void *da
     return ok;
 }
 
-int sf_heif_encode(const uint8_t *px, int comp, int w, int h, int avif, int quality, uint8_t **out,
-                   size_t *outlen, char *why, size_t whylen)
+int sf_heif_encode(const uint8_t *px, int comp, int w, int h, int avif, int quality, const struct sf_meta *meta,
+                   uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
+    struct heif_image_handle *hd = NULL;
     struct heif_context *ctx = heif_context_alloc();
     struct heif_encoder *enc = NULL;
     struct heif_image *im = NULL;
@@ -468,7 +594,13 @@ int sf_heif_encode(const uint8_t *px, int comp, int w, int h, int avif, int qual
     }
     for (int y = 0; y < h; y++)
         memcpy(plane + (size_t)y * stride, px + (size_t)y * w * comp, (size_t)w * comp);
-    e = heif_context_encode_image(ctx, im, enc, NULL, NULL);
+    if (meta->icc_len)
+        heif_image_set_raw_color_profile(im, "prof", meta->icc, meta->icc_len);
+    e = heif_context_encode_image(ctx, im, enc, NULL, &hd);
+    if (e.code == heif_error_Ok && meta->exif_len)
+        e = heif_context_add_exif_metadata(ctx, hd, meta->exif, (int)meta->exif_len);
+    if (e.code == heif_error_Ok && meta->xmp_len)
+        e = heif_context_add_XMP_metadata(ctx, hd, meta->xmp, (int)meta->xmp_len);
     if (e.code == heif_error_Ok)
         e = heif_context_write(ctx, &wr, &m);
     if (e.code != heif_error_Ok || m.failed) {
@@ -481,6 +613,7 @@ int sf_heif_encode(const uint8_t *px, int comp, int w, int h, int avif, int qual
     *outlen = m.n;
     rc = 0;
 out:
+    heif_image_handle_release(hd);
     heif_image_release(im);
     if (enc)
         heif_encoder_release(enc);

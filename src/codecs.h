@@ -4,7 +4,8 @@
  *
  * Probes read the size from the header alone (as shown, after any
  * rotation).  Decoders fill an sf_image (8-bit RGB, alpha aside when the
- * file has one; on failure it holds nothing).  Encoders take packed 8-bit pixels of comp (3: RGB, 4:
+ * file has one; WebP's and HEIF's metadata in img->meta, as stored; on
+ * failure it holds nothing).  Encoders take packed 8-bit pixels of comp (3: RGB, 4:
  * RGBA) channels and return a malloc'd file.  All return 0 or -errno:
  * -EINVAL (not this format, damaged or truncated; why says), -ENOMEM,
  * -EIO (an encoder failed). */
@@ -18,9 +19,9 @@
 
 int sf_webp_probe(const uint8_t *d, size_t n, int *w, int *h);
 int sf_webp_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, size_t whylen);
-/* Lossy at quality (1..100). */
-int sf_webp_encode(const uint8_t *px, int comp, int w, int h, int quality, uint8_t **out, size_t *outlen,
-                   char *why, size_t whylen);
+/* Lossy at quality (1..100), with meta's EXIF, XMP and ICC chunks. */
+int sf_webp_encode(const uint8_t *px, int comp, int w, int h, int quality, const struct sf_meta *meta,
+                   uint8_t **out, size_t *outlen, char *why, size_t whylen);
 
 int sf_tiff_probe(const uint8_t *d, size_t n, int *w, int *h);
 /* The rows as stored, 8 bits a sample (16-bit files scaled), and the
@@ -34,10 +35,12 @@ int sf_tiff_encode(const uint8_t *px, int comp, int w, int h, uint8_t **out, siz
 /* SF_FMT_HEIC, SF_FMT_AVIF, or SF_FMT_UNKNOWN, from the ftyp box. */
 enum sf_format sf_heif_sniff(const uint8_t *d, size_t n);
 int sf_heif_probe(const uint8_t *d, size_t n, int *w, int *h, char *why, size_t whylen);
-/* The primary image, its rotation and mirroring applied. */
+/* The primary image, its rotation and mirroring applied, with its EXIF,
+ * XMP and ICC profile in img->meta. */
 int sf_heif_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, size_t whylen);
-/* HEIC (x265) or, with avif, AVIF (aom), lossy at quality (1..100). */
-int sf_heif_encode(const uint8_t *px, int comp, int w, int h, int avif, int quality, uint8_t **out,
-                   size_t *outlen, char *why, size_t whylen);
+/* HEIC (x265) or, with avif, AVIF (aom), lossy at quality (1..100), with
+ * meta's EXIF, XMP and ICC profile. */
+int sf_heif_encode(const uint8_t *px, int comp, int w, int h, int avif, int quality, const struct sf_meta *meta,
+                   uint8_t **out, size_t *outlen, char *why, size_t whylen);
 
 #endif

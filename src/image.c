@@ -1,6 +1,7 @@
 /* image.c: codecs and resizing (see image.h). */
 #include "image.h"
 #include "codecs.h"
+#include "meta.h"
 #include "util.h"
 
 #include <errno.h>
@@ -251,6 +252,7 @@ int sf_image_probe(const uint8_t *data, size_t len, enum sf_format *fmt, int *w,
 
 void sf_image_free(struct sf_image *img)
 {
+    sf_meta_free(&img->meta);
     free(img->rgb);
     free(img->alpha);
     img->rgb = img->alpha = NULL;
@@ -541,6 +543,17 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
     return 0;
 }
 
+/* The decoded image is turned as shown: its EXIF must say so, and lose
+ * the source's thumbnail (meta.h); EXIF that does not read is dropped. */
+static void meta_for_copy(struct sf_image *img)
+{
+    if (img->meta.exif && sf_exif_for_copy(img->meta.exif, img->meta.exif_len)) {
+        free(img->meta.exif);
+        img->meta.exif = NULL;
+        img->meta.exif_len = 0;
+    }
+}
+
 int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
                     struct sf_image *img, char *why, size_t whylen)
 {
@@ -562,10 +575,12 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
     }
     if (f == SF_FMT_PNM)
         return decode_pnm(data, len, img, why, whylen);
-    if (f == SF_FMT_WEBP)
-        return sf_webp_decode(data, len, img, why, whylen);
-    if (f == SF_FMT_HEIC || f == SF_FMT_AVIF)
-        return sf_heif_decode(data, len, img, why, whylen);
+    if (f == SF_FMT_WEBP || f == SF_FMT_HEIC || f == SF_FMT_AVIF) {
+        rc = f == SF_FMT_WEBP ? sf_webp_decode(data, len, img, why, whylen)
+                              : sf_heif_decode(data, len, img, why, whylen);
+        meta_for_copy(img);
+        return rc;
+    }
     if (f == SF_FMT_TIFF) {
         if ((rc = sf_tiff_decode(data, len, img, &o, why, whylen)))
             return rc;
@@ -579,10 +594,11 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
         return decode_stb(data, len, f, img, why, whylen);
     o = jpeg_orientation(data, len);
     rc = decode_jpeg(data, len, o >= 5 ? h : w, o >= 5 ? w : h, img, why, whylen);
-    if (!rc && (rc = orient(img, o))) {
+    if (!rc && ((rc = orient(img, o)) || (rc = sf_meta_from_jpeg(data, len, &img->meta)))) {
         snprintf(why, whylen, "out of memory");
         sf_image_free(img);
     }
+    meta_for_copy(img);
     return rc;
 }
 
@@ -799,6 +815,11 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
         memcpy(*out, jb, jl);
         *outlen = jl;
         tjFree(jb);
+        if (sf_meta_into_jpeg(out, outlen, &img->meta)) {
+            free(*out);
+            *out = NULL;
+            return -ENOMEM;
+        }
         return 0;
     }
     if (!sf_format_writable(fmt)) {
@@ -824,9 +845,11 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
         return rc;
     }
     if (fmt == SF_FMT_WEBP || fmt == SF_FMT_TIFF || fmt == SF_FMT_HEIC || fmt == SF_FMT_AVIF) {
-        int rc = fmt == SF_FMT_WEBP ? sf_webp_encode(px, comp, img->w, img->h, quality, out, outlen, why, whylen)
+        int rc = fmt == SF_FMT_WEBP ? sf_webp_encode(px, comp, img->w, img->h, quality, &img->meta, out, outlen,
+                                                     why, whylen)
                : fmt == SF_FMT_TIFF ? sf_tiff_encode(px, comp, img->w, img->h, out, outlen, why, whylen)
-               : sf_heif_encode(px, comp, img->w, img->h, fmt == SF_FMT_AVIF, quality, out, outlen, why, whylen);
+               : sf_heif_encode(px, comp, img->w, img->h, fmt == SF_FMT_AVIF, quality, &img->meta, out, outlen,
+                                why, whylen);
         free(rgba);
         return rc;
     }

@@ -18,6 +18,7 @@ _Static_assert(SF_ARB_VEC == SF_VECTOR_FLOATS, "a stored style vector is the pre
 
 void sf_settings_default(struct sf_settings *s)
 {
+    memset(s, 0, sizeof *s);        /* strip_meta and whatever is added later: off */
     s->max_side = SF_DEFAULT_MAX_SIDE;
     s->max_pixels = SF_DEFAULT_MAX_PIXELS;
     s->quality = SF_DEFAULT_QUALITY;
@@ -37,12 +38,12 @@ void sf_key_make(const uint8_t src_hash[16], const uint8_t digest[16], uint32_t 
      *  0 "stylefs-key" 11 bytes + 1 pad, 12 u32 format version,
      * 16 source hash, 32 style digest, 48 u32 kind (an image's output
      * format, or SF_ENTRY_STYLE_VECTOR), 52 u32 max_side, 56 u32 quality
-     * (lossy formats only: JPEG, WebP, HEIC, AVIF; else 0), 60 u32 0;
-     * without settings, 52 and 56 are 0 */
+     * (lossy formats only: JPEG, WebP, HEIC, AVIF; else 0), 60 u32 flags
+     * (bit 0: strip_meta); without settings, 52, 56 and 60 are 0 */
     uint8_t b[64] = "stylefs-key";
     uint32_t v[5] = { SF_FORMAT_VERSION, kind, s ? (uint32_t)s->max_side : 0,
                       s && kind < SF_ENTRY_STYLE_VECTOR && sf_format_lossy((enum sf_format)kind) ? (uint32_t)s->quality : 0,
-                      0 };
+                      s && s->strip_meta ? 1u : 0u };
     int off[5] = { 12, 48, 52, 56, 60 };
 
     memcpy(b + 16, src_hash, 16);
@@ -61,7 +62,7 @@ void sf_source_id(const struct stat *st, enum sf_format fmt, const struct sf_set
         (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
         (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
         (uint64_t)fmt, (uint64_t)s->max_side,
-        sf_format_lossy(fmt) ? (uint64_t)s->quality : 0, SF_FORMAT_VERSION, 0,
+        sf_format_lossy(fmt) ? (uint64_t)s->quality : 0, SF_FORMAT_VERSION, (uint64_t)!!s->strip_meta,
     };
     uint8_t buf[sizeof v + 16];
     memcpy(buf, v, sizeof v);
@@ -334,6 +335,9 @@ static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, con
     styled.w = img.w;
     styled.h = img.h;
     styled.alpha = img.alpha;       /* the source alpha goes back on */
+    memset(&styled.meta, 0, sizeof styled.meta);
+    if (!p->set.strip_meta)         /* and its metadata, borrowed (freed with img) */
+        styled.meta = img.meta;
     styled.rgb = malloc((size_t)img.w * img.h * 3);
     if (!styled.rgb) {
         rc = -ENOMEM;

@@ -50,7 +50,7 @@
 
 /* Bump when the engine's output or the encoders' bytes change: it is part
  * of every cache key, so old entries stop matching. */
-#define SF_FORMAT_VERSION 3
+#define SF_FORMAT_VERSION 4     /* 4: the source's EXIF, XMP and ICC profile kept */
 
 #define SF_DEFAULT_MAX_SIDE 1024
 #define SF_DEFAULT_QUALITY 90
@@ -62,7 +62,8 @@
 struct sf_settings {
     int max_side;           /* 0 = no downscale */
     uint64_t max_pixels;    /* refuse larger sources (header check) */
-    int quality;            /* JPEG quality 1..100 */
+    int quality;            /* lossy formats' quality 1..100 */
+    int strip_meta;         /* leave out the source's EXIF, XMP and ICC profile */
 };
 
 struct sf_flight;                   /* a computation in flight (pipeline.c) */
@@ -119,7 +120,7 @@ void sf_hash_bytes(const void *d, size_t n, uint8_t out[16]);
  * network's weights, a painting style's; the networks' for a style
  * vector), the entry kind (cache.h: an image's output format, or
  * SF_ENTRY_STYLE_VECTOR), the settings that change output bytes (max_side;
- * quality for the lossy formats only; s may be NULL: none) and
+ * quality for the lossy formats only; strip_meta; s may be NULL: none) and
  * SF_FORMAT_VERSION. */
 void sf_key_make(const uint8_t src_hash[16], const uint8_t digest[16], uint32_t kind, const struct sf_settings *s,
                  uint8_t key[16]);

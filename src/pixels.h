@@ -14,10 +14,22 @@ enum sf_format {
     SF_FMT_AVIF,
 };
 
+/* A picture's metadata, kept from its source for its styled copy (meta.h):
+ * each block malloc'd, or NULL with length 0.
+ *   exif  a TIFF-structured EXIF block from its byte-order mark ("II*\0" or
+ *         "MM\0*"), without JPEG's "Exif\0\0" or HEIF's offset prefix
+ *   xmp   the XMP packet (UTF-8 RDF/XML)
+ *   icc   the ICC colour profile */
+struct sf_meta {
+    uint8_t *exif, *xmp, *icc;
+    size_t exif_len, xmp_len, icc_len;
+};
+
 struct sf_image {
     int w, h;
     uint8_t *rgb;      /* [h][w][3] */
     uint8_t *alpha;    /* [h][w], or NULL when the source has none */
+    struct sf_meta meta;    /* what the source carried (none when decoded without it) */
 };
 
 #endif

@@ -89,12 +89,42 @@ dwebp "$W/out.webp" -o "$W/dw.png" >/dev/null 2>&1 && $CMP "$W/out.webp" "$W/dw.
 heif-convert "$W/out.heic" "$W/hc.png" >/dev/null 2>&1 && $CMP "$W/out.heic" "$W/hc.png" --psnr 40 >/dev/null &&
     pass "stylize's HEIC decodes the same with heif-convert" || fail "stylize's HEIC through heif-convert" "differs"
 
+# metadata: a JPEG with EXIF (camera, date, orientation 6, a thumbnail)
+# and XMP, written by exiftool; its styled copy in each format keeps them,
+# with orientation 1 and no thumbnail (its bytes gone too)
+$MK 120 80 "$W/meta.jpg" --seed 610 --quality 95
+$MK 48 32 "$W/thumb.jpg" --seed 611
+exiftool -q -overwrite_original -Make=Canon -Model="EOS R6" -DateTimeOriginal="2024:05:01 10:00:00" -Orientation#=6 \
+    -XMP-dc:Title="Beach" "-ThumbnailImage<=$W/thumb.jpg" "$W/meta.jpg"
+[ "$(exiftool -s -s -s -Orientation# "$W/meta.jpg")" = 6 ] && [ -n "$(exiftool -s -s -s -ThumbnailLength "$W/meta.jpg")" ] ||
+    fail "metadata: exiftool wrote the test file" "$(exiftool -s "$W/meta.jpg" | head -5)"
+for ext in jpg heic webp avif; do
+    $SF stylize --styles "$STYLES" --no-cache udnie "$W/meta.jpg" "$W/m.$ext" 2>"$W/err"
+    tags=$(exiftool -s -s -s -Make -Model -DateTimeOriginal -Orientation# -Title -ImageSize "$W/m.$ext" | tr '\n' '|')
+    if [ "$tags" = "Canon|EOS R6|2024:05:01 10:00:00|1|Beach|80x120|" ] &&
+        [ -z "$(exiftool -s -s -s -ThumbnailImage "$W/m.$ext")" ] &&
+        python3 -c "import sys; t=open(sys.argv[1],'rb').read()[-66:-2]; sys.exit(t in open(sys.argv[2],'rb').read())" \
+            "$W/thumb.jpg" "$W/m.$ext"; then
+        pass "metadata: .$ext keeps EXIF and XMP (exiftool: $tags), orientation 1, no thumbnail"
+    else
+        fail "metadata: .$ext keeps EXIF" "exiftool: $tags; thumbnail: $(exiftool -s -s -s -ThumbnailLength "$W/m.$ext"); $(cat "$W/err")"
+    fi
+done
+$SF stylize --styles "$STYLES" --no-cache udnie "$W/m.heic" "$W/fromheic.jpg" 2>/dev/null
+[ "$(exiftool -s -s -s -Make -Title "$W/fromheic.jpg" | tr '\n' '|')" = "Canon|Beach|" ] &&
+    pass "metadata: a HEIC's EXIF and XMP are kept on its styled copy" ||
+    fail "metadata: from HEIC" "$(exiftool -s -Make -Title "$W/fromheic.jpg")"
+$SF stylize --styles "$STYLES" --no-cache --strip-meta udnie "$W/meta.jpg" "$W/strip.jpg" 2>/dev/null
+[ -z "$(exiftool -s -s -s -Make -Title -DateTimeOriginal "$W/strip.jpg")" ] &&
+    pass "metadata: --strip-meta leaves out EXIF and XMP" || fail "metadata: --strip-meta" "$(exiftool -s "$W/strip.jpg" | grep -i "make\|title")"
+
 if fuse_usable; then
     SRC=$W/src MNT=$W/mnt CACHE=$W/cache LOG=$W/daemon.log
+    cp "$W/meta.jpg" "$SRC/meta.jpg"
     mkdir -p "$MNT"
     if mount_it; then
         (cd "$MNT/styled/udnie" && find . -type f | sort) >"$W/ls"
-        [ "$(tr '\n' ' ' <"$W/ls")" = "./lossy.webp ./phone.heic ./progressive.jpg ./scan16.tif ./sub/alpha.webp ./turned.TIFF ./web.avif " ] &&
+        [ "$(tr '\n' ' ' <"$W/ls")" = "./lossy.webp ./meta.jpg ./phone.heic ./progressive.jpg ./scan16.tif ./sub/alpha.webp ./turned.TIFF ./web.avif " ] &&
             pass "mount: HEIC, AVIF, WebP and TIFF are shown under their own names" ||
             fail "mount: the new formats listed" "$(cat "$W/ls")"
         for f in phone.heic web.avif lossy.webp sub/alpha.webp scan16.tif turned.TIFF progressive.jpg; do
@@ -111,7 +141,15 @@ if fuse_usable; then
         done
         $CMP --info "$MNT/styled/udnie/sub/alpha.webp" | grep -q "alpha=1" &&
             pass "mount: a WebP's alpha is put back on the styled WebP" || fail "mount: WebP alpha kept" "no alpha"
+        [ "$(exiftool -s -s -s -Make "$MNT/styled/udnie/meta.jpg")" = Canon ] &&
+            pass "mount: a styled JPEG keeps its source's EXIF" || fail "mount: EXIF kept" "$(exiftool -s "$MNT/styled/udnie/meta.jpg" | head -5)"
         unmount_it || fail "unmount" "the daemon did not exit"
+        if mount_it -o strip_meta; then
+            [ -z "$(exiftool -s -s -s -Make "$MNT/styled/udnie/meta.jpg")" ] && cp "$MNT/styled/udnie/meta.jpg" "$W/sm.jpg" &&
+                [ "$(stat -c %s "$W/sm.jpg")" = "$(stat -c %s "$MNT/styled/udnie/meta.jpg")" ] &&
+                pass "mount: -o strip_meta serves no EXIF (its own cache key)" || fail "mount: strip_meta" "$(exiftool -s "$MNT/styled/udnie/meta.jpg" | head -5)"
+            unmount_it || fail "unmount" "the daemon did not exit"
+        fi
     else
         fail "mount with the new formats" "$(tail -3 "$LOG")"
     fi

@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "engine.h"
 #include "image.h"
+#include "meta.h"
 #include "pipeline.h"
 #include "style.h"
 #include "util.h"
@@ -194,7 +195,7 @@ static void t_codec_roundtrip(void)
     char why[256];
     for (int alpha = 0; alpha < 2; alpha++)
         for (size_t f = 0; f < 4; f++) {
-            struct sf_image img = { 13, 7, malloc(13 * 7 * 3), alpha ? malloc(13 * 7) : NULL }, back;
+            struct sf_image img = { .w = 13, .h = 7, .rgb = malloc(13 * 7 * 3), .alpha = alpha ? malloc(13 * 7) : NULL }, back;
             uint8_t *enc;
             size_t len;
             enum sf_format got;
@@ -225,7 +226,7 @@ static void t_codec_roundtrip(void)
      * gradient and noisy regions so that every filter type gets chosen */
     for (int alpha = 0; alpha < 2; alpha++) {
         int w = 701, h = 503;
-        struct sf_image img = { w, h, malloc((size_t)w * h * 3), alpha ? malloc((size_t)w * h) : NULL }, back;
+        struct sf_image img = { .w = w, .h = h, .rgb = malloc((size_t)w * h * 3), .alpha = alpha ? malloc((size_t)w * h) : NULL }, back;
         uint8_t *enc;
         size_t len;
         uint32_t r = 12345;
@@ -258,7 +259,7 @@ static void t_codec_roundtrip(void)
 static void t_fit(void)
 {
     const char *name = "codecs: --max-side downscale keeps aspect";
-    struct sf_image img = { 400, 100, calloc(400 * 100, 3), calloc(400 * 100, 1) };
+    struct sf_image img = { .w = 400, .h = 100, .rgb = calloc(400 * 100, 3), .alpha = calloc(400 * 100, 1) };
     EXPECT(sf_image_fit(&img, 100) == 0 && img.w == 100 && img.h == 25 && img.alpha, "%dx%d", img.w, img.h);
     EXPECT(sf_image_fit(&img, 0) == 0 && img.w == 100, "0 must be off");
     EXPECT(sf_image_fit(&img, 1000) == 0 && img.w == 100, "never upscales");
@@ -298,11 +299,25 @@ static void t_keys(void)
     key_for("a", SF_FMT_PNG, 90, 1024, k0);
     key_for("a", SF_FMT_PNG, 50, 1024, k);
     EXPECT(!memcmp(k0, k, 16), "quality must not split PNG entries");
+    key_for("a", SF_FMT_WEBP, 90, 1024, k0);
+    key_for("a", SF_FMT_WEBP, 50, 1024, k);
+    EXPECT(memcmp(k0, k, 16), "quality must split WebP entries");
+    {
+        struct sf_settings st;
+        uint8_t h[16], d[16] = { 1 }, ks[16];
+        sf_settings_default(&st);
+        sf_hash_bytes("photo", 5, h);
+        sf_key_make(h, d, SF_FMT_JPEG, &st, k);
+        st.strip_meta = 1;
+        sf_key_make(h, d, SF_FMT_JPEG, &st, ks);
+        EXPECT(memcmp(k, ks, 16), "strip_meta ignored");
+    }
     {
         /* the bytes of a key are part of every cache and shared store:
-         * pinned, so that a refactor cannot orphan them */
-        static const uint8_t pinned[16] = { 0xab, 0xcc, 0xe2, 0x8f, 0x81, 0x21, 0x0b, 0x7f,
-                                            0x5e, 0x66, 0x74, 0x47, 0x62, 0xcb, 0xe0, 0x4a };
+         * pinned, so that a refactor cannot orphan them (moved on purpose
+         * with SF_FORMAT_VERSION 4: outputs now carry the source's EXIF) */
+        static const uint8_t pinned[16] = { 0xb9, 0xe5, 0x83, 0x38, 0x28, 0x35, 0x7c, 0xef,
+                                            0x37, 0x39, 0x82, 0x67, 0x3f, 0xf7, 0x00, 0x40 };
         key_for("a", SF_FMT_JPEG, 90, 1024, k);
         EXPECT(!memcmp(k, pinned, 16), "the key of (photo, a, JPEG, 90, 1024) moved: %02x%02x%02x%02x...", k[0], k[1],
                k[2], k[3]);
@@ -575,6 +590,40 @@ static void t_finish(void)
     PASS();
 }
 
+static void t_meta_jpeg(void)
+{
+    const char *name = "metadata: a JPEG's EXIF, XMP and a 100 kB ICC profile (two APP2 chunks) survive a round trip";
+    struct sf_image img = { .w = 8, .h = 8, .rgb = calloc(8 * 8, 3) };
+    struct sf_meta m = { 0 }, back;
+    uint8_t exif[64] = { 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    uint8_t *out = NULL;
+    size_t outlen;
+    char why[200];
+
+    m.exif = malloc(sizeof exif);
+    m.xmp = (uint8_t *)strdup("<x:xmpmeta>test</x:xmpmeta>");
+    m.icc = malloc(100000);
+    EXPECT(img.rgb && m.exif && m.xmp && m.icc, "out of memory");
+    memcpy(m.exif, exif, sizeof exif);
+    m.exif_len = sizeof exif;
+    m.xmp_len = strlen((char *)m.xmp);
+    m.icc_len = 100000;
+    for (size_t i = 0; i < m.icc_len; i++)
+        m.icc[i] = (uint8_t)(i * 7 + 3);
+    EXPECT(sf_exif_for_copy(m.exif, m.exif_len) == 0 && m.exif[18] == 1 && m.exif[19] == 0, "orientation not 1");
+    img.meta = m;
+    EXPECT(sf_image_encode(&img, SF_FMT_JPEG, 90, &out, &outlen, why, sizeof why) == 0, "%s", why);
+    EXPECT(sf_meta_from_jpeg(out, outlen, &back) == 0, "read back");
+    EXPECT(back.exif_len == m.exif_len && !memcmp(back.exif, m.exif, m.exif_len), "EXIF differs");
+    EXPECT(back.xmp_len == m.xmp_len && !memcmp(back.xmp, m.xmp, m.xmp_len), "XMP differs");
+    EXPECT(back.icc_len == m.icc_len && !memcmp(back.icc, m.icc, m.icc_len), "ICC differs (%zu bytes back)", back.icc_len);
+    sf_meta_free(&back);
+    EXPECT(sf_exif_for_copy((uint8_t *)"II*\0\xff\xff\xff\x7f", 8) == -EINVAL, "a wild IFD offset accepted");
+    free(out);
+    sf_image_free(&img);
+    PASS();
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -598,6 +647,7 @@ int main(int argc, char **argv)
     t_engine_shapes();
     t_engine_idle();
     t_codec_roundtrip();
+    t_meta_jpeg();
     t_fit();
     t_keys();
     t_vector_value();

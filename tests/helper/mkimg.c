@@ -211,7 +211,7 @@ static int write_jpeg_exif(const char *path, int w, int h, const uint8_t *rgb, i
     };
     int sw = o >= 5 ? h : w, sh = o >= 5 ? w : h;
     uint8_t *st = malloc((size_t)w * h * 3), app1[36];
-    struct sf_image img = { sw, sh, st, NULL };
+    struct sf_image img = { .w = sw, .h = sh, .rgb = st };
     uint8_t *jpg;
     size_t jl;
     char why[256];
@@ -379,7 +379,7 @@ int main(int argc, char **argv)
         return fclose(f) != 0;
     }
     {
-        struct sf_image img = { w, h, malloc(n * 3), NULL };
+        struct sf_image img = { .w = w, .h = h, .rgb = malloc(n * 3) };
         uint8_t *out;
         size_t outlen;
         if (alpha)
