@@ -510,6 +510,15 @@ int sf_heif_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, 
         rc = -EINVAL;
         goto out;
     }
+    /* the size its header gave (which max_pixels and the memory budget
+     * trusted); a coded image of another size is damage (found by make fuzz:
+     * a 24x16 header decoding to 24x8208) */
+    if (w != heif_image_handle_get_width(hd) || h != heif_image_handle_get_height(hd)) {
+        snprintf(why, whylen, "HEIF: decodes to %dx%d, its header says %dx%d", w, h, heif_image_handle_get_width(hd),
+                 heif_image_handle_get_height(hd));
+        rc = -EINVAL;
+        goto out;
+    }
     img->w = w;
     img->h = h;
     img->rgb = malloc((size_t)w * h * 3);

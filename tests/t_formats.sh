@@ -69,6 +69,12 @@ for f in phone.heic web.avif lossy.webp scan16.tif; do
     rm -f "$W/cut.png"
 done
 
+# found by make fuzz: a HEIF whose header says 24x16 but whose image decodes
+# to 24x8208 (refused: max_pixels and the memory budget trust the header)
+expect_status "hostile: a HEIF decoding to another size than its header's is refused (exit 1)" 1 \
+    $SF stylize --styles "$STYLES" --no-cache udnie tests/fuzz/regress/heif-size-mismatch.heic "$W/mm.png"
+expect_err "hostile: the size mismatch is said" "decodes to 24x8208, its header says 24x16"
+
 # stylize writes each format, read back by the format's own tool
 for ext in webp tif heic avif; do
     $SF stylize --styles "$STYLES" --no-cache udnie "$W/ref/a.png" "$W/out.$ext" 2>"$W/err"
