@@ -87,7 +87,7 @@ int sf_webp_decode(const uint8_t *d, size_t n, struct sf_image *img, char *why, 
             img->alpha[i] = px[4 * i + 3];
     }
     WebPFree(px);
-    if (f.has_animation || !(WebPGetFeatures(d, n, &f) == VP8_STATUS_OK))
+    if (f.has_animation)
         return 0;
     {   /* the EXIF, XMP and ICCP chunks of an extended file */
         WebPData wd = { d, n };

@@ -493,6 +493,19 @@ static int load_by_name(struct loader *L, const char *name, struct sf_model **ou
     return rc;
 }
 
+/* The variant sx names of the base m just loaded, into *out: the caller's
+ * reference on the base, through the variant.  0, or -ENOMEM (m freed). */
+static int as_variant(struct sf_model *m, const struct sf_style_suffix *sx, struct sf_model **out, char *err,
+                      size_t errlen)
+{
+    if (!(*out = (struct sf_model *)sf_model_variant(m, sx->strength, sx->colors))) {
+        sf_model_free(m);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int sf_model_load(const struct sf_styles_path *sp, const char *arb_dir, const char *name, struct sf_model **out,
                   char *err, size_t errlen)
 {
@@ -512,14 +525,7 @@ int sf_model_load(const struct sf_styles_path *sp, const char *arb_dir, const ch
     snprintf(base, sizeof base, "%.*s", (int)sx.base_len, name);
     rc = load_by_name(&L, base, &m, err, errlen);
     loader_done(&L);
-    if (rc)
-        return rc;
-    if (!(*out = (struct sf_model *)sf_model_variant(m, sx.strength, sx.colors))) {
-        sf_model_free(m);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    return 0;       /* the caller's reference on the base, through the variant */
+    return rc ? rc : as_variant(m, &sx, out, err, errlen);
 }
 
 int sf_model_load_image(const char *path, const char *name, const struct sf_styles_path *sp, const char *arb_dir,
@@ -537,14 +543,7 @@ int sf_model_load_image(const char *path, const char *name, const struct sf_styl
     snprintf(base, sizeof base, "%.*s", (int)sx.base_len, name);
     rc = load_image(&L, path, base, &m, err, errlen);
     loader_done(&L);
-    if (rc)
-        return rc;
-    if (!(*out = (struct sf_model *)sf_model_variant(m, sx.strength, sx.colors))) {
-        sf_model_free(m);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    return 0;
+    return rc ? rc : as_variant(m, &sx, out, err, errlen);
 }
 
 static int check_entry(const cJSON *entry, const char *style, const char *var, int t,
@@ -905,9 +904,9 @@ static int load_all(struct loader *L, char **names, size_t count, const char *wh
             rc = -ENOENT;
         } else {
             snprintf(base, sizeof base, "%.*s", (int)sx.base_len, names[i]);
-            if (!(rc = load_by_name(L, base, &v[*n], why, sizeof why)) &&
-                !(v[*n] = (struct sf_model *)sf_model_variant(v[*n], sx.strength, sx.colors)))
-                rc = -ENOMEM;       /* (the base is lost: out of memory) */
+            struct sf_model *m;
+            if (!(rc = load_by_name(L, base, &m, why, sizeof why)))
+                rc = as_variant(m, &sx, &v[*n], why, sizeof why);
             if (!rc)
                 (*n)++;
         }
