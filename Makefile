@@ -330,13 +330,13 @@ devkit: all $(TEST_BIN)
 # ---- dependencies -----------------------------------------------------------
 # The one list of Debian packages to build and test stylefs (make deps,
 # .ci/run and the README use it): build, run, and what the tests call
-# (mdb_stat, GNU time, python3 and curl for the HTTP example; the photo
+# (mdb_stat, GNU time, python3 and curl for the HTTP example, exiftool; the photo
 # formats' own tools, which make the tests' HEIC, AVIF, WebP and TIFF files).
 DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev libfuse3-dev fuse3 \
                libturbojpeg0-dev libcjson-dev libdnnl-dev zlib1g-dev libdeflate-dev lmdb-utils time \
                python3 curl util-linux libhiredis-dev libssl-dev redis-server \
                libwebp-dev libtiff-dev libheif-dev libheif-examples webp libavif-bin libtiff-tools \
-               libjpeg-turbo-progs
+               libjpeg-turbo-progs libimage-exiftool-perl
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

@@ -9,11 +9,13 @@
 #include <lmdb.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -29,6 +31,7 @@ struct sf_cache {
     uint64_t map_size;      /* guarded by rw (exclusive to change) */
     uint64_t map_max;
     int lockfd;             /* stylefs.lock, held LOCK_SH while open */
+    atomic_int disk_warned; /* "the disk is full" logged once per open */
     char dir[PATH_MAX];
 };
 
@@ -547,13 +550,13 @@ static int delete_items(struct sf_cache *c, const struct lru_item *items, size_t
     return txn_end(c, txn, rc);
 }
 
-/* Make room for `need` bytes in a full map: evict least recently read
- * entries worth need plus an eighth of the map. */
-static int evict_for(struct sf_cache *c, uint64_t need)
+/* Make room: evict least recently read entries worth `goal` bytes (at
+ * least one).  Returns 0, -ENOSPC (nothing left to evict), -errno. */
+static int evict_for(struct sf_cache *c, uint64_t goal, const char *why)
 {
     struct lru_item *items;
     size_t n, i = 0;
-    uint64_t freed = 0, goal = need + c->map_size / 8;
+    uint64_t freed = 0;
     int rc = list_entries(c, &items, &n);
 
     if (rc)
@@ -562,10 +565,24 @@ static int evict_for(struct sf_cache *c, uint64_t need)
         freed += items[i++].size;
     rc = i ? delete_items(c, items, i) : -ENOSPC;
     if (!rc)
-        sf_info("cache %s: map full, evicted %zu %s (%llu bytes)", c->dir, i, SF_PLURAL(i, "entry", "entries"),
+        sf_info("cache %s: %s, evicted %zu %s (%llu bytes)", c->dir, why, i, SF_PLURAL(i, "entry", "entries"),
                 (unsigned long long)freed);
     free(items);
     return rc;
+}
+
+/* Whether the cache's filesystem lacks room for `need` more bytes.  LMDB
+ * reports a short write (a full disk) as EIO, the same as damage: a put
+ * that fails with -EIO asks this to tell the two apart.  A commit writes
+ * more than the value (branch pages, the free list), so a disk counts as
+ * full below the value plus 1 MiB. */
+static int disk_full(const struct sf_cache *c, uint64_t need)
+{
+    struct statvfs sv;
+
+    if (statvfs(c->dir, &sv))
+        return 0;
+    return (uint64_t)sv.f_bavail * sv.f_frsize < need + (1u << 20);
 }
 
 static int try_put(struct sf_cache *c, const uint8_t *key, const void *data, size_t len,
@@ -605,16 +622,28 @@ int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
     m.height = height;
     m.format = format;
     for (;;) {
+        int disk = 0;
+
         rc = try_put(c, key, data, len, &m, &seen);
+        if (rc == -EIO && disk_full(c, SF_CACHE_HDR_LEN + len)) {
+            rc = -ENOSPC;
+            disk = 1;
+        }
         if (rc != -ENOSPC)
             return rc;
-        if (grow_map(c, seen) == 0)
+        if (!disk && grow_map(c, seen) == 0)
             continue;
+        if (disk && !evictions && !atomic_exchange(&c->disk_warned, 1))
+            sf_warn("cache %s: the disk is full: evicting least recently read entries to make room", c->dir);
         /* Pages freed by an eviction are reusable two transactions later,
          * so a put may need a second round before it fits. */
         if (evictions++ >= 8)
             return -ENOSPC;
-        rc = evict_for(c, SF_CACHE_HDR_LEN + len);
+        /* A full map: an eighth of it besides the value, so that the next
+         * puts fit too.  A full disk: the value's size, a round at a time
+         * (the first round's pages are reusable once the second commits). */
+        rc = disk ? evict_for(c, SF_CACHE_HDR_LEN + len, "disk full")
+                  : evict_for(c, SF_CACHE_HDR_LEN + len + c->map_size / 8, "map full");
         if (rc)
             return rc;
     }

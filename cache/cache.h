@@ -64,7 +64,9 @@
  * itself; sf_cache_compact rewrites it compactly.  When the map is full a
  * write first grows the map (doubling, up to map_max), then evicts the least
  * recently read entries, then gives up with -ENOSPC: the caller serves the
- * image uncached.
+ * image uncached.  A full disk (LMDB's short write, which it reports as
+ * EIO) is told from damage by the filesystem's free space, and also evicts
+ * (the freed pages are reused inside the file) before giving up.
  *
  * DESIGN: one sf_cache per process, shared by its threads.  `rw` is a
  * process-wide rwlock: every transaction holds it shared; growing the map
@@ -132,8 +134,8 @@ int sf_cache_get(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
 /* Header only (no copy, no last_read update).  Returns 0, -ENOENT, -EIO. */
 int sf_cache_peek(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
                   struct sf_entry_meta *meta);
-/* Store.  Returns 0, -ENOSPC (no room even after growing and evicting),
- * -E2BIG (larger than the largest map), -EIO. */
+/* Store.  Returns 0, -ENOSPC (no room, in the map or on the disk, even
+ * after growing and evicting), -E2BIG (larger than the largest map), -EIO. */
 int sf_cache_put(struct sf_cache *c, const uint8_t key[SF_CACHE_KEY_LEN],
                  const void *data, size_t len, uint32_t width, uint32_t height,
                  uint32_t format);

@@ -108,6 +108,116 @@ static void mark_down_locked(struct sf_remote *r, const char *why)
     sf_warn("redis %s: %s; serving from the local cache and local computation until it is back", r->url, why);
 }
 
+/* ---- replies, read within bounds ----------------------------------------------
+ *
+ * hiredis 0.14 has no cap of its own on what a reply may claim (1.x's
+ * reader gained maxelements): "*2147483647" made it calloc 16 GiB for the
+ * element pointers, and a bulk string is buffered whole however long it
+ * says it is.  So every reply is read here, not by redisGetReply:
+ *   - the arrays of one reply hold at most SF_REMOTE_MAX_ELEMENTS elements
+ *     in all (the reader's createArray is wrapped; the count is per
+ *     thread, reset for each reply);
+ *   - the reader's unread bytes stay under SF_REMOTE_MAX_VALUE + 1 MiB;
+ *   - the whole reply arrives within redis_timeout (hiredis bounds each
+ *     read only, so a server dripping a byte at a time could hold a reader
+ *     for ever).
+ * A reply past a bound breaks its connection (-EPROTO or -ETIMEDOUT), like
+ * any other protocol error: the read goes on locally. */
+
+static _Thread_local struct { size_t elements; int over; } budget;
+static redisReplyObjectFunctions capped_fns, hiredis_fns;
+static pthread_once_t capped_once = PTHREAD_ONCE_INIT;
+static redisReplyObjectFunctions *first_fns;    /* hiredis's, seen by the first dial */
+
+static void *capped_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || (size_t)elements > SF_REMOTE_MAX_ELEMENTS - budget.elements) {
+        budget.over = 1;
+        return NULL;            /* the reader fails with REDIS_ERR_OOM */
+    }
+    budget.elements += (size_t)elements;
+    return hiredis_fns.createArray(task, elements);
+}
+
+static void capped_init(void)
+{
+    hiredis_fns = *first_fns;
+    capped_fns = hiredis_fns;
+    capped_fns.createArray = capped_array;
+}
+
+static void set_error(redisContext *c, int type, const char *fmt, ...)
+{
+    va_list ap;
+
+    c->err = type;
+    va_start(ap, fmt);
+    vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
+    va_end(ap);
+}
+
+/* Send what the context has queued, then read one reply within the bounds
+ * above.  Returns 0 with *out set (the caller frees it), or -ENOTCONN,
+ * -ETIMEDOUT, -EPROTO (garbage, or a reply past a bound), -ENOMEM, with
+ * the context's err and errstr set: the connection is then unusable. */
+static int read_reply(const struct sf_remote *r, redisContext *c, redisReply **out)
+{
+    double deadline = sf_monotonic() + (double)r->timeout_ms / 1000.0;
+    void *rep = NULL;
+    int done = 0;
+
+    budget.elements = 0;
+    budget.over = 0;
+    *out = NULL;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return redis_errno(c, NULL);
+    for (;;) {
+        if (redisReaderGetReply(c->reader, &rep) != REDIS_OK) {
+            if (budget.over)
+                set_error(c, REDIS_ERR_PROTOCOL, "a reply of over %d array elements", SF_REMOTE_MAX_ELEMENTS);
+            else
+                set_error(c, c->reader->err, "%s", c->reader->errstr);
+            return redis_errno(c, NULL);
+        }
+        if (rep)
+            break;
+        if (c->reader->len - c->reader->pos > SF_REMOTE_MAX_VALUE + (1u << 20)) {
+            set_error(c, REDIS_ERR_PROTOCOL, "a reply of over %llu bytes",
+                      (unsigned long long)(SF_REMOTE_MAX_VALUE + (1u << 20)));
+            return -EPROTO;
+        }
+        if (sf_monotonic() > deadline) {
+            set_error(c, REDIS_ERR_OTHER, "no whole reply within %llu ms", (unsigned long long)r->timeout_ms);
+            return -ETIMEDOUT;
+        }
+        if (redisBufferRead(c) != REDIS_OK)
+            return redis_errno(c, NULL);
+    }
+    *out = rep;
+    return 0;
+}
+
+/* Queue a command and read its reply (read_reply's returns). */
+static int vcall(const struct sf_remote *r, redisContext *c, redisReply **out, const char *fmt, va_list ap)
+{
+    *out = NULL;
+    if (redisvAppendCommand(c, fmt, ap) != REDIS_OK)
+        return -ENOMEM;         /* hiredis: only allocation fails here */
+    return read_reply(r, c, out);
+}
+
+static int call(const struct sf_remote *r, redisContext *c, redisReply **out, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vcall(r, c, out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* Open and authenticate a connection.  NULL with why on failure. */
 static redisContext *dial(struct sf_remote *r, char *why, size_t whylen)
 {
@@ -128,8 +238,11 @@ static redisContext *dial(struct sf_remote *r, char *why, size_t whylen)
         snprintf(why, whylen, "cannot set the timeout (%s)", c->errstr);
         goto out_free;
     }
+    first_fns = c->reader->fn;  /* the same static table in every context */
+    pthread_once(&capped_once, capped_init);
+    c->reader->fn = &capped_fns;
     if (r->password) {
-        rep = redisCommand(c, "AUTH %s", r->password);
+        call(r, c, &rep, "AUTH %s", r->password);
         if (!rep || rep->type != REDIS_REPLY_STATUS) {
             snprintf(why, whylen, "authentication failed (%s)",
                      !rep ? c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "a reply of the wrong type");
@@ -253,10 +366,9 @@ static redisReply *command(struct sf_remote *r, int *rc, const char *fmt, ...)
     if ((*rc = borrow(r, &k)))
         return NULL;
     va_start(ap, fmt);
-    rep = redisvCommand(k.c, fmt, ap);
+    *rc = vcall(r, k.c, &rep, fmt, ap);
     va_end(ap);
-    if (!rep) {
-        *rc = redis_errno(k.c, NULL);
+    if (*rc) {
         snprintf(why, sizeof why, "%s (%s)", *rc == -ETIMEDOUT ? "no answer within the timeout" : "connection lost",
                  k.c->errstr);
         give_back(r, k, why);
@@ -738,8 +850,8 @@ int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes)
     if ((rc = borrow(r, &k)))
         return rc;
     do {
-        redisReply *rep = redisCommand(k.c, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
-        if (!rep)
+        redisReply *rep;
+        if ((rc = call(r, k.c, &rep, "SCAN %s MATCH %s COUNT 1000", cursor, pat)))
             goto out_broken;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
             rep->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -755,7 +867,7 @@ int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes)
             redisAppendCommand(k.c, "STRLEN %b", keys->element[i]->str, (size_t)keys->element[i]->len);
         for (size_t i = 0; i < keys->elements; i++) {
             redisReply *len;
-            if (redisGetReply(k.c, (void **)&len) != REDIS_OK || !len) {
+            if ((rc = read_reply(r, k.c, &len))) {
                 freeReplyObject(rep);
                 goto out_broken;
             }
@@ -770,7 +882,6 @@ int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes)
     give_back(r, k, NULL);
     return 0;
 out_broken:
-    rc = redis_errno(k.c, NULL);
     {
         char why[300];
         snprintf(why, sizeof why, "connection lost (%s)", k.c->errstr);

@@ -29,7 +29,9 @@
  * (pipeline.c sf_key_make), so every host derives the same names.
  *
  * Faults never fail a read.  Every call is bounded by the timeout (connect,
- * send and receive).  A call that finds the connection broken marks Redis
+ * send, and the whole reply), and a reply by its size (SF_REMOTE_MAX_VALUE
+ * plus 1 MiB unread, SF_REMOTE_MAX_ELEMENTS elements): one past a bound
+ * breaks its connection like garbage does.  A call that finds the connection broken marks Redis
  * down: one warning per outage, further calls return -ENOTCONN at once, and
  * one caller at a time tries to reconnect, at most once per second; the
  * first success logs that Redis is back.  A reply of the wrong type is
@@ -64,6 +66,10 @@
  * neither written nor read (a forged 200 MB value took a daemon from 37 to
  * 674 MB).  A 50 MP styled JPEG is about 20 MB. */
 #define SF_REMOTE_MAX_VALUE (64ULL << 20)
+/* The most array elements one reply may hold, nested ones included (SCAN
+ * answers at most a few thousand names): hiredis 0.14 would allocate 8
+ * bytes per element claimed before any arrives (remote.c read_reply). */
+#define SF_REMOTE_MAX_ELEMENTS (1 << 20)
 
 struct sf_remote;
 

@@ -105,7 +105,8 @@ static const char mount_help[] =
     "  max_side=N        downscale longer side to N before stylizing (1024, 0 = off)\n"
     "  max_pixels=N      refuse sources over N pixels (50000000)\n"
     "  quality=N         quality of JPEG, WebP, HEIC and AVIF output (90)\n"
-    "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G)\n"
+    "  cache_max=SIZE    evict least recently read entries beyond SIZE (K/M/G;\n"
+    "                    default a tenth of the cache's filesystem; 0: no limit)\n"
     "  device=DEV        auto, cpu or cuda (auto)\n"
     "  gpu_idle=SECS     release the engine (GPU context and memory, CPU plans) after SECS idle (30)\n"
     "  max_threads=N     requests served at once (256): a cold read holds one while it waits\n"
@@ -265,7 +266,7 @@ int cmd_mount(int argc, char **argv)
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct mount_opts o = { 0 };
     struct fuse_cmdline_opts co = { 0 };
-    struct sf_fs_config c = { .gpu_idle = 30, .max_threads = SF_FS_MAX_THREADS };
+    struct sf_fs_config c = { .gpu_idle = 30, .max_threads = SF_FS_MAX_THREADS, .cache_max = SF_CACHE_MAX_DEFAULT };
     struct sf_remote_opts ro;
     struct sf_cli_settings cs;
     char why[512], cache_dir[PATH_MAX];

@@ -103,6 +103,7 @@
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -550,6 +551,24 @@ static void fail_remember(struct sf_fs *fs, const uint8_t id[16], int rc, const 
 
 /* ---- producing the bytes ------------------------------------------------- */
 
+/* The default cache_max: a tenth of the cache's filesystem (0, no limit,
+ * when statvfs fails, which is said). */
+static uint64_t default_cache_max(const char *dir)
+{
+    struct statvfs sv;
+    uint64_t max;
+    char h[32];
+
+    if (statvfs(dir, &sv)) {
+        sf_warn("cache_max: cannot size %s (%s): the cache is not bounded", dir, strerror(errno));
+        return 0;
+    }
+    max = (uint64_t)sv.f_blocks * sv.f_frsize / 10;
+    sf_notice("cache_max: %s, a tenth of the filesystem that holds the cache (cache_max=SIZE to change, 0 for none)",
+              sf_fmt_size(max, h, sizeof h));
+    return max;
+}
+
 /* Keep the cache within cache_max: count the entries (a walk of the whole
  * cache) and prune the least recently read.  Runs on the trimmer thread,
  * never in a reader's open(). */
@@ -933,6 +952,8 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     }
     pthread_mutex_init(&fs->trim_lock, NULL);
     pthread_cond_init(&fs->trim_wake, NULL);
+    if (fs->cache_max == SF_CACHE_MAX_DEFAULT)
+        fs->cache_max = fs->cache ? default_cache_max(fs->cache_dir) : 0;
     if (fs->cache && fs->cache_max) {
         int e = pthread_create(&fs->trim_thread, NULL, trim_main, fs);
         if (e)

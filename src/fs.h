@@ -22,6 +22,10 @@
  * other request, listings and cache hits included. */
 #define SF_FS_MAX_THREADS 256
 
+/* cache_max when none is given: a tenth of the size of the filesystem that
+ * holds the cache, found when the mount starts (and said in the log). */
+#define SF_CACHE_MAX_DEFAULT UINT64_MAX
+
 struct sf_fs_config {
     const char *source;         /* SOURCE as given */
     const char *styles;         /* styles=DIR, or NULL: the default search (style.h) */
@@ -32,7 +36,7 @@ struct sf_fs_config {
     unsigned gpu_idle;          /* seconds before an idle engine is released */
     unsigned max_threads;       /* FUSE worker threads at most (max_threads=) */
     uint64_t mem_max;           /* the memory budget in bytes (mem_max=); 0: the default (pipeline.h) */
-    uint64_t cache_max;         /* bytes; 0 = no limit */
+    uint64_t cache_max;         /* bytes; 0 = no limit; SF_CACHE_MAX_DEFAULT: a tenth of the cache's filesystem */
     int confine;                /* -o confine */
     int allow_other;            /* -o allow_other (confines too) */
     const struct sf_remote_opts *remote;    /* redis=..., or NULL: no shared store */

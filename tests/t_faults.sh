@@ -2,7 +2,7 @@
 # t_faults.sh: faults and load through real mounts.
 #   kill -9 during 32 cold reads, then a remount: every entry whole and
 #   byte-identical to a fresh computation, the cache checks clean;
-#   a 1 MB cache_max; a full disk under the cache (a 1 MB tmpfs);
+#   a 1 MB cache_max; a full disk under the cache (a 1 MB tmpfs: evicts, says so);
 #   64 readers over 200 files x 3 styles while `prune --max-size` loops:
 #   no errors, one computation per key, bytes stable, RSS reported.
 # STRESS_SECONDS sets the load phase's length (default 40; make stress: 180).
@@ -66,7 +66,7 @@ bytes=$($SF stats --cache "$CACHE" | sed -n 's/^bytes: *\([0-9]*\).*/\1/p')
 # --- a full disk under the cache -------------------------------------------------------
 rm -rf "$CACHE"; mkdir -p "$CACHE"
 if mount -t tmpfs -o size=1m stylefs-test "$CACHE" 2>/dev/null; then
-    mount_it
+    mount_it -v -o cache_max=0
     bad=0
     for i in $(seq 12); do
         $SF stylize --styles "$STYLES" --no-cache udnie "$SRC/t$i.png" "$W/fresh.png" 2>/dev/null
@@ -74,15 +74,38 @@ if mount -t tmpfs -o size=1m stylefs-test "$CACHE" 2>/dev/null; then
     done
     alive=$(kill -0 $PID 2>/dev/null && echo yes)
     unmount_it
-    n=$(grep -c "not cached" "$LOG")
-    [ $bad = 0 ] && [ "$alive" = yes ] && [ "$n" -gt 0 ] &&
-        pass "full disk: 12 reads right with the cache's 1 MB filesystem full; $n logged 'not cached'" ||
-        fail "full disk" "$bad reads wrong, alive=$alive, $n log lines: $(tail -2 "$LOG")"
+    n=$(grep -c "disk full, evicted" "$LOG")
+    [ $bad = 0 ] && [ "$alive" = yes ] && [ "$n" -gt 0 ] && grep -q "the disk is full" "$LOG" &&
+        ! grep -q "Input/output error" "$LOG" &&
+        pass "full disk: 12 reads right with the cache's 1 MB filesystem full; 'the disk is full' logged, $n evictions made room" ||
+        fail "full disk" "$bad reads wrong, alive=$alive, $n evictions: $(grep cache "$LOG" | tail -3)"
+    # The newest read was kept: the eviction made room for it.
+    mount_it
+    h0=$(counter hits); cat "$MNT/styled/udnie/t12.png" >/dev/null; h1=$(counter hits)
+    unmount_it
+    [ "$h1" = $((h0 + 1)) ] && pass "full disk: the newest image is a hit after a remount (older ones evicted)" ||
+        fail "full disk: the newest image is cached" "hits $h0 -> $h1; $(grep -i 'cache' "$LOG" | tail -3)"
     $SF stats --cache "$CACHE" --verify >"$W/verify" 2>&1 && pass "full disk: the cache checks clean ($(sed -n 's/^verified: *//p' "$W/verify"))" ||
         fail "full disk: the cache checks clean" "$(cat "$W/verify")"
     umount "$CACHE"
 else
     skip "full disk" "cannot mount a tmpfs here (needs root)"
+fi
+
+# --- the default cache_max: a tenth of the cache's filesystem (a 10 MB tmpfs) -----------
+rm -rf "$CACHE"; mkdir -p "$CACHE"
+if mount -t tmpfs -o size=10m stylefs-test "$CACHE" 2>/dev/null; then
+    : >"$LOG"
+    mount_it -v
+    for i in $(seq 12); do cat "$MNT/styled/udnie/t$i.png" >/dev/null; done
+    unmount_it
+    bytes=$($SF stats --cache "$CACHE" | sed -n 's/^bytes: *\([0-9]*\).*/\1/p')
+    grep -q "cache_max: 1.0 MiB, a tenth of the filesystem" "$LOG" && [ "$bytes" -le $((1024 * 1024)) ] &&
+        pass "default cache_max: a tenth of a 10 MB disk (1.0 MiB, said in the log); the cache holds $bytes bytes after 12 reads" ||
+        fail "default cache_max" "cache $bytes bytes; log: $(grep cache_max "$LOG" | head -2)"
+    umount "$CACHE"
+else
+    skip "default cache_max" "cannot mount a tmpfs here (needs root)"
 fi
 
 # --- load: 64 readers, 200 files, 3 styles, prune looping -------------------------------

@@ -277,8 +277,11 @@ if mount_as C -o redis_key="$W/secret"; then
     umount_as C
 fi
 
-# --- servers that answer garbage, or never answer ---------------------------------------------
-for kind in garbage silent; do
+# --- servers that answer garbage, never answer, or claim or send too much -----------------------
+# huge: "*2147483647" (hiredis 0.14 alone would calloc 16 GiB per connection);
+# flood: a bulk string claiming 2 GB, sent as fast as it can go;
+# drip: a bulk string a byte every 50 ms, each read well inside the timeout.
+for kind in garbage silent huge flood drip; do
     python3 - "$W/$kind.sock" $kind <<'EOF' &
 import socket, sys, os, time, threading
 path, kind = sys.argv[1], sys.argv[2]
@@ -288,6 +291,16 @@ def serve(c):
         while c.recv(65536):
             if kind == "garbage":
                 c.sendall(b"?this is no RESP\r\n\x00\xff")
+            elif kind == "huge":
+                c.sendall(b"*2147483647\r\n")
+            elif kind == "flood":
+                c.sendall(b"$2000000000\r\n")
+                while True:
+                    c.sendall(b"x" * 1048576)
+            elif kind == "drip":
+                c.sendall(b"$1000\r\n")
+                while True:
+                    c.sendall(b"x"); time.sleep(0.05)
     except OSError:
         pass
 while True:
@@ -305,8 +318,19 @@ EOF
         ok=1
         for f in a.jpg cold3.jpg; do cmp -s "$MNT/styled/udnie/$f" "$W/mB/styled/udnie/$f" || ok=0; done
         t1=$(ms)
-        [ $ok = 1 ] && pass "a server that $([ $kind = garbage ] && echo answers garbage || echo never answers): reads succeed, computed locally ($((t1 - t0)) ms for 2)" ||
-            fail "a server that answers $kind: reads succeed" "$(tail -2 "$LOG")"
+        peak=$(awk '/^VmPeak/ {print $2}' /proc/$PID_D/status)
+        case $kind in
+        garbage) what="answers garbage" why=. ;;
+        silent) what="never answers" why=. ;;
+        huge) what="claims a 2^31-element array" why="over 1048576 array elements" ;;
+        flood) what="sends a 2 GB string" why="a reply of over" ;;
+        drip) what="drips a byte every 50 ms" why="no whole reply within 300 ms" ;;
+        esac
+        # each read within 2 timeouts (+ a compute); the daemon's address space
+        # never took the claim (VmPeak, KiB: its 256 thread stacks are ~2 GiB)
+        [ $ok = 1 ] && grep -q "$why" "$LOG" && [ "${peak:-99999999}" -lt 8388608 ] &&
+            pass "a server that $what: reads succeed, computed locally ($((t1 - t0)) ms for 2, VmPeak $((peak / 1024)) MiB)" ||
+            fail "a server that $what: reads succeed, bounded" "ok=$ok VmPeak ${peak} KiB; $(tail -2 "$LOG")"
         umount_as D
     else
         fail "mount with a $kind server" "$(tail -2 "$LOG")"
