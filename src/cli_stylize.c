@@ -300,7 +300,8 @@ static const char styles_help[] =
     "List the styles that load, one per line: its name, a tab, its kind\n"
     "(\"network\", a pretrained folder; or \"painting\", an image run through\n"
     "the arbitrary-style networks), a space and the folder or file it comes\n"
-    "from.  The folders searched are the system's, the user's, then --styles\n"
+    "from (a name's control bytes and backslashes escaped as by 'ls -b').\n"
+    "The folders searched are the system's, the user's, then --styles\n"
     "(see 'man stylefs'); a later folder's style shadows an earlier one's.\n"
     "Damaged styles, name clashes and shadowing are reported on stderr.\n"
     "  --styles DIR      more styles folders, searched after the defaults\n"
@@ -348,8 +349,11 @@ int cmd_styles(int argc, char **argv)
         fprintf(stderr, "stylefs: styles: searching %s\n", sp->dir[i]);
     if (sf_models_load(sp, arb, NULL, 0, "styles: ", &models, &n))
         goto out_free_path;
-    for (size_t i = 0; i < n; i++)
-        printf("%s\t%s %s\n", models[i]->name, sf_style_kind_name(models[i]), sf_style_path(models[i]));
+    for (size_t i = 0; i < n; i++) {
+        char name[3 * 256], path[3 * PATH_MAX];
+        printf("%s\t%s %s\n", sf_escape(models[i]->name, name, sizeof name), sf_style_kind_name(models[i]),
+               sf_escape(sf_style_path(models[i]), path, sizeof path));
+    }
     sf_models_free(models, n);
     status = SF_EXIT_OK;
 out_free_path:

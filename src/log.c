@@ -1,5 +1,6 @@
 /* log.c: stderr, syslog or file output for stylefs (see log.h). */
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,14 +38,15 @@ void sf_log_use_syslog(void)
 void sf_log(enum sf_log_level level, const char *fmt, ...)
 {
     static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
-    char buf[1024];
+    char raw[1024], buf[1024];
     va_list ap;
 
     if (level > g_level)
         return;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    sf_escape(raw, buf, sizeof buf);    /* a name's newline never splits a line */
     if (g_file >= 0) {
         static const char *const names[] = { "error", "warning", "notice", "info", "debug" };
         char line[1200], t[32];

@@ -6,7 +6,8 @@
  * per message, appended,
  *   2026-12-04T18:42:57.123Z stylefs[PID] LEVEL: message
  * with the time in UTC and LEVEL one of error, warning, notice, info,
- * debug.  Thread-safe: each message is formatted into one buffer and
+ * debug.  A message is one line whatever it names: its control bytes and
+ * backslashes are escaped as `ls -b` does (util.h sf_escape).  Thread-safe: each message is formatted into one buffer and
  * written with one call (O_APPEND: lines from several processes do not
  * interleave). */
 #ifndef SF_LOG_H

@@ -809,7 +809,7 @@ static int add_style(struct sf_model ***v, size_t *n, struct sf_model *m, const 
     for (size_t k = 0; k < *n; k++) {
         if (strcmp((*v)[k]->name, m->name))
             continue;
-        fprintf(stderr, "stylefs: %sstyle %s: %s shadows %s\n", who, m->name, m->path, (*v)[k]->path);
+        sf_warn("%sstyle %s: %s shadows %s", who, m->name, m->path, (*v)[k]->path);
         sf_model_free((*v)[k]);
         (*v)[k] = m;
         return 0;
@@ -836,13 +836,13 @@ static int load_dir(struct loader *L, const char *dir, const char *who, struct s
     int rc;
 
     if ((rc = dir_list(dir, 0, &nets, &nn)) || (rc = dir_list(dir, 1, &files, &nf))) {
-        fprintf(stderr, "stylefs: %sstyles folder %s: %s\n", who, dir, strerror(-rc));
+        sf_warn("%sstyles folder %s: %s", who, dir, strerror(-rc));
         sf_names_free(nets, nn);
         return rc == -ENOMEM ? rc : 0;
     }
     for (i = 0; i < nn && rc != -ENOMEM; i++) {
         if ((rc = load_network(dir, nets[i], &m, why, sizeof why)))
-            fprintf(stderr, "stylefs: %sskipping damaged style %s: %s\n", who, nets[i], why);
+            sf_warn("%sskipping damaged style %s: %s", who, nets[i], why);
         else
             rc = add_style(v, n, m, who);
     }
@@ -855,22 +855,22 @@ static int load_dir(struct loader *L, const char *dir, const char *who, struct s
         for (k = 0; k < nn && strcmp(nets[k], name); k++)
             ;
         if (!sf_style_name_ok(name) || strchr(name, '@') || strchr(name, '+')) {
-            fprintf(stderr, "stylefs: %sskipping painting %s/%s: a style's name has no '@' or '+'\n", who, dir,
+            sf_warn("%sskipping painting %s/%s: a style's name has no '@' or '+'", who, dir,
                     files[i]);
         } else if (k < nn) {
-            fprintf(stderr, "stylefs: %sstyle name %s: both the network %s/%s/ and the painting %s/%s; "
-                            "skipping the painting\n", who, name, dir, name, dir, files[i]);
+            sf_warn("%sstyle name %s: both the network %s/%s/ and the painting %s/%s; "
+                            "skipping the painting", who, name, dir, name, dir, files[i]);
         } else if (!strcmp(name, prev)) {
-            fprintf(stderr, "stylefs: %sstyle name %s: two paintings in %s; skipping %s\n", who, name, dir, files[i]);
+            sf_warn("%sstyle name %s: two paintings in %s; skipping %s", who, name, dir, files[i]);
         } else if (L->arb_failed) {
             continue;               /* said once, below */
         } else if (snprintf(path, sizeof path, "%s/%s", dir, files[i]) >= (int)sizeof path) {
-            fprintf(stderr, "stylefs: %sskipping painting %s/%s: path too long\n", who, dir, files[i]);
+            sf_warn("%sskipping painting %s/%s: path too long", who, dir, files[i]);
         } else if ((rc = load_image(L, path, name, &m, why, sizeof why))) {
             if (L->arb_failed)
-                fprintf(stderr, "stylefs: %sskipping the paintings: %s\n", who, why);
+                sf_warn("%sskipping the paintings: %s", who, why);
             else if (rc != -ENOMEM)
-                fprintf(stderr, "stylefs: %sskipping damaged style %s: %s\n", who, name, why);
+                sf_warn("%sskipping damaged style %s: %s", who, name, why);
         } else {
             rc = add_style(v, n, m, who);
         }
@@ -911,13 +911,13 @@ static int load_all(struct loader *L, char **names, size_t count, const char *wh
                 (*n)++;
         }
         if (rc == -ENOENT)
-            fprintf(stderr, "stylefs: %sunknown style '%s' in %s%s (see 'stylefs styles')\n", who, names[i],
+            sf_warn("%sunknown style '%s' in %s%s (see 'stylefs styles')", who, names[i],
                     L->sp->dir[0], L->sp->n > 1 ? " and the folders after it" : "");
         else if (rc)
-            fprintf(stderr, "stylefs: %sstyle %s is damaged: %s\n", who, names[i], why);
+            sf_warn("%sstyle %s is damaged: %s", who, names[i], why);
     }
     if (!rc && !*n) {
-        fprintf(stderr, "stylefs: %sno styles in %s%s (a style is a folder with manifest.json, or a painting)\n",
+        sf_warn("%sno styles in %s%s (a style is a folder with manifest.json, or a painting)",
                 who, L->sp->dir[0], L->sp->n > 1 ? " or the folders after it" : "");
         rc = -ENOENT;
     }

@@ -130,6 +130,34 @@ char *sf_fmt_time(uint64_t unix_s, char *buf, size_t len)
     return buf;
 }
 
+char *sf_escape(const char *in, char *buf, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        char e[5];
+        size_t k = 0;
+        if (*p == '\\' || *p == '\n' || *p == '\t' || *p == '\r') {
+            e[k++] = '\\';
+            e[k++] = *p == '\n' ? 'n' : *p == '\t' ? 't' : *p == '\r' ? 'r' : '\\';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            e[k++] = '\\';
+            e[k++] = 'x';
+            e[k++] = hex[*p >> 4];
+            e[k++] = hex[*p & 15];
+        } else {
+            e[k++] = (char)*p;
+        }
+        if (n + k >= len)
+            break;
+        memcpy(buf + n, e, k);
+        n += k;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
 int sf_read_fd(int fd, size_t max_bytes, uint8_t **data, size_t *len)
 {
     struct stat st;

@@ -24,6 +24,11 @@ int sf_parse_age(const char *s, uint64_t *seconds);
 char *sf_fmt_size(uint64_t bytes, char *buf, size_t len);
 /* "2026-11-22 14:09:00" in local time, or "-" for 0; returns buf. */
 char *sf_fmt_time(uint64_t unix_s, char *buf, size_t len);
+/* A name made safe for one line of output (the log, `stylefs styles`),
+ * as `ls -b` writes it: a backslash becomes "\\", a control byte
+ * (below 0x20, and 0x7f) "\n", "\t", "\r" or "\xHH"; other bytes (UTF-8
+ * included) are kept.  Truncated to fit len (at least 1); returns buf. */
+char *sf_escape(const char *in, char *buf, size_t len);
 
 /* Read a whole regular file into a malloc'd buffer.  Refuses files larger
  * than max_bytes with -EFBIG.  On success *data must be freed by the caller.

@@ -21,6 +21,20 @@ $SF styles --styles "$W/paint" >"$W/out" 2>"$W/err"
     pass "styles: a folder holding only a painting is a styles folder" ||
     fail "styles: a folder of paintings alone" "$(cat "$W/out" "$W/err")"
 
+# newlines in names: `styles` prints one line per style and the log one
+# line per message, the names escaped as `ls -b` does
+mkdir -p "$W/nl"
+ln -s "$(cd "$A" && pwd)" "$W/nl/arbitrary"
+cp "$W/klee.jpg" "$W/nl/kl
+ee.jpg"
+echo "not an image" >"$W/nl/bad
+name.jpg"
+$SF styles --styles "$W/nl" >"$W/out" 2>"$W/err"
+[ "$(wc -l <"$W/out")" = 1 ] && [ "$(cat "$W/out")" = "kl\\nee	painting $W/nl/kl\\nee.jpg" ] &&
+    [ "$(grep -c 'bad\\nname' "$W/err")" = 1 ] && ! grep -q '^name' "$W/err" &&
+    pass "styles: names with newlines are escaped as ls -b does, one line each, in the list and the log" ||
+    fail "styles: names with newlines" "$(cat -A "$W/out" "$W/err")"
+
 # no networks anywhere on the path: one line naming the folders and the fix
 cp "$W/klee.jpg" "$W/noarb/klee.jpg"
 expect_status "styles: paintings without the networks: no style (exit 1)" 1 $SF styles --styles "$W/noarb"
