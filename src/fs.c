@@ -774,6 +774,13 @@ static int stats_text(struct sf_fs *fs, char *buf, size_t len)
                      (unsigned long long)im->hits, (unsigned long long)im->misses,
                      (unsigned long long)im->computes, (unsigned long long)im->joins,
                      (unsigned long long)fs->errors, (unsigned long long)fs->pipe.vectors.computes);
+    if (n >= 0 && (size_t)n < len) {
+        uint64_t r = atomic_load(&fs->pipe.last_resize);
+        n += snprintf(buf + n, len - (size_t)n, "resized %llu\n", (unsigned long long)atomic_load(&fs->pipe.resized));
+        if (r && n >= 0 && (size_t)n < len)
+            n += snprintf(buf + n, len - (size_t)n, "last_resized %ux%u %ux%u\n", (unsigned)(r >> 48),
+                          (unsigned)(r >> 32 & 0xffff), (unsigned)(r >> 16 & 0xffff), (unsigned)(r & 0xffff));
+    }
     if (fs->remote && n >= 0 && (size_t)n < len) {
         const struct sf_remote_counters *rc = sf_remote_counters(fs->remote);
         n += snprintf(buf + n, len - (size_t)n,

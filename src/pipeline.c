@@ -319,16 +319,27 @@ static int stylize_admitted(struct sf_pipeline *p, const struct sf_model *m, con
     struct sf_image img, styled;
     struct sf_engine *e = NULL;
     double t0 = sf_monotonic(), t1, t2;
-    int rc;
+    int rc, fw, fh;
 
     rc = sf_image_decode(src, len, p->set.max_pixels, &img, why, whylen);
     if (rc)
         return rc;
+    fw = img.w;
+    fh = img.h;
     rc = sf_image_fit(&img, p->set.max_side);
     t1 = sf_monotonic();
     if (rc) {
         snprintf(why, whylen, "out of memory resizing");
         goto out_img;
+    }
+    if (img.w != fw || img.h != fh) {
+        uint64_t packed = (uint64_t)fw << 48 | (uint64_t)fh << 32 | (uint64_t)img.w << 16 | (uint64_t)img.h;
+        atomic_store(&p->last_resize, packed);
+        if (atomic_fetch_add(&p->resized, 1) == 0)
+            sf_notice("a %dx%d photo is stylized at %dx%d (max_side=%d; max_side=0 for full size, at more time "
+                      "and memory); said once, -v says each", fw, fh, img.w, img.h, p->set.max_side);
+        else
+            sf_info("%dx%d resized to %dx%d (max_side=%d)", fw, fh, img.w, img.h, p->set.max_side);
     }
     if (m->kind == SF_STYLE_NET && (rc = get_engine(p, &e, why, whylen)))
         goto out_img;

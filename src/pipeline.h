@@ -95,6 +95,11 @@ struct sf_pipeline {
     pthread_mutex_t mem_lock;       /* protects mem_used; held alone, briefly */
     pthread_cond_t mem_cond;        /* mem_used went down */
     uint64_t mem_used;
+    /* sources served downscaled by max_side: how many, and the last one's
+     * sizes packed as four 16-bit fields (from w, from h, to w, to h; the
+     * 16k guard keeps each in 16 bits); the first is also a notice */
+    atomic_ullong resized;
+    atomic_ullong last_resize;
 };
 
 /* One sf_produce call. */

@@ -190,4 +190,14 @@ cat "$MNT/styled/udnie/sub/many1.png" >"$W/again.png"
 ./stylefs stylize --styles "$STYLES" --no-cache udnie "$SRC/sub/many1.png" "$W/ref3.png" 2>/dev/null
 cmp -s "$W/again.png" "$W/ref3.png" && pass "after remount, entries read back byte-identical" || fail "after remount, entries read back byte-identical" "differs"
 unmount_it
+
+# --- say what is served: a source downscaled by max_side --------------------------------------
+: >"$LOG"
+mount_it -o max_side=32
+cat "$MNT/styled/udnie/a.jpg" "$MNT/styled/udnie/b.png" "$MNT/styled/udnie/sub/many1.png" >/dev/null
+[ "$(counter resized)" = 2 ] && [ "$(counter last_resized)" = "64x48 32x24" ] &&
+    [ "$(grep -c 'a 64x48 photo is stylized at 32x24 (max_side=32' "$LOG")" = 1 ] &&
+    pass "max_side: .stats counts the 2 sources downscaled (the 32x32 one is not) and names the last one's sizes; one notice says so" ||
+    fail "max_side: said in .stats and the log" "$(grep resized "$MNT/.stats" | tr '\n' ' '); $(tail -2 "$LOG")"
+unmount_it
 finish
