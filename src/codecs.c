@@ -332,6 +332,18 @@ int sf_tiff_decode(const uint8_t *d, size_t n, struct sf_image *img, int *orient
         goto out;
     }
     *orientation = o;
+    {   /* the ICC profile (tag 34675) and XMP (700), as stored */
+        uint32_t len = 0;
+        void *blk = NULL;
+        if (TIFFGetField(t, TIFFTAG_ICCPROFILE, &len, &blk) && blk && len &&
+            (rc = keep_block(&img->meta.icc, &img->meta.icc_len, blk, len)))
+            goto out;
+        len = 0;
+        blk = NULL;
+        if (TIFFGetField(t, TIFFTAG_XMLPACKET, &len, &blk) && blk && len &&
+            (rc = keep_block(&img->meta.xmp, &img->meta.xmp_len, blk, len)))
+            goto out;
+    }
     img->w = (int)w;
     img->h = (int)h;
     img->rgb = malloc(count * 3);
@@ -350,13 +362,15 @@ int sf_tiff_decode(const uint8_t *d, size_t n, struct sf_image *img, int *orient
             img->alpha[i] = (uint8_t)TIFFGetA(p);
     }
 out:
+    if (rc)
+        pixels_free(img);       /* and any metadata kept */
     free(raster);
     TIFFClose(t);
     return rc;
 }
 
-int sf_tiff_encode(const uint8_t *px, int comp, int w, int h, uint8_t **out, size_t *outlen, char *why,
-                   size_t whylen)
+int sf_tiff_encode(const uint8_t *px, int comp, int w, int h, const struct sf_meta *meta, uint8_t **out,
+                   size_t *outlen, char *why, size_t whylen)
 {
     struct tmem m = { 0 };
     TIFF *t = tiff_open(&m, "w");
@@ -380,6 +394,10 @@ int sf_tiff_encode(const uint8_t *px, int comp, int w, int h, uint8_t **out, siz
         uint16_t ex = EXTRASAMPLE_UNASSALPHA;
         TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &ex);
     }
+    if (meta->icc_len && meta->icc_len <= UINT32_MAX)
+        TIFFSetField(t, TIFFTAG_ICCPROFILE, (uint32_t)meta->icc_len, meta->icc);
+    if (meta->xmp_len && meta->xmp_len <= UINT32_MAX)
+        TIFFSetField(t, TIFFTAG_XMLPACKET, (uint32_t)meta->xmp_len, meta->xmp);
     for (int y = 0; y < h && !rc; y++)
         if (TIFFWriteScanline(t, (void *)(px + (size_t)y * w * comp), (uint32_t)y, 0) < 0)
             rc = m.failed ? -ENOMEM : -EIO;

@@ -543,6 +543,103 @@ static int decode_stb(const uint8_t *data, size_t len, enum sf_format f, struct 
     return 0;
 }
 
+/* ---- PNG metadata ------------------------------------------------------------
+ *
+ * A PNG chunk (PNG 3rd edition): length u32 BE (of the data), type (4
+ * ASCII bytes), data, CRC-32 u32 BE of type and data.  Ours, all before
+ * IDAT:
+ *   eXIf  the EXIF block itself (TIFF-structured, "II" or "MM" first);
+ *   iCCP  profile name (1-79 bytes), NUL, compression method 0, then the
+ *         ICC profile zlib-compressed;
+ *   iTXt  keyword "XML:com.adobe.xmp", NUL, compression flag (0 or 1),
+ *         method 0, language tag, NUL, translated keyword, NUL, then the
+ *         XMP packet as UTF-8 (zlib-compressed when the flag is 1).
+ * A malformed or oversized block is left out; only memory fails. */
+
+#define PNG_META_MAX (16u << 20)    /* the largest block kept, inflated */
+
+/* Inflate a zlib stream into a malloc'd block of at most PNG_META_MAX.
+ * 0 with *out NULL when it does not inflate; -ENOMEM. */
+static int png_inflate(const uint8_t *z, size_t n, uint8_t **out, size_t *outlen)
+{
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    size_t cap = n * 4 + 1024, got;
+    int rc = 0;
+
+    *out = NULL;
+    if (!d)
+        return -ENOMEM;
+    for (;;) {
+        uint8_t *b = malloc(cap < PNG_META_MAX ? cap : PNG_META_MAX);
+        enum libdeflate_result r;
+        if (!b) {
+            rc = -ENOMEM;
+            break;
+        }
+        r = libdeflate_zlib_decompress(d, z, n, b, cap < PNG_META_MAX ? cap : PNG_META_MAX, &got);
+        if (r == LIBDEFLATE_SUCCESS) {
+            *out = b;
+            *outlen = got;
+            break;
+        }
+        free(b);
+        if (r != LIBDEFLATE_INSUFFICIENT_SPACE || cap >= PNG_META_MAX)
+            break;                  /* damaged, or too large: left out */
+        cap *= 4;
+    }
+    libdeflate_free_decompressor(d);
+    return rc;
+}
+
+static int png_keep(uint8_t **dst, size_t *dlen, const uint8_t *p, size_t n)
+{
+    if (*dst || !n || n > PNG_META_MAX)
+        return 0;                   /* the first of each kind */
+    if (!(*dst = malloc(n)))
+        return -ENOMEM;
+    memcpy(*dst, p, n);
+    *dlen = n;
+    return 0;
+}
+
+static int png_meta_read(const uint8_t *d, size_t n, struct sf_meta *m)
+{
+    static const char xmp_kw[] = "XML:com.adobe.xmp";
+    size_t i = 8;
+    int rc = 0;
+
+    while (!rc && i + 12 <= n) {
+        uint32_t clen = rd_be32(d + i);
+        const uint8_t *t = d + i + 4, *p = d + i + 8, *end;
+        if (clen > n - i - 12 || !memcmp(t, "IDAT", 4))
+            break;
+        end = p + clen;
+        if (!memcmp(t, "eXIf", 4) && clen >= 8 && (!memcmp(p, "II", 2) || !memcmp(p, "MM", 2))) {
+            rc = png_keep(&m->exif, &m->exif_len, p, clen);
+        } else if (!memcmp(t, "iCCP", 4) && !m->icc) {
+            const uint8_t *z = memchr(p, 0, clen);
+            if (z && z + 2 < end && z[1] == 0)
+                rc = png_inflate(z + 2, (size_t)(end - z - 2), &m->icc, &m->icc_len);
+        } else if (!memcmp(t, "iTXt", 4) && !m->xmp && clen > sizeof xmp_kw + 2 &&
+                   !memcmp(p, xmp_kw, sizeof xmp_kw)) {
+            const uint8_t *q = p + sizeof xmp_kw, *lang, *tk;
+            int zflag = q[0];
+            if (q + 2 < end && (lang = memchr(q + 2, 0, (size_t)(end - q - 2))) &&
+                (tk = memchr(lang + 1, 0, (size_t)(end - lang - 1)))) {
+                tk++;
+                if (zflag == 0)
+                    rc = png_keep(&m->xmp, &m->xmp_len, tk, (size_t)(end - tk));
+                else if (zflag == 1 && q[1] == 0)
+                    rc = png_inflate(tk, (size_t)(end - tk), &m->xmp, &m->xmp_len);
+            }
+        }
+        i += 12 + (size_t)clen;
+    }
+    if (rc)
+        sf_meta_free(m);
+    return rc;
+}
+
 /* The decoded image is turned as shown: its EXIF must say so, and lose
  * the source's thumbnail (meta.h); EXIF that does not read is dropped. */
 static void meta_for_copy(struct sf_image *img)
@@ -588,7 +685,19 @@ int sf_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
             snprintf(why, whylen, "out of memory");
             sf_image_free(img);
         }
+        meta_for_copy(img);
         return rc;
+    }
+    if (f == SF_FMT_PNG) {
+        if ((rc = decode_stb(data, len, f, img, why, whylen)))
+            return rc;
+        if ((rc = png_meta_read(data, len, &img->meta))) {
+            snprintf(why, whylen, "out of memory");
+            sf_image_free(img);
+            return rc;
+        }
+        meta_for_copy(img);
+        return 0;
     }
     if (f != SF_FMT_JPEG)
         return decode_stb(data, len, f, img, why, whylen);
@@ -736,22 +845,32 @@ static uint8_t *png_chunk_end(uint8_t *c, size_t n)
     return c + 12 + n;
 }
 
-/* px: h rows of w*comp bytes (comp 3 or 4).  Returns 0, -ENOMEM or -EIO. */
-static int png_encode(const uint8_t *px, int w, int h, int comp, uint8_t **out, size_t *outlen)
+/* px: h rows of w*comp bytes (comp 3 or 4), with meta's blocks (see PNG
+ * metadata above; a block too large for a chunk is left out).  Returns 0,
+ * -ENOMEM or -EIO. */
+static int png_encode(const uint8_t *px, int w, int h, int comp, const struct sf_meta *meta, uint8_t **out,
+                      size_t *outlen)
 {
-    size_t stride = (size_t)w * comp, raw = (stride + 1) * h, bound, zn;
+    static const char icc_name[] = "ICC profile", xmp_kw[] = "XML:com.adobe.xmp";
+    size_t stride = (size_t)w * comp, raw = (stride + 1) * h, bound, zn, extra = 0;
     struct libdeflate_compressor *z = libdeflate_alloc_compressor(SF_PNG_LEVEL);
     uint8_t *filt = malloc(raw), *zero = calloc(1, stride), *o = NULL, *c;
     int rc = -ENOMEM;
 
     if (!z || !filt || !zero)
         goto out_free;
+    if (meta->exif_len && meta->exif_len < INT32_MAX)
+        extra += 12 + meta->exif_len;
+    if (meta->icc_len && meta->icc_len < PNG_META_MAX)
+        extra += 12 + sizeof icc_name + 1 + libdeflate_zlib_compress_bound(z, meta->icc_len);
+    if (meta->xmp_len && meta->xmp_len < INT32_MAX)
+        extra += 12 + sizeof xmp_kw + 4 + meta->xmp_len;
 #pragma omp parallel for schedule(static) if (raw > (1u << 20))
     for (int y = 0; y < h; y++)
         png_filter_row(px + y * stride, y ? px + (y - 1) * stride : zero, stride, comp,
                        filt + y * (stride + 1));
     bound = libdeflate_zlib_compress_bound(z, raw);
-    if (!(o = malloc(8 + 25 + 12 + bound + 12)))
+    if (!(o = malloc(8 + 25 + extra + 12 + bound + 12)))
         goto out_free;
     memcpy(o, "\x89PNG\r\n\x1a\n", 8);
     c = o + 8;
@@ -760,6 +879,28 @@ static int png_encode(const uint8_t *px, int w, int h, int comp, uint8_t **out, 
     put_be32(c + 12, (uint32_t)h);
     memcpy(c + 16, (const uint8_t[]){ 8, comp == 4 ? 6 : 2, 0, 0, 0 }, 5);
     c = png_chunk_end(c, 13);
+    if (meta->icc_len && meta->icc_len < PNG_META_MAX) {
+        size_t k;
+        memcpy(c + 4, "iCCP", 4);
+        memcpy(c + 8, icc_name, sizeof icc_name);       /* and its NUL */
+        c[8 + sizeof icc_name] = 0;                     /* deflate */
+        k = libdeflate_zlib_compress(z, meta->icc, meta->icc_len, c + 9 + sizeof icc_name,
+                                     libdeflate_zlib_compress_bound(z, meta->icc_len));
+        if (k)
+            c = png_chunk_end(c, sizeof icc_name + 1 + k);
+    }
+    if (meta->exif_len && meta->exif_len < INT32_MAX) {
+        memcpy(c + 4, "eXIf", 4);
+        memcpy(c + 8, meta->exif, meta->exif_len);
+        c = png_chunk_end(c, meta->exif_len);
+    }
+    if (meta->xmp_len && meta->xmp_len < INT32_MAX) {
+        memcpy(c + 4, "iTXt", 4);
+        memcpy(c + 8, xmp_kw, sizeof xmp_kw);          /* and its NUL */
+        memcpy(c + 8 + sizeof xmp_kw, "\0\0\0\0", 4);    /* uncompressed, no language, no translation */
+        memcpy(c + 12 + sizeof xmp_kw, meta->xmp, meta->xmp_len);
+        c = png_chunk_end(c, sizeof xmp_kw + 4 + meta->xmp_len);
+    }
     memcpy(c + 4, "IDAT", 4);
     if (!(zn = libdeflate_zlib_compress(z, filt, raw, c + 8, bound))) {
         rc = -EIO;
@@ -838,7 +979,7 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
         comp = 4;
     }
     if (fmt == SF_FMT_PNG) {
-        int rc = png_encode(px, img->w, img->h, comp, out, outlen);
+        int rc = png_encode(px, img->w, img->h, comp, &img->meta, out, outlen);
         free(rgba);
         if (rc)
             snprintf(why, whylen, "PNG encode failed");
@@ -847,7 +988,7 @@ int sf_image_encode(const struct sf_image *img, enum sf_format fmt, int quality,
     if (fmt == SF_FMT_WEBP || fmt == SF_FMT_TIFF || fmt == SF_FMT_HEIC || fmt == SF_FMT_AVIF) {
         int rc = fmt == SF_FMT_WEBP ? sf_webp_encode(px, comp, img->w, img->h, quality, &img->meta, out, outlen,
                                                      why, whylen)
-               : fmt == SF_FMT_TIFF ? sf_tiff_encode(px, comp, img->w, img->h, out, outlen, why, whylen)
+               : fmt == SF_FMT_TIFF ? sf_tiff_encode(px, comp, img->w, img->h, &img->meta, out, outlen, why, whylen)
                : sf_heif_encode(px, comp, img->w, img->h, fmt == SF_FMT_AVIF, quality, &img->meta, out, outlen,
                                 why, whylen);
         free(rgba);

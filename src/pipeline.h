@@ -50,7 +50,7 @@
 
 /* Bump when the engine's output or the encoders' bytes change: it is part
  * of every cache key, so old entries stop matching. */
-#define SF_FORMAT_VERSION 4     /* 4: the source's EXIF, XMP and ICC profile kept */
+#define SF_FORMAT_VERSION 5     /* 4: the source's EXIF, XMP and ICC profile kept; 5: in PNG and TIFF too */
 
 #define SF_DEFAULT_MAX_SIDE 1024
 #define SF_DEFAULT_QUALITY 90

@@ -104,7 +104,7 @@ exiftool -q -overwrite_original -Make=Canon -Model="EOS R6" -DateTimeOriginal="2
     -XMP-dc:Title="Beach" "-ThumbnailImage<=$W/thumb.jpg" "$W/meta.jpg"
 [ "$(exiftool -s -s -s -Orientation# "$W/meta.jpg")" = 6 ] && [ -n "$(exiftool -s -s -s -ThumbnailLength "$W/meta.jpg")" ] ||
     fail "metadata: exiftool wrote the test file" "$(exiftool -s "$W/meta.jpg" | head -5)"
-for ext in jpg heic webp avif; do
+for ext in jpg heic webp avif png; do
     $SF stylize --styles "$STYLES" --no-cache udnie "$W/meta.jpg" "$W/m.$ext" 2>"$W/err"
     tags=$(exiftool -s -s -s -Make -Model -DateTimeOriginal -Orientation# -Title -ImageSize "$W/m.$ext" | tr '\n' '|')
     if [ "$tags" = "Canon|EOS R6|2024:05:01 10:00:00|1|Beach|80x120|" ] &&
@@ -120,6 +120,44 @@ $SF stylize --styles "$STYLES" --no-cache udnie "$W/m.heic" "$W/fromheic.jpg" 2>
 [ "$(exiftool -s -s -s -Make -Title "$W/fromheic.jpg" | tr '\n' '|')" = "Canon|Beach|" ] &&
     pass "metadata: a HEIC's EXIF and XMP are kept on its styled copy" ||
     fail "metadata: from HEIC" "$(exiftool -s -Make -Title "$W/fromheic.jpg")"
+# PNG (eXIf, iTXt XMP, iCCP) and TIFF (XMP, ICC; a TIFF's EXIF is not
+# carried): an ICC profile of 3 kB made here goes through each, byte for
+# byte, and a PNG's EXIF and XMP come back out into a JPEG
+python3 -c "
+import struct, sys
+desc = b'stylefs test profile'
+tag = b'desc' + b'\0' * 4 + struct.pack('>I', len(desc) + 1) + desc + b'\0' + b'\0' * 8 + b'\0' * 3 + b'\0' * 67
+pad = bytes(range(256)) * 11
+body = struct.pack('>I', 1) + b'desc' + struct.pack('>II', 144, len(tag)) + tag + pad
+hdr = struct.pack('>I', 128 + len(body)) + b'none' + bytes([2, 0x10, 0, 0]) + b'mntrRGB XYZ ' + b'\0' * 12 + b'acsp' + b'\0' * 24 \
+    + struct.pack('>I', 0) + struct.pack('>iii', 63190, 65536, 54061) + b'\0' * 48
+open(sys.argv[1], 'wb').write(hdr + body)" "$W/p.icc"
+cp "$W/meta.jpg" "$W/metaicc.jpg"
+exiftool -q -overwrite_original "-ICC_Profile<=$W/p.icc" "$W/metaicc.jpg"
+for ext in png tif; do
+    $SF stylize --styles "$STYLES" --no-cache udnie "$W/metaicc.jpg" "$W/mi.$ext" 2>"$W/err"
+    exiftool -q -b -ICC_Profile "$W/mi.$ext" >"$W/mi.$ext.icc"
+    cmp -s "$W/mi.$ext.icc" "$W/p.icc" && [ "$(exiftool -s -s -s -Title "$W/mi.$ext")" = Beach ] &&
+        pass "metadata: .$ext keeps the ICC profile byte for byte ($(wc -c <"$W/p.icc") bytes) and the XMP" ||
+        fail "metadata: .$ext keeps the ICC profile and XMP" "$(exiftool -s -ProfileDescription -Title "$W/mi.$ext"); $(cat "$W/err")"
+done
+$SF stylize --styles "$STYLES" --no-cache udnie "$W/mi.png" "$W/frompng.jpg" 2>/dev/null
+exiftool -q -b -ICC_Profile "$W/frompng.jpg" >"$W/frompng.icc"
+[ "$(exiftool -s -s -s -Make -Title -Orientation# "$W/frompng.jpg" | tr '\n' '|')" = "Canon|Beach|1|" ] && cmp -s "$W/frompng.icc" "$W/p.icc" &&
+    pass "metadata: a PNG's EXIF, XMP and ICC profile are kept on its styled copy" ||
+    fail "metadata: from PNG" "$(exiftool -s -Make -Title -ProfileDescription "$W/frompng.jpg")"
+# an iCCP that inflates past 16 MiB (a 20 MB profile of zeros in 20 kB) is
+# left out, and the image still reads
+python3 -c "
+import struct, sys, zlib
+d = open(sys.argv[1], 'rb').read()
+body = b'big\0\0' + zlib.compress(b'\0' * 20000000, 9)
+ch = struct.pack('>I', len(body)) + b'iCCP' + body + struct.pack('>I', zlib.crc32(b'iCCP' + body))
+open(sys.argv[2], 'wb').write(d[:33] + ch + d[33:])" "$W/ref/a.png" "$W/iccbomb.png"
+/usr/bin/time -f %M -o "$W/iccbomb.rss" $SF stylize --styles "$STYLES" --no-cache udnie "$W/iccbomb.png" "$W/iccbomb.out.png" 2>"$W/err"
+[ -s "$W/iccbomb.out.png" ] && [ -z "$(exiftool -s -s -s -ICC_Profile "$W/iccbomb.out.png")" ] &&
+    pass "metadata: a PNG profile inflating past 16 MiB is left out; the image reads (max RSS $(($(cat "$W/iccbomb.rss") / 1024)) MiB)" ||
+    fail "metadata: an iCCP bomb" "$(cat "$W/err")"
 $SF stylize --styles "$STYLES" --no-cache --strip-meta udnie "$W/meta.jpg" "$W/strip.jpg" 2>/dev/null
 [ -z "$(exiftool -s -s -s -Make -Title -DateTimeOriginal "$W/strip.jpg")" ] &&
     pass "metadata: --strip-meta leaves out EXIF and XMP" || fail "metadata: --strip-meta" "$(exiftool -s "$W/strip.jpg" | grep -i "make\|title")"
