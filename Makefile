@@ -288,7 +288,7 @@ $(FUZZ_DIR)/fuzz_decode: $(FUZZ_SRC) src/image.h
 fuzz: $(FUZZ_DIR)/fuzz_decode $(BUILD)/tests/mkimg
 	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus $(FUZZ_DIR)/findings
 	@sh tests/fuzz/fuzz_seeds.sh $(BUILD)/tests/mkimg $(FUZZ_DIR)/seeds
-	$(FUZZ_DIR)/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 $(FUZZ_DIR)/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ_DIR)/findings/ -print_final_stats=1 $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
 # libFuzzer over the TFLite reader and runner (tests/fuzz/fuzz_tflite.c), seeded
