@@ -87,7 +87,7 @@ endif
 # Magenta's two networks on top of them.
 ARB_C     := arbitrary/tflite.c arbitrary/tflnet.c arbitrary/arbitrary.c
 AVX512    := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
-SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/log.c src/util.c \
+SRC_C   := src/main.c src/cli.c src/cli_stylize.c src/cli_cache.c src/cli_warm.c src/cli_worker.c src/log.c src/util.c \
            src/cli_mount.c src/style.c src/layers.c src/image.c src/codecs.c src/meta.c src/engine.c src/idle.c src/pipeline.c \
            src/stb_impl.c src/fs.c $(ARB_C) cache/cache.c cache/remote.c $(CPU_C)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRC_C)))

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,12 +158,13 @@ static void set_error(redisContext *c, int type, const char *fmt, ...)
 }
 
 /* Send what the context has queued, then read one reply within the bounds
- * above.  Returns 0 with *out set (the caller frees it), or -ENOTCONN,
+ * above, the whole of it within ms (0: no time bound; the blocking reads
+ * of a worker's own connection).  Returns 0 with *out set (the caller frees it), or -ENOTCONN,
  * -ETIMEDOUT, -EPROTO (garbage, or a reply past a bound), -ENOMEM, with
  * the context's err and errstr set: the connection is then unusable. */
-static int read_reply(const struct sf_remote *r, redisContext *c, redisReply **out)
+static int read_reply_within(const struct sf_remote *r, redisContext *c, redisReply **out, uint64_t ms)
 {
-    double deadline = sf_monotonic() + (double)r->timeout_ms / 1000.0;
+    double deadline = ms ? sf_monotonic() + (double)ms / 1000.0 : 1e300;
     void *rep = NULL;
     int done = 0;
 
@@ -188,7 +190,7 @@ static int read_reply(const struct sf_remote *r, redisContext *c, redisReply **o
             return -EPROTO;
         }
         if (sf_monotonic() > deadline) {
-            set_error(c, REDIS_ERR_OTHER, "no whole reply within %llu ms", (unsigned long long)r->timeout_ms);
+            set_error(c, REDIS_ERR_OTHER, "no whole reply within %llu ms", (unsigned long long)ms);
             return -ETIMEDOUT;
         }
         if (redisBufferRead(c) != REDIS_OK)
@@ -196,6 +198,12 @@ static int read_reply(const struct sf_remote *r, redisContext *c, redisReply **o
     }
     *out = rep;
     return 0;
+}
+
+/* read_reply_within the timeout (the common case). */
+static int read_reply(const struct sf_remote *r, redisContext *c, redisReply **out)
+{
+    return read_reply_within(r, c, out, r->timeout_ms);
 }
 
 /* Queue a command and read its reply (read_reply's returns). */
@@ -830,6 +838,465 @@ int sf_remote_wait(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], dou
     }
 }
 
+/* ---- the work queue (remote.h: the stream, its group, the heartbeat) ----------- */
+
+#define GROUP "workers"
+
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static int unhex(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -EINVAL;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+int sf_remote_workers_alive(struct sf_remote *r)
+{
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    snprintf(k, sizeof k, "%sworkers", r->prefix);
+    if (!(rep = command(r, &rc, "EXISTS %s", k)))
+        return rc;
+    rc = rep->type == REDIS_REPLY_INTEGER ? (rep->integer ? 0 : -ENOENT) : redis_errno(NULL, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_queue_depth(struct sf_remote *r, uint64_t *n)
+{
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    snprintf(k, sizeof k, "%sjobs", r->prefix);
+    if (!(rep = command(r, &rc, "XLEN %s", k)))
+        return rc;
+    rc = rep->type == REDIS_REPLY_INTEGER ? 0 : redis_errno(NULL, rep);
+    *n = rc ? 0 : (uint64_t)rep->integer;
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_enqueue(struct sf_remote *r, const struct sf_job *j, const uint8_t *src, size_t len)
+{
+    char k[NAME_MAX_LEN], s[NAME_MAX_LEN], hk[33], hd[33];
+    redisReply *rep;
+    int rc;
+
+    if (len > SF_REMOTE_MAX_VALUE)
+        return -EFBIG;
+    name(r, "src:", j->key, s);
+    if (!(rep = command(r, &rc, "SET %s %b PX %llu", s, src, len, (unsigned long long)SF_JOB_SOURCE_TTL_MS)))
+        return rc;
+    rc = rep->type == REDIS_REPLY_STATUS ? 0 : redis_errno(NULL, rep);
+    if (rc)
+        reply_warn(r, "storing a job's source", rep);
+    freeReplyObject(rep);
+    if (rc)
+        return rc;
+    hex_of(j->key, 16, hk);
+    hex_of(j->digest, 16, hd);
+    snprintf(k, sizeof k, "%sjobs", r->prefix);
+    if (!(rep = command(r, &rc, "XADD %s * key %s token %s style %s digest %s fmt %u max_side %d quality %d "
+                                "strip_meta %d from %s", k, hk, j->token, j->style, hd, (unsigned)j->fmt, j->max_side,
+                        j->quality, j->strip_meta, r->holder)))
+        return rc;
+    rc = rep->type == REDIS_REPLY_STRING ? 0 : redis_errno(NULL, rep);
+    if (rc)
+        reply_warn(r, "queueing a job", rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* A job's fields from a stream entry [id, [field, value, ...]]: 0, or
+ * -EINVAL (a malformed entry: the caller acknowledges and drops it). */
+static int job_of(const redisReply *e, struct sf_job *j)
+{
+    const redisReply *f;
+    int got = 0;
+
+    memset(j, 0, sizeof *j);
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+        return -EINVAL;
+    snprintf(j->id, sizeof j->id, "%s", e->element[0]->str);
+    f = e->element[1];
+    if (f->type != REDIS_REPLY_ARRAY)
+        return -EINVAL;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *n = f->element[i], *v = f->element[i + 1];
+        long x;
+        if (n->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            return -EINVAL;
+        x = strtol(v->str, NULL, 10);
+        if (!strcmp(n->str, "key"))
+            got |= unhex(v->str, v->len, j->key, 16) ? 0 : 1;
+        else if (!strcmp(n->str, "digest"))
+            got |= unhex(v->str, v->len, j->digest, 16) ? 0 : 2;
+        else if (!strcmp(n->str, "token") && v->len < sizeof j->token)
+            got |= (snprintf(j->token, sizeof j->token, "%s", v->str), 4);
+        else if (!strcmp(n->str, "style") && v->len < sizeof j->style)
+            got |= (snprintf(j->style, sizeof j->style, "%s", v->str), 8);
+        else if (!strcmp(n->str, "fmt"))
+            got |= (j->fmt = (uint32_t)x, 16);
+        else if (!strcmp(n->str, "max_side"))
+            got |= (j->max_side = (int)x, 32);
+        else if (!strcmp(n->str, "quality"))
+            got |= (j->quality = (int)x, 64);
+        else if (!strcmp(n->str, "strip_meta"))
+            got |= (j->strip_meta = (int)x, 128);
+        else if (!strcmp(n->str, "from") && v->len < sizeof j->from)
+            snprintf(j->from, sizeof j->from, "%s", v->str);
+    }
+    return got == 255 ? 0 : -EINVAL;
+}
+
+struct sf_remote_consumer {
+    struct sf_remote *r;
+    pthread_mutex_t lock;       /* protects c's lifetime and stop against interrupt */
+    redisContext *c;            /* its own, not the pool's: it blocks */
+    char name[96];
+    atomic_int stop;
+};
+
+int sf_remote_consumer_open(struct sf_remote *r, const char *cname, struct sf_remote_consumer **out)
+{
+    struct sf_remote_consumer *q = calloc(1, sizeof *q);
+
+    if (!q)
+        return -ENOMEM;
+    q->r = r;
+    pthread_mutex_init(&q->lock, NULL);
+    snprintf(q->name, sizeof q->name, "%s", cname);
+    *out = q;
+    return 0;
+}
+
+void sf_remote_consumer_interrupt(struct sf_remote_consumer *q)
+{
+    pthread_mutex_lock(&q->lock);
+    atomic_store(&q->stop, 1);
+    if (q->c && q->c->fd >= 0)
+        shutdown(q->c->fd, SHUT_RDWR);  /* the blocked read returns */
+    pthread_mutex_unlock(&q->lock);
+}
+
+void sf_remote_consumer_close(struct sf_remote_consumer *q)
+{
+    if (!q)
+        return;
+    if (q->c)
+        redisFree(q->c);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+/* Connect (again), and make the group (from the stream's start, so that
+ * jobs queued before any worker came are served).  0 or -ENOTCONN. */
+static int consumer_dial(struct sf_remote_consumer *q)
+{
+    char why[256], k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    if (q->c)
+        return 0;
+    if (!(q->c = dial(q->r, why, sizeof why))) {
+        sf_warn("redis %s: %s", q->r->url, why);
+        return -ENOTCONN;
+    }
+    snprintf(k, sizeof k, "%sjobs", q->r->prefix);
+    rc = call(q->r, q->c, &rep, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", k);
+    if (!rc && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSYGROUP", 9)) {
+        reply_warn(q->r, "creating the workers' group", rep);
+        rc = -EPROTO;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    if (rc) {
+        redisFree(q->c);
+        q->c = NULL;
+        return rc == -EPROTO ? rc : -ENOTCONN;
+    }
+    redisSetTimeout(q->c, (struct timeval){ 0, 0 });    /* XREADGROUP BLOCK 0 waits as long as it must */
+    return 0;
+}
+
+int sf_remote_job_next(struct sf_remote_consumer *q, struct sf_job *j)
+{
+    char k[NAME_MAX_LEN];
+    redisReply *rep = NULL;
+    int rc;
+
+    for (;;) {
+        /* under the lock up to the blocking read: an interrupt either
+         * comes before (stop is seen here) or finds c to shut down */
+        pthread_mutex_lock(&q->lock);
+        if (atomic_load(&q->stop)) {
+            pthread_mutex_unlock(&q->lock);
+            return -ECANCELED;
+        }
+        if ((rc = consumer_dial(q))) {
+            pthread_mutex_unlock(&q->lock);
+            return rc;
+        }
+        snprintf(k, sizeof k, "%sjobs", q->r->prefix);
+        rc = redisAppendCommand(q->c, "XREADGROUP GROUP " GROUP " %s COUNT 1 BLOCK 0 STREAMS %s >", q->name, k);
+        pthread_mutex_unlock(&q->lock);
+        if (rc != REDIS_OK)
+            return -ENOMEM;
+        rc = read_reply_within(q->r, q->c, &rep, 0);
+        if (rc) {
+            if (!atomic_load(&q->stop))
+                sf_warn("redis %s: waiting for jobs: %s", q->r->url, q->c->errstr);
+            pthread_mutex_lock(&q->lock);
+            redisFree(q->c);
+            q->c = NULL;
+            pthread_mutex_unlock(&q->lock);
+            return atomic_load(&q->stop) ? -ECANCELED : rc;
+        }
+        /* [[stream, [[id, [f, v, ...]]]]] */
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
+            rep->element[0]->elements == 2 && rep->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
+            rep->element[0]->element[1]->elements == 1) {
+            const redisReply *e = rep->element[0]->element[1]->element[0];
+            rc = job_of(e, j);
+            if (rc && e->type == REDIS_REPLY_ARRAY && e->elements >= 1 && e->element[0]->type == REDIS_REPLY_STRING) {
+                snprintf(j->id, sizeof j->id, "%s", e->element[0]->str);
+                sf_warn("redis %s: a malformed job %s; dropping it", q->r->url, j->id);
+                sf_remote_job_done(q->r, j, 0);
+                rc = -EAGAIN;
+            }
+        } else if (rep->type == REDIS_REPLY_ERROR) {
+            reply_warn(q->r, "waiting for jobs", rep);
+            rc = -EPROTO;
+        } else {
+            rc = -EAGAIN;           /* nothing (a nil reply) */
+        }
+        freeReplyObject(rep);
+        if (rc != -EAGAIN)
+            return rc;
+    }
+}
+
+int sf_remote_job_source(struct sf_remote *r, const struct sf_job *j, uint8_t **src, size_t *len)
+{
+    static const char get_src[] =
+        "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end "
+        "return redis.call('get', KEYS[1])";
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, "src:", j->key, k);
+    if (!(rep = command(r, &rc, "EVAL %s 1 %s %llu", get_src, k, (unsigned long long)SF_REMOTE_MAX_VALUE)))
+        return rc;
+    if (rep->type == REDIS_REPLY_NIL)
+        rc = -ENOENT;
+    else if (rep->type == REDIS_REPLY_INTEGER)
+        rc = -EFBIG;
+    else if (rep->type != REDIS_REPLY_STRING)
+        rc = redis_errno(NULL, rep);
+    else if (!(*src = malloc(rep->len ? rep->len : 1)))
+        rc = -ENOMEM;
+    else {
+        memcpy(*src, rep->str, rep->len);
+        *len = rep->len;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_job_done(struct sf_remote *r, const struct sf_job *j, int drop_source)
+{
+    static const char done[] =
+        "redis.call('xack', KEYS[1], ARGV[1], ARGV[2]) redis.call('xdel', KEYS[1], ARGV[2]) "
+        "if ARGV[3] == '1' then redis.call('del', KEYS[2]) end return 1";
+    char k[NAME_MAX_LEN], s[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    snprintf(k, sizeof k, "%sjobs", r->prefix);
+    name(r, "src:", j->key, s);
+    if (!(rep = command(r, &rc, "EVAL %s 2 %s %s " GROUP " %s %d", done, k, s, j->id, drop_source ? 1 : 0)))
+        return rc;
+    rc = rep->type == REDIS_REPLY_INTEGER ? 0 : redis_errno(NULL, rep);
+    if (rc)
+        reply_warn(r, "acknowledging a job", rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_job_lease(struct sf_remote *r, const struct sf_job *j, char token[SF_REMOTE_TOKEN_LEN])
+{
+    /* KEYS[1] the entry, KEYS[2] the lease; ARGV: the job's token, a new
+     * token, the lease in ms.  0: done already; 1: the job's lease, ours
+     * now (renewed); 2: a new lease; 3: another holder computes it. */
+    static const char adopt[] =
+        "if redis.call('exists', KEYS[1]) == 1 then return 0 end "
+        "local v = redis.call('get', KEYS[2]) "
+        "if v == ARGV[1] then redis.call('pexpire', KEYS[2], ARGV[3]) return 1 end "
+        "if not v then redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 2 end return 3";
+    char e[NAME_MAX_LEN], l[NAME_MAX_LEN], fresh[SF_REMOTE_TOKEN_LEN];
+    struct timespec ts;
+    redisReply *rep;
+    int rc;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(fresh, sizeof fresh, "%.40s:%llx:%lx", r->holder,
+             (unsigned long long)atomic_fetch_add(&r->token_seq, 1), (long)ts.tv_nsec);
+    name(r, "r:", j->key, e);
+    name(r, "l:", j->key, l);
+    if (!(rep = command(r, &rc, "EVAL %s 2 %s %s %s %s %llu", adopt, e, l, j->token, fresh,
+                        (unsigned long long)r->lease_ms)))
+        return rc;
+    if (rep->type != REDIS_REPLY_INTEGER) {
+        reply_warn(r, "taking a job's lease", rep);
+        rc = redis_errno(NULL, rep);
+    } else if (rep->integer == 0) {
+        rc = -EEXIST;
+    } else if (rep->integer == 3) {
+        rc = -EBUSY;
+    } else {
+        snprintf(token, SF_REMOTE_TOKEN_LEN, "%s", rep->integer == 1 ? j->token : fresh);
+        rc = 0;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_job_refuse(struct sf_remote *r, const struct sf_job *j, const char *token, const char *why)
+{
+    char f[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, "f:", j->key, f);
+    if ((rep = command(r, &rc, "SET %s %s PX %llu", f, why, (unsigned long long)SF_JOB_REFUSAL_TTL_MS)))
+        freeReplyObject(rep);
+    return sf_remote_release(r, j->key, token, 0);
+}
+
+int sf_remote_job_refused(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], char *why, size_t whylen)
+{
+    char f[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, "f:", key, f);
+    if (!(rep = command(r, &rc, "GET %s", f)))
+        return rc;
+    if (rep->type == REDIS_REPLY_STRING) {
+        snprintf(why, whylen, "%s", rep->str);
+        rc = 0;
+    } else {
+        rc = rep->type == REDIS_REPLY_NIL ? -ENOENT : redis_errno(NULL, rep);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_heartbeat(struct sf_remote *r, const char *worker, const char *info, uint64_t ttl_ms)
+{
+    /* KEYS: w:ID, workers, jobs; ARGV: info, ttl, the lease.  Jobs pending
+     * longer than a lease (their worker died) are queued again as new
+     * entries, which wakes a blocked worker. */
+    static const char beat[] =
+        "redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) redis.call('set', KEYS[2], '1', 'PX', ARGV[2]) "
+        "if redis.call('exists', KEYS[3]) == 0 then return 0 end "
+        "local ok, r = pcall(redis.call, 'xautoclaim', KEYS[3], '" GROUP "', 'reclaim', ARGV[3], '0-0', 'COUNT', 16) "
+        "if not ok then return 0 end "
+        "local n = 0 "
+        "for _, e in ipairs(r[2]) do "
+        "  if e[2] then redis.call('xadd', KEYS[3], '*', unpack(e[2])) n = n + 1 end "
+        "  redis.call('xack', KEYS[3], '" GROUP "', e[1]) redis.call('xdel', KEYS[3], e[1]) "
+        "end return n";
+    char w[NAME_MAX_LEN], all[NAME_MAX_LEN], k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    snprintf(w, sizeof w, "%sw:%s", r->prefix, worker);
+    snprintf(all, sizeof all, "%sworkers", r->prefix);
+    snprintf(k, sizeof k, "%sjobs", r->prefix);
+    if (!(rep = command(r, &rc, "EVAL %s 3 %s %s %s %s %llu %llu", beat, w, all, k, info, (unsigned long long)ttl_ms,
+                        (unsigned long long)r->lease_ms)))
+        return rc;
+    if (rep->type != REDIS_REPLY_INTEGER) {
+        reply_warn(r, "the heartbeat", rep);
+        rc = redis_errno(NULL, rep);
+    } else {
+        if (rep->integer > 0)
+            sf_warn("redis %s: %lld job(s) pending past the lease (their worker died) queued again", r->url,
+                    rep->integer);
+        rc = 0;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_queue_info(struct sf_remote *r, struct sf_queue_info *qi)
+{
+    /* workers alive (their heartbeat values), the depth, the oldest entry's
+     * ID (milliseconds since the epoch first) */
+    static const char info[] =
+        "local out = {} local cur = '0' repeat "
+        "  local s = redis.call('scan', cur, 'MATCH', ARGV[1], 'COUNT', 1000) cur = s[1] "
+        "  for _, k in ipairs(s[2]) do local v = redis.call('get', k) if v then out[#out + 1] = v end end "
+        "until cur == '0' "
+        "local n = redis.call('exists', KEYS[1]) == 1 and redis.call('xlen', KEYS[1]) or 0 "
+        "local first = n > 0 and redis.call('xrange', KEYS[1], '-', '+', 'COUNT', 1)[1][1] or '' "
+        "return {n, first, out}";
+    char k[NAME_MAX_LEN], pat[2 * NAME_MAX_LEN + 4];
+    size_t n = 0;
+    redisReply *rep;
+    int rc;
+
+    memset(qi, 0, sizeof *qi);
+    for (const char *p = r->prefix; *p; p++) {
+        if (strchr("*?[]\\", *p))
+            pat[n++] = '\\';
+        pat[n++] = *p;
+    }
+    memcpy(pat + n, "w:*", 4);
+    snprintf(k, sizeof k, "%sjobs", r->prefix);
+    if (!(rep = command(r, &rc, "EVAL %s 1 %s %s", info, k, pat)))
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->type != REDIS_REPLY_STRING || rep->element[2]->type != REDIS_REPLY_ARRAY) {
+        reply_warn(r, "reading the queue", rep);
+        rc = redis_errno(NULL, rep);
+        freeReplyObject(rep);
+        return rc;
+    }
+    qi->depth = (uint64_t)rep->element[0]->integer;
+    if (rep->element[1]->len) {
+        struct timespec ts;
+        uint64_t first = strtoull(rep->element[1]->str, NULL, 10), now;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        qi->oldest_ms = now > first ? now - first : 0;
+    }
+    for (size_t i = 0; i < rep->element[2]->elements && qi->nworkers < SF_QUEUE_MAX_WORKERS; i++) {
+        const redisReply *v = rep->element[2]->element[i];
+        if (v->type == REDIS_REPLY_STRING)
+            snprintf(qi->workers[qi->nworkers++], sizeof qi->workers[0], "%s", v->str);
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
 /* ---- stats ------------------------------------------------------------------- */
 
 int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes)
@@ -889,3 +1356,5 @@ out_broken:
     }
     return rc;
 }
+
+const char *sf_remote_holder(const struct sf_remote *r) { return r->holder; }

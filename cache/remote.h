@@ -144,4 +144,94 @@ int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes);
 /* The URL as given, for messages. */
 const char *sf_remote_url(const struct sf_remote *r);
 
+/* ---- the work queue: computations handed to workers -----------------------
+ *
+ * Keys, under the prefix:
+ *   "jobs"        a stream; one consumer group, "workers".  An entry's
+ *                 fields: key (32 hex, the content key), token (the lease
+ *                 the mount took on key), style (its name with any
+ *                 suffix), digest (32 hex, the style's), fmt (the output
+ *                 format, enum sf_format), max_side, quality, strip_meta
+ *                 (decimal), from (the mount's "host:pid").  A worker
+ *                 acknowledges and deletes it when done, so XLEN is the
+ *                 queue's depth.
+ *   "src:" HEX    the job's source bytes, SET PX SF_JOB_SOURCE_TTL_MS by
+ *                 the mount, deleted by the worker when done.
+ *   "f:" HEX      a worker's refusal ("no style udnie with that digest"),
+ *                 PX SF_JOB_REFUSAL_TTL_MS: the mount stops waiting.
+ *   "w:" ID       a worker's heartbeat ("device jobs host:pid"), PX three
+ *                 periods; "workers" ("1", the same TTL) is refreshed by
+ *                 every live worker: a mount's one-key test.
+ * A worker blocks in XREADGROUP (BLOCK 0) on a connection of its own; its
+ * heartbeat (one EVAL every SF_HEARTBEAT_MS) also queues again, as new
+ * entries, the jobs pending longer than a lease (XAUTOCLAIM): their
+ * worker died, and the new entry wakes a blocked one.  The lease on a key
+ * keeps computations to one: the mount takes it and names it in the job;
+ * the worker renews it (or takes it anew once it expired) before it
+ * computes, and releases it after storing the entry. */
+
+#define SF_HEARTBEAT_MS 5000
+#define SF_JOB_SOURCE_TTL_MS (10ULL * 60 * 1000)
+#define SF_JOB_REFUSAL_TTL_MS 60000ULL
+#define SF_QUEUE_MAX_WORKERS 64
+
+struct sf_job {
+    char id[64];                /* the stream entry's ID */
+    uint8_t key[SF_CACHE_KEY_LEN];
+    char token[SF_REMOTE_TOKEN_LEN];
+    char style[256];
+    uint8_t digest[16];
+    uint32_t fmt;
+    int max_side, quality, strip_meta;
+    char from[200];
+};
+
+struct sf_queue_info {
+    uint64_t depth, oldest_ms;  /* entries in the stream; the oldest's age */
+    int nworkers;
+    char workers[SF_QUEUE_MAX_WORKERS][160];    /* their heartbeats */
+};
+
+/* 0 when some worker's heartbeat is alive, -ENOENT when none, or the
+ * store's errors (-ENOTCONN, -ETIMEDOUT, -EPROTO). */
+int sf_remote_workers_alive(struct sf_remote *r);
+/* The stream's length.  0 or the store's errors. */
+int sf_remote_queue_depth(struct sf_remote *r, uint64_t *n);
+/* Store the source (at most SF_REMOTE_MAX_VALUE: else -EFBIG) and queue
+ * the job.  0 or the store's errors. */
+int sf_remote_enqueue(struct sf_remote *r, const struct sf_job *j, const uint8_t *src, size_t len);
+/* Workers, queue depth and the oldest job's age (stylefs stats --redis). */
+int sf_remote_queue_info(struct sf_remote *r, struct sf_queue_info *qi);
+
+/* A worker thread's consumer: its own connection, which blocks. */
+struct sf_remote_consumer;
+int sf_remote_consumer_open(struct sf_remote *r, const char *name, struct sf_remote_consumer **out);
+/* Make a blocked sf_remote_job_next return -ECANCELED (signal-safe
+ * enough: an atomic store and shutdown(2)). */
+void sf_remote_consumer_interrupt(struct sf_remote_consumer *q);
+void sf_remote_consumer_close(struct sf_remote_consumer *q);
+/* Block until a job comes.  0 with *j, -ECANCELED (interrupted),
+ * -ENOTCONN or -EPROTO (the connection failed: it is dialled again on the
+ * next call), -ENOMEM.  A malformed entry is dropped and logged. */
+int sf_remote_job_next(struct sf_remote_consumer *q, struct sf_job *j);
+/* The job's source bytes (*src malloc'd).  0, -ENOENT (expired), -EFBIG,
+ * or the store's errors. */
+int sf_remote_job_source(struct sf_remote *r, const struct sf_job *j, uint8_t **src, size_t *len);
+/* Before computing: the job's lease renewed (token = the job's), or a new
+ * one taken once it expired (a fresh token).  0, -EEXIST (the entry is
+ * stored already: nothing to do), -EBUSY (another holder computes it), or
+ * the store's errors. */
+int sf_remote_job_lease(struct sf_remote *r, const struct sf_job *j, char token[SF_REMOTE_TOKEN_LEN]);
+/* Refuse a job (why, for the mount's log) and release its lease. */
+int sf_remote_job_refuse(struct sf_remote *r, const struct sf_job *j, const char *token, const char *why);
+/* A refusal of key's job: 0 with why, -ENOENT (none), the store's errors. */
+int sf_remote_job_refused(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], char *why, size_t whylen);
+/* Acknowledge and delete the entry, and with drop_source the source. */
+int sf_remote_job_done(struct sf_remote *r, const struct sf_job *j, int drop_source);
+/* The heartbeat of worker ID (info: "device jobs host:pid"), live for
+ * ttl_ms; it also queues again the jobs pending past a lease. */
+int sf_remote_heartbeat(struct sf_remote *r, const char *worker, const char *info, uint64_t ttl_ms);
+/* The holder name, "host:pid" (a worker's default ID). */
+const char *sf_remote_holder(const struct sf_remote *r);
+
 #endif

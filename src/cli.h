@@ -24,6 +24,7 @@ int cmd_prune(int argc, char **argv);
 /* stylefs warm: precompute a folder into the cache (cli_warm.c); also
  * exits 130 when interrupted. */
 int cmd_warm(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 /* The mount: stylefs [options] SOURCE MOUNTPOINT (cli_mount.c). */
 int cmd_mount(int argc, char **argv);
 

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -43,8 +44,9 @@ static const char stats_help[] =
     "  --verify   also read every entry and check its checksum; exit 1 if any\n"
     "             is damaged (a damaged entry is never served: it is dropped)\n"
     "  --redis    also count the shared store's entries and bytes under the\n"
-    "             prefix (SCAN); exit 1 if it cannot be reached.  Without a\n"
-    "             local cache, only those are printed.\n";
+    "             prefix (SCAN), the workers alive (stylefs worker), the jobs\n"
+    "             queued and the oldest one's age; exit 1 if it cannot be\n"
+    "             reached.  Without a local cache, only those are printed.\n";
 
 /* The shared store's part of stats.  0, or 1 after saying why. */
 static int remote_stats(const struct sf_remote_opts *ro)
@@ -63,6 +65,19 @@ static int remote_stats(const struct sf_remote_opts *ro)
     if (!rc) {
         printf("remote entries: %llu\n", (unsigned long long)n);
         printf("remote bytes: %llu (%s)\n", (unsigned long long)bytes, sf_fmt_size(bytes, a, sizeof a));
+        struct sf_queue_info *qi = malloc(sizeof *qi);
+        if (qi && (rc = sf_remote_queue_info(r, qi)) == 0) {
+            printf("workers: %d\n", qi->nworkers);
+            for (int i = 0; i < qi->nworkers; i++)
+                printf("worker: %s\n", qi->workers[i]);
+            printf("queued jobs: %llu\n", (unsigned long long)qi->depth);
+            printf("oldest job: %.1f s\n", (double)qi->oldest_ms / 1e3);
+        } else if (!qi) {
+            rc = -ENOMEM;
+        }
+        free(qi);
+        if (rc)
+            fprintf(stderr, "stylefs: stats: redis %s: the work queue: %s\n", ro->url, strerror(-rc));
     } else {
         fprintf(stderr, "stylefs: stats: redis %s: %s\n", ro->url, strerror(-rc));
     }

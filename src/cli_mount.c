@@ -18,6 +18,7 @@
 
 struct mount_opts {
     char *styles, *cache, *max_side, *max_pixels, *quality, *cache_max, *device, *gpu_idle, *max_threads, *mem_max;
+    char *compute, *offload_max, *offload_timeout;
     char *redis, *redis_auth, *redis_prefix, *redis_ttl, *redis_lease, *redis_timeout, *redis_key, *arbitrary;
     char *log;
     char *source, *mountpoint;
@@ -40,6 +41,10 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOPT("gpu_idle=%s", gpu_idle),     MOPT("--gpu-idle=%s", gpu_idle), MOPT("--gpu-idle %s", gpu_idle),
     MOPT("max_threads=%s", max_threads), MOPT("--max-threads=%s", max_threads), MOPT("--max-threads %s", max_threads),
     MOPT("mem_max=%s", mem_max),       MOPT("--mem-max=%s", mem_max), MOPT("--mem-max %s", mem_max),
+    MOPT("compute=%s", compute),       MOPT("--compute=%s", compute), MOPT("--compute %s", compute),
+    MOPT("offload_max=%s", offload_max), MOPT("--offload-max=%s", offload_max), MOPT("--offload-max %s", offload_max),
+    MOPT("offload_timeout=%s", offload_timeout), MOPT("--offload-timeout=%s", offload_timeout),
+    MOPT("--offload-timeout %s", offload_timeout),
     MOPT("log=%s", log),               MOPT("--log=%s", log), MOPT("--log %s", log),
     MOPT("arbitrary=%s", arbitrary),   MOPT("--arbitrary=%s", arbitrary), MOPT("--arbitrary %s", arbitrary),
     MOPT("redis=%s", redis),           MOPT("--redis=%s", redis), MOPT("--redis %s", redis),
@@ -118,6 +123,10 @@ static const char mount_help[] =
     "  redis_ttl=AGE     how long Redis keeps a result (30d)\n"
     "  redis_lease=SECS  how long other hosts wait on a computation here (30)\n"
     "  redis_timeout=MS  bound on every Redis call (1000)\n"
+    "  compute=MODE      local (default), auto (hand computations to live workers: stylefs worker)\n"
+    "                    or remote (never compute here); needs redis=\n"
+    "  offload_max=N     auto computes here past N queued jobs (64)\n"
+    "  offload_timeout=SECS  a reader's wait on the workers before auto computes here and remote fails (30)\n"
     "  confine           serve nothing outside SOURCE through symlinks (always with allow_other)\n"
     "  nonempty          mount over a directory that is not empty\n"
     "  strip_meta        serve no EXIF, XMP or ICC profile (kept from the source by default)\n"
@@ -254,6 +263,33 @@ static int parse_values(const struct mount_opts *o, struct sf_fs_config *c, stru
         fprintf(stderr, "stylefs: mem_max takes a size of at least 16M like 2G, not '%s'\n", o->mem_max);
         return -1;
     }
+    if (o->compute) {
+        if (!strcmp(o->compute, "local"))
+            c->compute = SF_COMPUTE_LOCAL;
+        else if (!strcmp(o->compute, "auto"))
+            c->compute = SF_COMPUTE_AUTO;
+        else if (!strcmp(o->compute, "remote"))
+            c->compute = SF_COMPUTE_REMOTE;
+        else {
+            fprintf(stderr, "stylefs: compute takes local, auto or remote, not '%s'\n", o->compute);
+            return -1;
+        }
+    }
+    if ((o->offload_max || o->offload_timeout || c->compute != SF_COMPUTE_LOCAL) && !o->redis) {
+        fprintf(stderr, "stylefs: compute=auto or remote, offload_max and offload_timeout need redis=URL "
+                        "(the workers' queue)\n");
+        return -1;
+    }
+    if (o->offload_max) {
+        if (sf_cli_parse_num(NULL, "offload_max", o->offload_max, 1, 1000000, &v))
+            return -1;
+        c->offload_max = v;
+    }
+    if (o->offload_timeout) {
+        if (sf_cli_parse_num(NULL, "offload_timeout", o->offload_timeout, 1, 86400, &v))
+            return -1;
+        c->offload_timeout = (unsigned)v;
+    }
     if (o->cache_max && sf_parse_size(o->cache_max, &c->cache_max)) {
         fprintf(stderr, "stylefs: cache_max takes a size like 500M or 2G, not '%s'\n", o->cache_max);
         return -1;
@@ -325,6 +361,7 @@ out_args:
     free(o.mountpoint);
     free(o.styles); free(o.cache); free(o.max_side); free(o.max_pixels);
     free(o.quality); free(o.cache_max); free(o.device); free(o.gpu_idle); free(o.max_threads); free(o.mem_max);
+    free(o.compute); free(o.offload_max); free(o.offload_timeout);
     free(o.redis); free(o.redis_auth); free(o.redis_key); free(o.redis_prefix); free(o.redis_ttl); free(o.redis_lease);
     free(o.redis_timeout); free(o.arbitrary); free(o.log);
     return status;

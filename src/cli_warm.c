@@ -172,7 +172,7 @@ static int warm_one(struct warm *w, const char *rel, const struct sf_model *m)
         atomic_fetch_add(&w->computed, 1);
         if (w->verbose)
             sf_info("warm: %s (%s): computed", rel, m->name);
-    } else if (how == SF_PRODUCED_REMOTE) {
+    } else if (how == SF_PRODUCED_REMOTE || how == SF_PRODUCED_OFFLOADED) {
         atomic_fetch_add(&w->fetched, 1);
     } else {
         atomic_fetch_add(&w->cached, 1);

@@ -155,6 +155,9 @@ struct sf_fs {
     int confine;                /* serve nothing outside SOURCE (allow_other, confine) */
     unsigned gpu_idle;          /* seconds before an idle engine is released */
     uint64_t mem_max;           /* the memory budget (mem_max=); 0: the pipeline's default */
+    int compute;                /* compute=, offload_max=, offload_timeout= (fs.h) */
+    uint64_t offload_max;
+    unsigned offload_timeout;
     uint64_t cache_max;         /* 0 = no limit */
     atomic_ullong cache_est;    /* cache bytes as trim_cache last counted, plus adds */
     struct sf_style_set *styles; /* the styles served (its own lock; style.h): changed only by the watcher */
@@ -700,7 +703,7 @@ again:
             rc = -ENOMEM;
         }
         free(bytes);
-        if (!rc && (how == SF_PRODUCED_COMPUTED || how == SF_PRODUCED_REMOTE) && fs->cache_max)
+        if (!rc && how != SF_PRODUCED_HIT && how != SF_PRODUCED_JOINED && fs->cache_max)
             cache_max_note(fs, (*out)->len + SF_CACHE_HDR_LEN);
     }
     if (rc)
@@ -791,6 +794,11 @@ static int stats_text(struct sf_fs *fs, char *buf, size_t len)
                       (unsigned long long)rc->errors, (unsigned long long)rc->waits,
                       (unsigned long long)rc->outages);
     }
+    if (fs->compute != SF_COMPUTE_LOCAL && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, "offloaded %llu\noffload_fallbacks %llu\noffload_wait_ms %llu\n",
+                      (unsigned long long)atomic_load(&fs->pipe.offloaded),
+                      (unsigned long long)atomic_load(&fs->pipe.offload_fallbacks),
+                      (unsigned long long)atomic_load(&fs->pipe.offload_wait_ms));
     return n;
 }
 
@@ -974,6 +982,9 @@ static void *sf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs->pipe.idle_s = fs->gpu_idle;
     if (fs->mem_max)
         fs->pipe.mem_max = fs->mem_max;
+    fs->pipe.compute = fs->compute;
+    fs->pipe.offload_max = fs->offload_max ? fs->offload_max : SF_OFFLOAD_MAX_DEFAULT;
+    fs->pipe.offload_timeout_s = fs->offload_timeout ? fs->offload_timeout : SF_OFFLOAD_TIMEOUT_DEFAULT;
     sf_style_set_idle(fs->styles, fs->gpu_idle);   /* the painting networks' plans: the same idle time */
     fs->pipe.cancel = &g_stop;
     fs->fuse = fuse_get_context()->fuse;
@@ -1510,6 +1521,9 @@ int sf_fs_main(const struct sf_fs_config *c, struct fuse_args *args, const struc
     fs->device = c->device;
     fs->gpu_idle = c->gpu_idle;
     fs->mem_max = c->mem_max;
+    fs->compute = c->compute;
+    fs->offload_max = c->offload_max;
+    fs->offload_timeout = c->offload_timeout;
     fs->cache_max = c->cache_max;
     fs->confine = c->confine || c->allow_other;
     atomic_init(&fs->cache_est, UINT64_MAX / 2);    /* count at the first miss */

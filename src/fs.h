@@ -40,6 +40,9 @@ struct sf_fs_config {
     int confine;                /* -o confine */
     int allow_other;            /* -o allow_other (confines too) */
     const struct sf_remote_opts *remote;    /* redis=..., or NULL: no shared store */
+    int compute;                /* SF_COMPUTE_* (pipeline.h): compute=local, auto or remote */
+    uint64_t offload_max;       /* offload_max= (0: SF_OFFLOAD_MAX_DEFAULT) */
+    unsigned offload_timeout;   /* offload_timeout= seconds (0: SF_OFFLOAD_TIMEOUT_DEFAULT) */
 };
 
 /* Check SOURCE (and, when confined, that the kernel has openat2), load the

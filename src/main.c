@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ static void usage(FILE *f)
         "       stylefs stylize [options] --style-image PAINTING [--strength P] [--colors] INPUT OUTPUT\n"
         "       stylefs styles  [--styles DIR[:DIR...]] [--arbitrary DIR] [-v]\n"
         "       stylefs warm    [--styles DIR] [--style A,B] [--cache DIR] [--jobs N] [--redis URL] SOURCE\n"
+        "       stylefs worker  --redis URL [--styles DIR] [--jobs N] [--device DEV]\n"
         "       stylefs stats   [--cache DIR] [--verify] [--redis URL]\n"
         "       stylefs prune   [--cache DIR] [--max-size SIZE] [--older-than AGE] [--all]\n"
         "                       [--dry-run] [--compact]\n"
@@ -31,9 +33,14 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "stylize", cmd_stylize }, { "styles", cmd_styles },
         { "stats", cmd_stats },     { "prune", cmd_prune },
-        { "warm", cmd_warm },
+        { "warm", cmd_warm },       { "worker", cmd_worker },
     };
 
+    /* A Redis server that closes a connection while hiredis writes to it
+     * would kill the process with SIGPIPE (a worker, warm --redis): every
+     * command gets EPIPE instead, an error like any other.  (The mount's
+     * libfuse ignores it too.) */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return SF_EXIT_USAGE;

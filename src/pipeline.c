@@ -400,6 +400,7 @@ struct produce_job {
     int (*compute)(struct sf_pipeline *p, const void *ctx, uint8_t **out, size_t *outlen, int *w, int *h,
                    char *why, size_t whylen);
     const void *ctx;
+    const struct sf_produce_req *req;   /* an image's request (a worker can take it), or NULL */
 };
 
 /* A computation in flight: the first miss of a key computes, later misses
@@ -506,6 +507,9 @@ static void local_put(struct sf_pipeline *p, const uint8_t key[16], const uint8_
                 rc == -ENOSPC ? "cache full (no space on disk or map)" : strerror(-rc));
 }
 
+static int offload(struct sf_pipeline *p, const struct produce_job *j, const char *token, uint8_t **out,
+                   size_t *outlen, char *why, size_t whylen);
+
 /* The flight leader after a local miss: the shared store's entry, or its
  * lease and a computation (waiting while another host holds the lease, up
  * to twice the lease, then computing anyway: a second computation of the
@@ -550,6 +554,24 @@ static int fetch_or_compute(struct sf_pipeline *p, const struct produce_job *j, 
                 break;          /* waited long enough, or the store failed: compute */
         }
     }
+    if (j->req && p->compute != SF_COMPUTE_LOCAL) {
+        if (leased) {
+            rc = offload(p, j, token, out, outlen, why, whylen);
+            if (rc == 0)
+                *how = SF_PRODUCED_OFFLOADED;
+            if (rc != -EAGAIN) {
+                if (rc)     /* the worker's lease was ours: free it for others */
+                    sf_remote_release(rm, j->key, token, 0);
+                return rc;
+            }
+        } else if (p->compute == SF_COMPUTE_REMOTE) {
+            snprintf(why, whylen, "compute=remote: the shared store is %s, so no worker can take it",
+                     rm ? "unreachable" : "not configured");
+            return -EIO;
+        } else {
+            atomic_fetch_add(&p->offload_fallbacks, 1);
+        }
+    }
     atomic_fetch_add(&j->counts->computes, 1);
     *how = SF_PRODUCED_COMPUTED;
     rc = j->compute(p, j->ctx, out, outlen, &w, &h, why, whylen);
@@ -561,6 +583,83 @@ static int fetch_or_compute(struct sf_pipeline *p, const struct produce_job *j, 
     if (leased)
         sf_remote_release(rm, j->key, token, rc == 0);
     return rc;
+}
+
+/* Hand j to a worker (holding its lease, token): queue it, then wait for
+ * its entry in the shared store, up to offload_timeout_s.  Returns 0 (the
+ * entry, checked, stored locally: *out), -EAGAIN (compute here: auto mode
+ * with no live worker or a full queue, or the job failed or took too
+ * long), -EIO with why (remote mode: no worker did it), -ECANCELED. */
+static int offload(struct sf_pipeline *p, const struct produce_job *j, const char *token, uint8_t **out,
+                   size_t *outlen, char *why, size_t whylen)
+{
+    struct sf_remote *rm = p->remote;
+    const struct sf_produce_req *r = j->req;
+    double t0 = sf_monotonic(), deadline = t0 + p->offload_timeout_s;
+    struct sf_entry_meta meta;
+    struct sf_job job;
+    char refused[256] = "";
+    uint64_t depth;
+    int rc;
+
+    if (p->compute == SF_COMPUTE_AUTO &&
+        (sf_remote_workers_alive(rm) || sf_remote_queue_depth(rm, &depth) || depth >= p->offload_max)) {
+        atomic_fetch_add(&p->offload_fallbacks, 1);
+        return -EAGAIN;         /* no worker alive, Redis failing, or the queue full: here */
+    }
+    memset(&job, 0, sizeof job);
+    memcpy(job.key, j->key, 16);
+    snprintf(job.token, sizeof job.token, "%s", token);
+    snprintf(job.style, sizeof job.style, "%s", r->model->name);
+    memcpy(job.digest, r->model->digest, 16);
+    job.fmt = (uint32_t)r->fmt;
+    job.max_side = p->set.max_side;
+    job.quality = p->set.quality;
+    job.strip_meta = p->set.strip_meta;
+    if ((rc = sf_remote_enqueue(rm, &job, r->src, r->len))) {
+        snprintf(refused, sizeof refused, "cannot queue it (%s)", strerror(-rc));
+        goto out_fallback;
+    }
+    for (;;) {
+        rc = sf_remote_wait(rm, j->key, deadline, p->cancel);
+        if (rc == -ECANCELED)
+            return rc;
+        if (rc == 0 && (rc = sf_remote_get(rm, j->key, out, outlen, &meta)) == 0) {
+            char vwhy[160];
+            if (kind_ok(j, &meta) == 0 && value_fits(j, *out, *outlen, &meta, vwhy, sizeof vwhy) == 0) {
+                atomic_fetch_add(&p->offloaded, 1);
+                atomic_fetch_add(&p->offload_wait_ms, (unsigned long long)((sf_monotonic() - t0) * 1e3));
+                local_put(p, j->key, *out, *outlen, (int)meta.width, (int)meta.height, j->kind, j->what);
+                return 0;
+            }
+            if (kind_ok(j, &meta) == 0)
+                sf_remote_drop(rm, j->key, vwhy);
+            free(*out);
+            *out = NULL;
+            snprintf(refused, sizeof refused, "its result was unfit");
+            break;
+        }
+        if (rc != -ENOENT)
+            break;              /* timed out, or the store failed */
+        /* no entry, and the lease is free: refused, or its worker died
+         * (the heartbeat queues it again after a lease) */
+        if (sf_remote_job_refused(rm, j->key, refused, sizeof refused) == 0)
+            break;
+        if (sf_monotonic() >= deadline)
+            break;
+        nanosleep(&(struct timespec){ 0, 100000000L }, NULL);
+    }
+out_fallback:
+    atomic_fetch_add(&p->offload_wait_ms, (unsigned long long)((sf_monotonic() - t0) * 1e3));
+    if (!refused[0])
+        snprintf(refused, sizeof refused, "no worker did it within offload_timeout=%u", p->offload_timeout_s);
+    if (p->compute == SF_COMPUTE_REMOTE) {
+        snprintf(why, whylen, "compute=remote: %s", refused);
+        return -EIO;
+    }
+    atomic_fetch_add(&p->offload_fallbacks, 1);
+    sf_warn("%s: handed to the workers, but %s; computing here", j->what, refused);
+    return -EAGAIN;
 }
 
 void sf_pipeline_publish(struct sf_pipeline *p, const uint8_t key[16])
@@ -697,7 +796,7 @@ int sf_produce(struct sf_pipeline *p, const struct sf_produce_req *r, uint8_t **
                char *why, size_t whylen)
 {
     struct produce_job j = { .kind = (uint32_t)r->fmt, .peek = r->peek, .publish = r->publish, .what = r->what,
-                             .counts = &p->images, .compute = compute_image, .ctx = r };
+                             .counts = &p->images, .compute = compute_image, .ctx = r, .req = r };
     uint8_t h[16];
     int rc;
 

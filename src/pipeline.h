@@ -100,7 +100,23 @@ struct sf_pipeline {
      * 16k guard keeps each in 16 bits); the first is also a notice */
     atomic_ullong resized;
     atomic_ullong last_resize;
+    /* handing computations to workers over the shared store's queue
+     * (remote.h), set after init: compute is SF_COMPUTE_LOCAL (default),
+     * _AUTO (when a worker is alive and the queue is shorter than
+     * offload_max) or _REMOTE (never here); a job not done within
+     * offload_timeout_s is computed here (auto) or fails (remote) */
+    int compute;
+    uint64_t offload_max;
+    unsigned offload_timeout_s;
+    atomic_ullong offloaded;        /* images a worker computed for a reader here */
+    atomic_ullong offload_fallbacks;    /* images compute=auto computed here (no worker, a full queue,
+                                         * Redis down, or the workers too slow) */
+    atomic_ullong offload_wait_ms;  /* readers' total wait on workers */
 };
+
+enum { SF_COMPUTE_LOCAL = 0, SF_COMPUTE_AUTO, SF_COMPUTE_REMOTE };
+#define SF_OFFLOAD_MAX_DEFAULT 64
+#define SF_OFFLOAD_TIMEOUT_DEFAULT 30
 
 /* One sf_produce call. */
 struct sf_produce_req {
@@ -114,7 +130,8 @@ struct sf_produce_req {
     const char *what;               /* names the source in messages */
 };
 
-enum sf_produced { SF_PRODUCED_HIT = 1, SF_PRODUCED_COMPUTED, SF_PRODUCED_JOINED, SF_PRODUCED_REMOTE };
+enum sf_produced { SF_PRODUCED_HIT = 1, SF_PRODUCED_COMPUTED, SF_PRODUCED_JOINED, SF_PRODUCED_REMOTE,
+                   SF_PRODUCED_OFFLOADED };
 
 void sf_settings_default(struct sf_settings *s);
 

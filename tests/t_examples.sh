@@ -57,16 +57,18 @@ else
     fi
 fi
 
-# the systemd unit
-if command -v systemd-analyze >/dev/null; then
-    cp examples/stylefs@.service "$W/"
-    if systemd-analyze verify "$W/stylefs@.service" >"$W/out" 2>&1 ||
-        ! grep -qiE 'unknown|invalid|failed to parse' "$W/out"; then
-        pass "examples: systemd unit parses"
+# the systemd units
+for u in stylefs@.service stylefs-worker.service; do
+    if command -v systemd-analyze >/dev/null; then
+        cp examples/$u "$W/"
+        if systemd-analyze verify "$W/$u" >"$W/out" 2>&1 ||
+            ! grep -qiE 'unknown|invalid|failed to parse' "$W/out"; then
+            pass "examples: systemd unit $u parses"
+        else
+            fail "examples: systemd unit $u parses" "$(cat "$W/out")"
+        fi
     else
-        fail "examples: systemd unit parses" "$(cat "$W/out")"
+        skip "examples: systemd unit $u parses" "systemd-analyze not installed"
     fi
-else
-    skip "examples: systemd unit parses" "systemd-analyze not installed"
-fi
+done
 finish
