@@ -409,6 +409,18 @@ static int parse_url(struct sf_remote *r, const char *url, char *why, size_t why
             snprintf(why, whylen, "redis: '%s' names no socket (unix:PATH)", url);
             return -EINVAL;
         }
+        if (*p != '/') {        /* relative: to where it was given (a mount leaves it for /) */
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd)) {
+                snprintf(why, whylen, "redis: '%s': the current folder: %s", url, strerror(errno));
+                return -errno;
+            }
+            if (asprintf(&r->path, "%s/%s", cwd, p) < 0) {
+                r->path = NULL;
+                return -ENOMEM;
+            }
+            return 0;
+        }
         return (r->path = strdup(p)) ? 0 : -ENOMEM;
     }
     if (!strncmp(url, "tcp://", 6) || !strncmp(url, "redis://", 8)) {
@@ -1079,8 +1091,17 @@ int sf_remote_job_next(struct sf_remote_consumer *q, struct sf_job *j)
                 sf_remote_job_done(q->r, j, 0);
                 rc = -EAGAIN;
             }
+        } else if (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOGROUP", 7)) {
+            /* the stream went (FLUSHALL, an eviction, a restart without
+             * persistence): dial again, which makes the group again */
+            sf_notice("redis %s: the job stream or its group is gone; making it again", q->r->url);
+            pthread_mutex_lock(&q->lock);
+            redisFree(q->c);
+            q->c = NULL;
+            pthread_mutex_unlock(&q->lock);
+            rc = -EAGAIN;
         } else if (rep->type == REDIS_REPLY_ERROR) {
-            reply_warn(q->r, "waiting for jobs", rep);
+            sf_warn("redis %s: waiting for jobs: %s", q->r->url, rep->str);
             rc = -EPROTO;
         } else {
             rc = -EAGAIN;           /* nothing (a nil reply) */

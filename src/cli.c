@@ -7,21 +7,35 @@
 #include "remote.h"
 #include "util.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void sf_print_version(void)
 {
     printf("stylefs %s\nengines: %s\n", SF_VERSION, sf_engines_built_in());
 }
 
-int sf_cli_cache_dir(const char *opt, char *buf, size_t len)
+int sf_cli_abspath(const char *path, char *buf, size_t len)
 {
-    if (opt) {
-        snprintf(buf, len, "%s", opt);
+    char cwd[PATH_MAX];
+
+    if (path[0] == '/') {
+        snprintf(buf, len, "%s", path);
         return 0;
     }
+    if (!getcwd(cwd, sizeof cwd))
+        return -errno;
+    return snprintf(buf, len, "%s/%s", cwd, path) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+int sf_cli_cache_dir(const char *opt, char *buf, size_t len)
+{
+    if (opt)        /* absolute: a mount leaves the working folder for / */
+        return sf_cli_abspath(opt, buf, len) ? -ENOENT : 0;
     return sf_cache_default_dir(buf, len);
 }
 
@@ -68,7 +82,14 @@ int sf_cli_setting(struct sf_cli_settings *s, const char *cmd, int id, const cha
     switch (id) {
     case SF_OPT_STYLES: s->styles = val; return 0;
     case SF_OPT_CACHE: s->cache = val; return 0;
-    case SF_OPT_ARBITRARY: s->arbitrary = val; return 0;
+    case SF_OPT_ARBITRARY:     /* absolute: a mount loads the networks later, from / */
+        if (sf_cli_abspath(val, s->arbitrary_abs, sizeof s->arbitrary_abs)) {
+            fprintf(stderr, "stylefs: %s%sarbitrary %s: cannot make it absolute\n", cmd ? cmd : "", cmd ? ": --" : "",
+                    val);
+            return -1;
+        }
+        s->arbitrary = s->arbitrary_abs;
+        return 0;
     case SF_OPT_STRIP_META: s->set.strip_meta = 1; return 0;
     case SF_OPT_DEVICE:
         if (sf_device_parse(val, &s->device) == 0)

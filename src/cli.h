@@ -28,8 +28,12 @@ int cmd_worker(int argc, char **argv);
 /* The mount: stylefs [options] SOURCE MOUNTPOINT (cli_mount.c). */
 int cmd_mount(int argc, char **argv);
 
-/* Shared by the commands that open a cache: the --cache value or the
- * default directory.  Returns 0 or -ENOENT (no $HOME). */
+/* path made absolute against the working folder (a mount leaves it for /
+ * when it starts serving).  0, -ENAMETOOLONG, or getcwd's -errno. */
+int sf_cli_abspath(const char *path, char *buf, size_t len);
+/* Shared by the commands that open a cache: the --cache value (made
+ * absolute) or the default directory.  Returns 0 or -ENOENT (no $HOME, or
+ * a path that cannot be made absolute). */
 int sf_cli_cache_dir(const char *opt, char *buf, size_t len);
 void sf_print_version(void);
 /* "stylefs: CMD: MSG ARG" and a pointer to --help; returns SF_EXIT_USAGE. */
@@ -47,7 +51,8 @@ int sf_cli_parse_num(const char *cmd, const char *name, const char *val, uint64_
 struct sf_cli_settings {
     struct sf_settings set;         /* quality, max_side, max_pixels */
     enum sf_device device;
-    const char *styles, *cache, *arbitrary;     /* as given, or NULL */
+    const char *styles, *cache, *arbitrary;     /* as given (arbitrary made absolute), or NULL */
+    char arbitrary_abs[4096];
 };
 enum { SF_OPT_STYLES = 0x100, SF_OPT_CACHE, SF_OPT_ARBITRARY, SF_OPT_QUALITY, SF_OPT_MAX_SIDE, SF_OPT_MAX_PIXELS,
        SF_OPT_DEVICE, SF_OPT_STRIP_META, SF_OPT_NEXT /* the first id free for a command's own options */ };

@@ -191,6 +191,18 @@ cat "$MNT/styled/udnie/sub/many1.png" >"$W/again.png"
 cmp -s "$W/again.png" "$W/ref3.png" && pass "after remount, entries read back byte-identical" || fail "after remount, entries read back byte-identical" "differs"
 unmount_it
 
+# --- relative paths (the mount leaves its working folder for /): cache= lands where given ------
+mkdir -p "$W/rel/m"
+top=$PWD
+case $STYLES in /*) abs_styles=$STYLES ;; *) abs_styles=$top/$STYLES ;; esac
+(cd "$W/rel" && exec "$top/stylefs" -f -o styles="$abs_styles",cache=relcache "$SRC" m 2>>"$LOG") &
+rpid=$!
+for i in $(seq 50); do [ -d "$W/rel/m/styled" ] && break; sleep 0.1; done
+cat "$W/rel/m/styled/udnie/a.jpg" >/dev/null 2>&1
+fusermount3 -u "$W/rel/m"; wait $rpid
+[ -f "$W/rel/relcache/data.mdb" ] && pass "cache=relcache: the cache is made in the folder the mount was started from" ||
+    fail "cache= relative" "no $W/rel/relcache/data.mdb; $(tail -1 "$LOG")"
+
 # --- say what is served: a source downscaled by max_side --------------------------------------
 : >"$LOG"
 mount_it -o max_side=32

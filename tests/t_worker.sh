@@ -181,6 +181,26 @@ t0=$(ms); cat "$W/mF/styled/udnie/late3.png" >/dev/null 2>"$W/late3.err"; st=$?;
     fail "no workers, remote" "status $st; $(cat "$W/late3.err"); $(tail -2 "$W/logF")"
 umount_as F
 
+# --- redis=unix:RELATIVE, from the folder the mount was started in (it then leaves it for /) -----
+mkdir -p "$W/mG"
+top=$PWD
+case $STYLES in /*) abs_styles=$STYLES ;; *) abs_styles=$top/$STYLES ;; esac
+(cd "$W" && exec "$top/stylefs" -f -o styles="$abs_styles",cache=cG,redis=unix:redis.sock,compute=remote \
+    "$SRC" mG 2>"$W/logG") &
+gpid=$!
+for i in $(seq 50); do [ -d "$W/mG/styled" ] && break; sleep 0.1; done
+# a restart makes the mount connect again, from / by then
+redis_stop
+redis_start || fail "redis restarts" "$(tail -2 "$W/redis.log")"
+for i in 1 2 3 4 5; do
+    sleep 1
+    cat "$W/mG/styled/udnie/late2.png" >"$W/got_late2g" 2>/dev/null && break
+done
+cmp -s "$W/got_late2g" "$W/ref_late2.png" && [ "$(sed -n 's/^offloaded //p' "$W/mG/.stats")" = 1 ] &&
+    pass "redis=unix:redis.sock (relative): the mount reconnects to it after leaving its folder, and a worker computes" ||
+    fail "redis= relative socket" "$(tail -2 "$W/logG")"
+fusermount3 -u "$W/mG"; wait $gpid
+
 # --- Redis stopped and restarted under compute=auto ---------------------------------------------
 mount_as A -o compute=auto,redis_timeout=300 || fail "mount A again" "$(tail -2 "$W/logA")"
 redis_stop

@@ -195,3 +195,8 @@ if [ -f "$SHARED/arbitrary/transfer_fp16.tflite" ]; then
         echo "LiteRT: not run ($(tail -1 "$B/litert.log"))"
     fi
 fi
+
+# the worker pool (issue 27): throughput against the number of workers, and
+# the latency an offloaded read adds (tests/bench/workers.sh says how)
+echo
+SHARED=$SHARED sh tests/bench/workers.sh
