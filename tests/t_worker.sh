@@ -78,6 +78,7 @@ trap cleanup EXIT
 for i in 1 2 3 4 5 6 7 8; do $MK 192 144 "$SRC/cold$i.jpg" --seed $((700 + i)); done
 $MK 1600 1200 "$SRC/big.jpg" --seed 720
 for i in 1 2 3; do $MK 96 72 "$SRC/late$i.png" --seed $((730 + i)); done
+$MK 96 72 "$SRC/flush.png" --seed 740
 for f in $(ls "$SRC"); do
     $SF stylize --styles "$STYLES" --no-cache udnie "$SRC/$f" "$W/ref_$f" 2>/dev/null
 done
@@ -129,6 +130,12 @@ beats=$(grep '"EVAL"' "$W/monitor" | grep -c xautoclaim)
 [ -z "$others" ] && pass "idle 3 s: no Redis command but the workers' heartbeats ($beats, one per worker every 5 s)" ||
     fail "idle: no Redis traffic" "$others"
 
+# --- the job stream flushed (FLUSHALL, or evicted under allkeys-lru) while workers wait ------------
+rcli flushall >/dev/null
+cat "$W/mA/styled/udnie/flush.png" >"$W/got_flush" 2>/dev/null
+cmp -s "$W/got_flush" "$W/ref_flush.png" && [ "$(stat_of A computes)" = 0 ] &&
+    pass "the job stream flushed while the workers wait: they make their group again and take the next job" ||
+    fail "a flushed job stream" "$(tail -1 "$W/logA"); $(tail -1 "$W/w1.log")"
 umount_as A
 umount_as B
 
