@@ -559,14 +559,11 @@ static int fetch_or_compute(struct sf_pipeline *p, const struct produce_job *j, 
             rc = offload(p, j, token, out, outlen, why, whylen);
             if (rc == 0)
                 *how = SF_PRODUCED_OFFLOADED;
-            if (rc != -EAGAIN) {
-                if (rc)     /* the worker's lease was ours: free it for others */
-                    sf_remote_release(rm, j->key, token, 0);
-                return rc;
-            }
+            if (rc != -EAGAIN)
+                return rc;  /* a failure leaves the lease to expire: a worker may still hold it */
         } else if (p->compute == SF_COMPUTE_REMOTE) {
-            snprintf(why, whylen, "compute=remote: the shared store is %s, so no worker can take it",
-                     rm ? "unreachable" : "not configured");
+            snprintf(why, whylen, "compute=remote: %s", !rm ? "no shared store" :
+                     "the shared store is unreachable, or another host's computation of it took too long");
             return -EIO;
         } else {
             atomic_fetch_add(&p->offload_fallbacks, 1);

@@ -69,7 +69,7 @@ umount_as() {
 }
 stat_of() { sed -n "s/^$2 //p" "$W/m$1/.stats"; }
 cleanup() {
-    for x in A B C D E F; do fusermount3 -u -z "$W/m$x" 2>/dev/null; done
+    for x in A B C D E F G H; do fusermount3 -u -z "$W/m$x" 2>/dev/null; done
     for p in $WPIDS; do kill -9 "$p" 2>/dev/null; done
     redis_stop
 }
@@ -79,6 +79,7 @@ for i in 1 2 3 4 5 6 7 8; do $MK 192 144 "$SRC/cold$i.jpg" --seed $((700 + i)); 
 $MK 1600 1200 "$SRC/big.jpg" --seed 720
 for i in 1 2 3; do $MK 96 72 "$SRC/late$i.png" --seed $((730 + i)); done
 $MK 96 72 "$SRC/flush.png" --seed 740
+$MK 20000 20000 "$SRC/bomb.png" --bomb   # 400 MP of zeros in ~390 KB
 for f in $(ls "$SRC"); do
     $SF stylize --styles "$STYLES" --no-cache udnie "$SRC/$f" "$W/ref_$f" 2>/dev/null
 done
@@ -173,6 +174,33 @@ else
     fail "mount D" "$(tail -2 "$W/logD")"
 fi
 STYLES=$STYLES_SAVE
+
+# --- a hostile job (a decompression bomb) is refused by the worker's guards; the worker lives on ----
+mount_as H -o compute=remote || fail "mount H" "$(tail -2 "$W/logH")"
+t0=$(ms); cat "$W/mH/styled/udnie/bomb.png" >/dev/null 2>&1; st=$?; t1=$(ms)
+cat "$W/mH/styled/udnie/late2.png" >"$W/got_late2h" 2>/dev/null
+[ $st != 0 ] && [ $((t1 - t0)) -lt 10000 ] && grep -q "refused: .*megapixels" "$W/w4.log" && kill -0 $WPID &&
+    cmp -s "$W/got_late2h" "$W/ref_late2.png" &&
+    pass "a decompression bomb handed to a worker: refused by max_pixels in $((t1 - t0)) ms, the worker serves the next job" ||
+    fail "a hostile job" "status $st in $((t1 - t0)) ms; $(grep bomb "$W/w4.log" | tail -1); $(tail -1 "$W/logH")"
+umount_as H
+
+# --- back-pressure, and a worker alive that never answers (prefix bp:, a fake heartbeat) --------
+rcli set bp:workers 1 px 60000 >/dev/null
+rcli xadd bp:jobs '*' key stale >/dev/null
+mount_as B -o compute=auto,redis_prefix=bp:,offload_max=1,offload_timeout=2 || fail "mount B (bp:)" "$(tail -2 "$W/logB")"
+t0=$(ms); cat "$W/mB/styled/udnie/late1.png" >"$W/got_bp1"; t1=$(ms)
+cmp -s "$W/got_bp1" "$W/ref_late1.png" && [ "$(stat_of B offload_fallbacks)" = 1 ] && [ $((t1 - t0)) -lt 1500 ] &&
+    pass "compute=auto with the queue at offload_max: computed here at once ($((t1 - t0)) ms)" ||
+    fail "offload_max" "$((t1 - t0)) ms; $(grep offload "$W/mB/.stats" | tr '\n' ' ')"
+umount_as B
+mount_as B -o compute=auto,redis_prefix=bp:,offload_max=5,offload_timeout=2 || fail "mount B (bp:)" "$(tail -2 "$W/logB")"
+t0=$(ms); cat "$W/mB/styled/udnie/late3.png" >"$W/got_bp3"; t1=$(ms)
+cmp -s "$W/got_bp3" "$W/ref_late3.png" && [ "$(stat_of B offload_fallbacks)" = 1 ] && [ $((t1 - t0)) -ge 2000 ] &&
+    grep -q "no worker did it within offload_timeout=2; computing here" "$W/logB" &&
+    pass "compute=auto with a worker alive that never answers: computed here after offload_timeout=2 ($((t1 - t0)) ms)" ||
+    fail "auto falls back after offload_timeout" "$((t1 - t0)) ms; $(tail -1 "$W/logB")"
+umount_as B
 
 # --- no workers (another prefix): auto computes here at once; remote fails after offload_timeout --
 mount_as E -o compute=auto,redis_prefix=none: || fail "mount E" "$(tail -2 "$W/logE")"
