@@ -319,6 +319,8 @@ EOF
         for f in a.jpg cold3.jpg; do cmp -s "$MNT/styled/udnie/$f" "$W/mB/styled/udnie/$f" || ok=0; done
         t1=$(ms)
         peak=$(awk '/^VmPeak/ {print $2}' /proc/$PID_D/status)
+        # a sanitized build maps terabytes of shadow: no bound to read there
+        grep -q asan /proc/$PID_D/maps 2>/dev/null && peak=0
         case $kind in
         garbage) what="answers garbage" why=. ;;
         silent) what="never answers" why=. ;;
@@ -329,7 +331,7 @@ EOF
         # each read within 2 timeouts (+ a compute); the daemon's address space
         # never took the claim (VmPeak, KiB: its 256 thread stacks are ~2 GiB)
         [ $ok = 1 ] && grep -q "$why" "$LOG" && [ "${peak:-99999999}" -lt 8388608 ] &&
-            pass "a server that $what: reads succeed, computed locally ($((t1 - t0)) ms for 2, VmPeak $((peak / 1024)) MiB)" ||
+            pass "a server that $what: reads succeed, computed locally ($((t1 - t0)) ms for 2, $([ "$peak" = 0 ] && echo "VmPeak unread: a sanitized build" || echo "VmPeak $((peak / 1024)) MiB"))" ||
             fail "a server that $what: reads succeed, bounded" "ok=$ok VmPeak ${peak} KiB; $(tail -2 "$LOG")"
         umount_as D
     else
