@@ -922,10 +922,15 @@ int sf_remote_enqueue(struct sf_remote *r, const struct sf_job *j, const uint8_t
     hex_of(j->key, 16, hk);
     hex_of(j->digest, 16, hd);
     snprintf(k, sizeof k, "%sjobs", r->prefix);
-    if (!(rep = command(r, &rc, "XADD %s * key %s token %s style %s digest %s fmt %u max_side %d quality %d "
-                                "strip_meta %d from %s", k, hk, j->token, j->style, hd, (unsigned)j->fmt, j->max_side,
-                        j->quality, j->strip_meta, r->holder)))
-        return rc;
+    {
+        char hc[33] = "";
+        if (j->has_content)
+            hex_of(j->content, 16, hc);
+        if (!(rep = command(r, &rc, "XADD %s * key %s token %s style %s digest %s fmt %u max_side %d quality %d "
+                                    "strip_meta %d from %s content %s", k, hk, j->token, j->style, hd, (unsigned)j->fmt,
+                            j->max_side, j->quality, j->strip_meta, r->holder, hc)))
+            return rc;
+    }
     rc = rep->type == REDIS_REPLY_STRING ? 0 : redis_errno(NULL, rep);
     if (rc)
         reply_warn(r, "queueing a job", rep);
@@ -971,6 +976,8 @@ static int job_of(const redisReply *e, struct sf_job *j)
             got |= (j->strip_meta = (int)x, 128);
         else if (!strcmp(n->str, "from") && v->len < sizeof j->from)
             snprintf(j->from, sizeof j->from, "%s", v->str);
+        else if (!strcmp(n->str, "content") && v->len)
+            j->has_content = unhex(v->str, v->len, j->content, 16) == 0;
     }
     return got == 255 ? 0 : -EINVAL;
 }
@@ -1110,6 +1117,51 @@ int sf_remote_job_next(struct sf_remote_consumer *q, struct sf_job *j)
         if (rc != -EAGAIN)
             return rc;
     }
+}
+
+int sf_remote_put_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], const void *d, size_t n,
+                       uint64_t ttl_ms)
+{
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    if (n > SF_REMOTE_MAX_VALUE)
+        return -EFBIG;
+    name(r, kind, id, k);
+    if (!(rep = command(r, &rc, "SET %s %b PX %llu", k, d, n, (unsigned long long)ttl_ms)))
+        return rc;
+    rc = rep->type == REDIS_REPLY_STATUS ? 0 : redis_errno(NULL, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_get_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], uint8_t **d, size_t *n)
+{
+    static const char get_capped_blob[] =
+        "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end "
+        "return redis.call('get', KEYS[1])";
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, kind, id, k);
+    if (!(rep = command(r, &rc, "EVAL %s 1 %s %llu", get_capped_blob, k, (unsigned long long)SF_REMOTE_MAX_VALUE)))
+        return rc;
+    if (rep->type == REDIS_REPLY_NIL)
+        rc = -ENOENT;
+    else if (rep->type == REDIS_REPLY_INTEGER)
+        rc = -EFBIG;
+    else if (rep->type != REDIS_REPLY_STRING)
+        rc = redis_errno(NULL, rep);
+    else if (!(*d = malloc(rep->len ? rep->len : 1)))
+        rc = -ENOMEM;
+    else {
+        memcpy(*d, rep->str, rep->len);
+        *n = rep->len;
+    }
+    freeReplyObject(rep);
+    return rc;
 }
 
 int sf_remote_job_source(struct sf_remote *r, const struct sf_job *j, uint8_t **src, size_t *len)

@@ -157,6 +157,10 @@ const char *sf_remote_url(const struct sf_remote *r);
  *                 queue's depth.
  *   "src:" HEX    the job's source bytes, SET PX SF_JOB_SOURCE_TTL_MS by
  *                 the mount, deleted by the worker when done.
+ *   "paint:" HEX  a painting style's bytes (HEX: their XXH3-128), SET PX
+ *                 SF_JOB_SOURCE_TTL_MS by the mount with a job that names
+ *                 them (field "content"), for a worker whose folders lack
+ *                 the painting.
  *   "f:" HEX      a worker's refusal ("no style udnie with that digest"),
  *                 PX SF_JOB_REFUSAL_TTL_MS: the mount stops waiting.
  *   "w:" ID       a worker's heartbeat ("device jobs host:pid"), PX three
@@ -184,6 +188,8 @@ struct sf_job {
     uint32_t fmt;
     int max_side, quality, strip_meta;
     char from[200];
+    int has_content;            /* a painting style: its bytes are under "paint:" HEX */
+    uint8_t content[16];        /* ... HEX: their XXH3-128 (field "content", 32 hex) */
 };
 
 struct sf_queue_info {
@@ -231,6 +237,12 @@ int sf_remote_job_done(struct sf_remote *r, const struct sf_job *j, int drop_sou
 /* The heartbeat of worker ID (info: "device jobs host:pid"), live for
  * ttl_ms; it also queues again the jobs pending past a lease. */
 int sf_remote_heartbeat(struct sf_remote *r, const char *worker, const char *info, uint64_t ttl_ms);
+/* A blob under PREFIX kind HEX(id) ("paint:"), at most SF_REMOTE_MAX_VALUE
+ * bytes, for ttl_ms; and read back (*d malloc'd).  0, -ENOENT (none),
+ * -EFBIG, or the store's errors. */
+int sf_remote_put_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], const void *d, size_t n,
+                       uint64_t ttl_ms);
+int sf_remote_get_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], uint8_t **d, size_t *n);
 /* The holder name, "host:pid" (a worker's default ID). */
 const char *sf_remote_holder(const struct sf_remote *r);
 

@@ -8,6 +8,9 @@
  * it.  The worker takes a job only for a style it has with that digest
  * and only when the key it makes from the bytes and settings is the
  * job's: a job it cannot verify is refused, and the mount is told why.
+ * A painting style it lacks comes with the job as bytes (checked against
+ * their hash and the digest); it is kept loaded, as a file in a private
+ * folder, for the jobs after.
  * Each computation is sf_stylize, the mount's own, within the same
  * guards (max_pixels, the memory budget), so a hostile job fails like a
  * hostile local read and cannot take the worker down.
@@ -26,6 +29,7 @@
 #include "style.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -39,13 +43,78 @@
 
 static sf_cancel_flag g_stop;
 
+#define MAX_PAINTINGS 64         /* paintings from jobs' bytes kept loaded */
+
 struct worker {
     struct sf_remote *remote;
     struct sf_style_set *styles;
+    const struct sf_styles_path *sp;    /* where the painting networks are found */
     struct sf_cli_settings cs;
     char id[200], info[256];
+    char tmpdir[64];            /* the paintings from jobs, as files (removed at exit) */
+    pthread_mutex_t plock;      /* protects paintings[] and npaintings */
+    struct sf_model *paintings[MAX_PAINTINGS];
+    int npaintings;
     atomic_ullong computed, skipped, refused;
 };
+
+/* The painting style a job names, from the bytes the mount sent
+ * ("paint:" HEX): kept loaded (MAX_PAINTINGS at most) under the job's
+ * digest.  0 with *m (owned by w), or -errno with why. */
+static int painting_from_job(struct worker *w, const struct sf_job *j, const struct sf_model **m, char *why,
+                             size_t whylen)
+{
+    char hex[33], path[128];
+    uint8_t *d = NULL, h[16];
+    size_t n = 0;
+    struct sf_model *mm = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&w->plock);
+    for (int i = 0; i < w->npaintings; i++)
+        if (!memcmp(w->paintings[i]->digest, j->digest, 16)) {
+            *m = w->paintings[i];
+            goto out_unlock;
+        }
+    if (w->npaintings == MAX_PAINTINGS) {
+        snprintf(why, whylen, "already %d paintings from jobs loaded", MAX_PAINTINGS);
+        rc = -ENOSPC;
+        goto out_unlock;
+    }
+    if ((rc = sf_remote_get_blob(w->remote, "paint:", j->content, &d, &n))) {
+        snprintf(why, whylen, "the painting's bytes: %s", rc == -ENOENT ? "expired" : strerror(-rc));
+        goto out_unlock;
+    }
+    sf_hash_bytes(d, n, h);
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", j->content[i]);
+    if (memcmp(h, j->content, 16)) {
+        snprintf(why, whylen, "the painting's bytes are not the ones the job names");
+        rc = -EINVAL;
+        goto out_unlock;
+    }
+    snprintf(path, sizeof path, "%s/%s", w->tmpdir, hex);
+    if ((rc = sf_write_file_atomic(path, d, n))) {
+        snprintf(why, whylen, "cannot keep the painting in %s: %s", w->tmpdir, strerror(-rc));
+        goto out_unlock;
+    }
+    if ((rc = sf_model_load_image(path, j->style, w->sp, w->cs.arbitrary, &mm, why, whylen)))
+        goto out_unlock;
+    if (memcmp(mm->digest, j->digest, 16)) {
+        snprintf(why, whylen, "the painting %s from the job's bytes is not the mount's (their digests differ)",
+                 j->style);
+        sf_model_free(mm);
+        rc = -EINVAL;
+        goto out_unlock;
+    }
+    w->paintings[w->npaintings++] = mm;
+    *m = mm;
+    sf_info("painting %s (%s) loaded from a job's bytes", j->style, hex);
+out_unlock:
+    pthread_mutex_unlock(&w->plock);
+    free(d);
+    return rc;
+}
 
 struct job_thread {
     struct worker *w;
@@ -91,11 +160,14 @@ static void run_job(struct job_thread *t, const struct sf_job *j)
         snprintf(why, sizeof why, "its source %s", rc == -ENOENT ? "expired" : strerror(-rc));
         goto out_refuse;
     }
-    if (sf_style_set_get(w->styles, j->style, strlen(j->style), &m, why, sizeof why))
-        goto out_refuse;
-    if (memcmp(m->digest, j->digest, 16)) {
-        snprintf(why, sizeof why, "this worker's style %s is not the mount's (their digests differ)", j->style);
-        goto out_refuse;
+    if (sf_style_set_get(w->styles, j->style, strlen(j->style), &m, why, sizeof why) ||
+        memcmp(m->digest, j->digest, 16)) {
+        if (!m || !memcmp(m->digest, j->digest, 16))
+            ;                   /* not here: why says so */
+        else
+            snprintf(why, sizeof why, "this worker's style %s is not the mount's (their digests differ)", j->style);
+        if (!j->has_content || painting_from_job(w, j, &m, why, sizeof why))
+            goto out_refuse;
     }
     if (j->fmt == 0 || !sf_format_writable((enum sf_format)j->fmt) || j->quality < 1 || j->quality > 100 ||
         j->max_side < 0) {
@@ -269,9 +341,21 @@ int cmd_worker(int argc, char **argv)
     }
     if (sf_style_set_open(sp, w->cs.arbitrary, "worker: ", &w->styles))
         goto out_free;
+    w->sp = sp;
     if (sf_remote_open(&ro, &w->remote, why, sizeof why)) {
         fprintf(stderr, "stylefs: worker: %s\n", why);
         goto out_styles;
+    }
+    pthread_mutex_init(&w->plock, NULL);
+    {
+        const char *t = getenv("TMPDIR");
+        snprintf(w->tmpdir, sizeof w->tmpdir, "%s/stylefs-worker.XXXXXX", t && *t && strlen(t) < 32 ? t : "/tmp");
+        if (!mkdtemp(w->tmpdir)) {
+            fprintf(stderr, "stylefs: worker: cannot make a folder for paintings (%s): %s\n", w->tmpdir,
+                    strerror(errno));
+            w->tmpdir[0] = 0;
+            goto out_remote;
+        }
     }
     snprintf(w->id, sizeof w->id, "%s", id ? id : sf_remote_holder(w->remote));
     snprintf(w->info, sizeof w->info, "%s device=%s jobs=%llu styles=%zu", w->id,
@@ -323,6 +407,19 @@ out_threads:
     free(jt);
 out_remote:
     sf_remote_close(w->remote);
+    for (int i = 0; i < w->npaintings; i++)
+        sf_model_free(w->paintings[i]);
+    if (w->tmpdir[0]) {
+        DIR *dd = opendir(w->tmpdir);
+        struct dirent *de;
+        while (dd && (de = readdir(dd)))
+            if (de->d_name[0] != '.')
+                unlinkat(dirfd(dd), de->d_name, 0);
+        if (dd)
+            closedir(dd);
+        rmdir(w->tmpdir);
+    }
+    pthread_mutex_destroy(&w->plock);
 out_styles:
     sf_style_set_free(w->styles);
 out_free:

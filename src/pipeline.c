@@ -613,6 +613,22 @@ static int offload(struct sf_pipeline *p, const struct produce_job *j, const cha
     job.max_side = p->set.max_side;
     job.quality = p->set.quality;
     job.strip_meta = p->set.strip_meta;
+    if (r->model->kind == SF_STYLE_IMAGE) {
+        /* a painting: its bytes go too, for a worker whose folders lack
+         * it (only the bytes the style was loaded from) */
+        const struct sf_model *b = r->model->base ? r->model->base : r->model;
+        uint8_t *pb = NULL, ph[16];
+        size_t plen;
+        if (sf_read_file(sf_style_path(b), SF_MAX_SOURCE_BYTES, &pb, &plen) == 0) {
+            sf_hash_bytes(pb, plen, ph);
+            if (!memcmp(ph, sf_style_content(b), 16) &&
+                sf_remote_put_blob(rm, "paint:", ph, pb, plen, SF_JOB_SOURCE_TTL_MS) == 0) {
+                memcpy(job.content, ph, 16);
+                job.has_content = 1;
+            }
+            free(pb);
+        }
+    }
     if ((rc = sf_remote_enqueue(rm, &job, r->src, r->len))) {
         snprintf(refused, sizeof refused, "cannot queue it (%s)", strerror(-rc));
         goto out_fallback;

@@ -44,7 +44,8 @@ rcli() { redis-cli -s "$SOCK" "$@"; }
 # worker_start NAME [OPTS...]: a worker logging to $W/NAME.log; its pid in WPID
 worker_start() {
     n=$1; shift
-    OMP_NUM_THREADS=1 ./stylefs worker --redis "unix:$SOCK" --styles "$STYLES" --id "$n" -v "$@" \
+    OMP_NUM_THREADS=1 ./stylefs worker --redis "unix:$SOCK" --styles "$STYLES" --arbitrary "$SHARED/arbitrary" \
+        --id "$n" -v "$@" \
         >"$W/$n.log" 2>&1 &
     WPID=$!
     WPIDS="$WPIDS $WPID"
@@ -69,7 +70,7 @@ umount_as() {
 }
 stat_of() { sed -n "s/^$2 //p" "$W/m$1/.stats"; }
 cleanup() {
-    for x in A B C D E F G H; do fusermount3 -u -z "$W/m$x" 2>/dev/null; done
+    for x in A B C D E F G H I; do fusermount3 -u -z "$W/m$x" 2>/dev/null; done
     for p in $WPIDS; do kill -9 "$p" 2>/dev/null; done
     redis_stop
 }
@@ -174,6 +175,23 @@ else
     fail "mount D" "$(tail -2 "$W/logD")"
 fi
 STYLES=$STYLES_SAVE
+
+# --- a painting the worker's folders lack comes as bytes with the job -----------------------------
+mkdir -p "$W/paint"
+$MK 128 128 "$W/paint/klee.jpg" --seed 750
+ln -s "$(cd "$SHARED/arbitrary" && pwd)" "$W/paint/arbitrary"
+$SF stylize --styles "$W/paint" --no-cache klee "$SRC/late1.png" "$W/ref_klee.png" 2>/dev/null
+$SF stylize --styles "$W/paint" --no-cache klee@50 "$SRC/late2.png" "$W/ref_klee50.png" 2>/dev/null
+STYLES_SAVE=$STYLES STYLES=$W/paint
+mount_as I -o compute=remote || fail "mount I" "$(tail -2 "$W/logI")"
+STYLES=$STYLES_SAVE
+cat "$W/mI/styled/klee/late1.png" >"$W/got_klee" 2>/dev/null
+cat "$W/mI/styled/klee@50/late2.png" >"$W/got_klee50" 2>/dev/null
+cmp -s "$W/got_klee" "$W/ref_klee.png" && cmp -s "$W/got_klee50" "$W/ref_klee50.png" &&
+    [ "$(stat_of I computes)" = 0 ] && [ "$(grep -c 'loaded from a job' "$W/w4.log")" = 2 ] &&
+    pass "a painting style the worker lacks comes with the job as bytes: klee and klee@50 computed there, stylize's bytes" ||
+    fail "a painting from the job's bytes" "$(grep -i 'klee' "$W/w4.log" | tail -2); $(tail -1 "$W/logI")"
+umount_as I
 
 # --- a hostile job (a decompression bomb) is refused by the worker's guards; the worker lives on ----
 mount_as H -o compute=remote || fail "mount H" "$(tail -2 "$W/logH")"
