@@ -850,6 +850,20 @@ int sf_remote_wait(struct sf_remote *r, const uint8_t key[SF_CACHE_KEY_LEN], dou
     }
 }
 
+/* A SCAN MATCH pattern (pat: 2 * NAME_MAX_LEN + 4 bytes): the prefix with
+ * its glob characters escaped, then tail ("r:*"). */
+static void prefix_glob(const struct sf_remote *r, const char *tail, char *pat)
+{
+    size_t n = 0;
+
+    for (const char *p = r->prefix; *p; p++) {
+        if (strchr("*?[]\\", *p))
+            pat[n++] = '\\';
+        pat[n++] = *p;
+    }
+    snprintf(pat + n, 8, "%s", tail);
+}
+
 /* ---- the work queue (remote.h: the stream, its group, the heartbeat) ----------- */
 
 #define GROUP "workers"
@@ -904,20 +918,11 @@ int sf_remote_queue_depth(struct sf_remote *r, uint64_t *n)
 
 int sf_remote_enqueue(struct sf_remote *r, const struct sf_job *j, const uint8_t *src, size_t len)
 {
-    char k[NAME_MAX_LEN], s[NAME_MAX_LEN], hk[33], hd[33];
+    char k[NAME_MAX_LEN], hk[33], hd[33];
     redisReply *rep;
     int rc;
 
-    if (len > SF_REMOTE_MAX_VALUE)
-        return -EFBIG;
-    name(r, "src:", j->key, s);
-    if (!(rep = command(r, &rc, "SET %s %b PX %llu", s, src, len, (unsigned long long)SF_JOB_SOURCE_TTL_MS)))
-        return rc;
-    rc = rep->type == REDIS_REPLY_STATUS ? 0 : redis_errno(NULL, rep);
-    if (rc)
-        reply_warn(r, "storing a job's source", rep);
-    freeReplyObject(rep);
-    if (rc)
+    if ((rc = sf_remote_put_blob(r, "src:", j->key, src, len, SF_JOB_SOURCE_TTL_MS)))
         return rc;
     hex_of(j->key, 16, hk);
     hex_of(j->digest, 16, hd);
@@ -1132,21 +1137,34 @@ int sf_remote_put_blob(struct sf_remote *r, const char *kind, const uint8_t id[1
     if (!(rep = command(r, &rc, "SET %s %b PX %llu", k, d, n, (unsigned long long)ttl_ms)))
         return rc;
     rc = rep->type == REDIS_REPLY_STATUS ? 0 : redis_errno(NULL, rep);
+    if (rc)
+        reply_warn(r, "storing a job's bytes", rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sf_remote_touch_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], uint64_t ttl_ms)
+{
+    char k[NAME_MAX_LEN];
+    redisReply *rep;
+    int rc;
+
+    name(r, kind, id, k);
+    if (!(rep = command(r, &rc, "PEXPIRE %s %llu", k, (unsigned long long)ttl_ms)))
+        return rc;
+    rc = rep->type != REDIS_REPLY_INTEGER ? redis_errno(NULL, rep) : rep->integer ? 0 : -ENOENT;
     freeReplyObject(rep);
     return rc;
 }
 
 int sf_remote_get_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], uint8_t **d, size_t *n)
 {
-    static const char get_capped_blob[] =
-        "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end "
-        "return redis.call('get', KEYS[1])";
     char k[NAME_MAX_LEN];
     redisReply *rep;
     int rc;
 
     name(r, kind, id, k);
-    if (!(rep = command(r, &rc, "EVAL %s 1 %s %llu", get_capped_blob, k, (unsigned long long)SF_REMOTE_MAX_VALUE)))
+    if (!(rep = command(r, &rc, "EVAL %s 1 %s %llu", get_capped, k, (unsigned long long)SF_REMOTE_MAX_VALUE)))
         return rc;
     if (rep->type == REDIS_REPLY_NIL)
         rc = -ENOENT;
@@ -1166,30 +1184,7 @@ int sf_remote_get_blob(struct sf_remote *r, const char *kind, const uint8_t id[1
 
 int sf_remote_job_source(struct sf_remote *r, const struct sf_job *j, uint8_t **src, size_t *len)
 {
-    static const char get_src[] =
-        "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end "
-        "return redis.call('get', KEYS[1])";
-    char k[NAME_MAX_LEN];
-    redisReply *rep;
-    int rc;
-
-    name(r, "src:", j->key, k);
-    if (!(rep = command(r, &rc, "EVAL %s 1 %s %llu", get_src, k, (unsigned long long)SF_REMOTE_MAX_VALUE)))
-        return rc;
-    if (rep->type == REDIS_REPLY_NIL)
-        rc = -ENOENT;
-    else if (rep->type == REDIS_REPLY_INTEGER)
-        rc = -EFBIG;
-    else if (rep->type != REDIS_REPLY_STRING)
-        rc = redis_errno(NULL, rep);
-    else if (!(*src = malloc(rep->len ? rep->len : 1)))
-        rc = -ENOMEM;
-    else {
-        memcpy(*src, rep->str, rep->len);
-        *len = rep->len;
-    }
-    freeReplyObject(rep);
-    return rc;
+    return sf_remote_get_blob(r, "src:", j->key, src, len);
 }
 
 int sf_remote_job_done(struct sf_remote *r, const struct sf_job *j, int drop_source)
@@ -1332,17 +1327,11 @@ int sf_remote_queue_info(struct sf_remote *r, struct sf_queue_info *qi)
         "local first = n > 0 and redis.call('xrange', KEYS[1], '-', '+', 'COUNT', 1)[1][1] or '' "
         "return {n, first, out}";
     char k[NAME_MAX_LEN], pat[2 * NAME_MAX_LEN + 4];
-    size_t n = 0;
     redisReply *rep;
     int rc;
 
     memset(qi, 0, sizeof *qi);
-    for (const char *p = r->prefix; *p; p++) {
-        if (strchr("*?[]\\", *p))
-            pat[n++] = '\\';
-        pat[n++] = *p;
-    }
-    memcpy(pat + n, "w:*", 4);
+    prefix_glob(r, "w:*", pat);
     snprintf(k, sizeof k, "%sjobs", r->prefix);
     if (!(rep = command(r, &rc, "EVAL %s 1 %s %s", info, k, pat)))
         return rc;
@@ -1375,18 +1364,11 @@ int sf_remote_queue_info(struct sf_remote *r, struct sf_queue_info *qi)
 int sf_remote_stats(struct sf_remote *r, uint64_t *entries, uint64_t *bytes)
 {
     char pat[2 * NAME_MAX_LEN + 4], cursor[32] = "0";
-    size_t n = 0;
     struct conn k;
     int rc;
 
     *entries = *bytes = 0;
-    /* SCAN's MATCH is a glob: escape the prefix's glob characters */
-    for (const char *p = r->prefix; *p; p++) {
-        if (strchr("*?[]\\", *p))
-            pat[n++] = '\\';
-        pat[n++] = *p;
-    }
-    memcpy(pat + n, "r:*", 4);
+    prefix_glob(r, "r:*", pat);
     if ((rc = borrow(r, &k)))
         return rc;
     do {

@@ -243,6 +243,8 @@ int sf_remote_heartbeat(struct sf_remote *r, const char *worker, const char *inf
 int sf_remote_put_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], const void *d, size_t n,
                        uint64_t ttl_ms);
 int sf_remote_get_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], uint8_t **d, size_t *n);
+/* The blob's TTL set to ttl_ms again: 0, -ENOENT (none), the store's errors. */
+int sf_remote_touch_blob(struct sf_remote *r, const char *kind, const uint8_t id[16], uint64_t ttl_ms);
 /* The holder name, "host:pid" (a worker's default ID). */
 const char *sf_remote_holder(const struct sf_remote *r);
 

@@ -58,6 +58,12 @@ struct worker {
     atomic_ullong computed, skipped, refused;
 };
 
+static void hex16(const uint8_t *k, char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", k[i]);
+}
+
 /* The painting style a job names, from the bytes the mount sent
  * ("paint:" HEX): kept loaded (MAX_PAINTINGS at most) under the job's
  * digest.  0 with *m (owned by w), or -errno with why. */
@@ -86,8 +92,7 @@ static int painting_from_job(struct worker *w, const struct sf_job *j, const str
         goto out_unlock;
     }
     sf_hash_bytes(d, n, h);
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", j->content[i]);
+    hex16(j->content, hex);
     if (memcmp(h, j->content, 16)) {
         snprintf(why, whylen, "the painting's bytes are not the ones the job names");
         rc = -EINVAL;
@@ -123,12 +128,6 @@ struct job_thread {
     pthread_t th;
     int started;
 };
-
-static void hex16(const uint8_t *k, char out[33])
-{
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", k[i]);
-}
 
 /* One job, start to end.  Nothing returned: every outcome is logged,
  * counted and acknowledged, except a store failure, which leaves the job

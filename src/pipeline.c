@@ -510,6 +510,30 @@ static void local_put(struct sf_pipeline *p, const uint8_t key[16], const uint8_
 static int offload(struct sf_pipeline *p, const struct produce_job *j, const char *token, uint8_t **out,
                    size_t *outlen, char *why, size_t whylen);
 
+/* The shared store's entry for j, checked (of j's kind, and its bytes what
+ * its header says: an unfit one is dropped, never served or stored) and
+ * kept locally.  0 (*out), -EBADMSG (there, but unfit or of another kind),
+ * or sf_remote_get's codes. */
+static int remote_take(struct sf_pipeline *p, const struct produce_job *j, uint8_t **out, size_t *outlen)
+{
+    struct sf_entry_meta meta;
+    char vwhy[160];
+    int rc;
+
+    if ((rc = sf_remote_get(p->remote, j->key, out, outlen, &meta)))
+        return rc;
+    if (kind_ok(j, &meta) == 0) {
+        if (value_fits(j, *out, *outlen, &meta, vwhy, sizeof vwhy) == 0) {
+            local_put(p, j->key, *out, *outlen, (int)meta.width, (int)meta.height, j->kind, j->what);
+            return 0;
+        }
+        sf_remote_drop(p->remote, j->key, vwhy);
+    }
+    free(*out);                 /* another kind: computed, and the store gets ours */
+    *out = NULL;
+    return -EBADMSG;
+}
+
 /* The flight leader after a local miss: the shared store's entry, or its
  * lease and a computation (waiting while another host holds the lease, up
  * to twice the lease, then computing anyway: a second computation of the
@@ -519,33 +543,19 @@ static int fetch_or_compute(struct sf_pipeline *p, const struct produce_job *j, 
                             int *how, char *why, size_t whylen)
 {
     struct sf_remote *rm = p->remote;
-    struct sf_entry_meta meta;
     char token[SF_REMOTE_TOKEN_LEN];
     int rc, leased = 0, w = 0, h = 0;
 
     if (rm) {
         double deadline = sf_monotonic() + 2 * (double)sf_remote_lease_ms(rm) / 1000;
         for (;;) {
-            char vwhy[160];
-            int kind = -ENOENT;
-            rc = sf_remote_get(rm, j->key, out, outlen, &meta);
-            if (rc == 0 && (kind = kind_ok(j, &meta)) == 0 && value_fits(j, *out, *outlen, &meta, vwhy, sizeof vwhy)) {
-                sf_remote_drop(rm, j->key, vwhy);   /* unfit: never served, never stored */
-                free(*out);
-                *out = NULL;
-                rc = kind = -ENOENT;
-            }
-            if (rc == 0 && kind == 0) {
+            if ((rc = remote_take(p, j, out, outlen)) == 0) {
                 atomic_fetch_add(&j->counts->remote_hits, 1);
                 *how = SF_PRODUCED_REMOTE;
-                local_put(p, j->key, *out, *outlen, (int)meta.width, (int)meta.height, j->kind, j->what);
                 return 0;
             }
-            if (rc == 0) {          /* the wrong kind: compute, and the store gets ours */
-                free(*out);
-                *out = NULL;
+            if (rc == -EBADMSG)
                 rc = -ENOENT;
-            }
             if (rc != -ENOENT || (rc = sf_remote_lease(rm, j->key, token)) != -EBUSY) {
                 leased = rc == 0;
                 break;
@@ -593,7 +603,6 @@ static int offload(struct sf_pipeline *p, const struct produce_job *j, const cha
     struct sf_remote *rm = p->remote;
     const struct sf_produce_req *r = j->req;
     double t0 = sf_monotonic(), deadline = t0 + p->offload_timeout_s;
-    struct sf_entry_meta meta;
     struct sf_job job;
     char refused[256] = "";
     uint64_t depth;
@@ -615,11 +624,15 @@ static int offload(struct sf_pipeline *p, const struct produce_job *j, const cha
     job.strip_meta = p->set.strip_meta;
     if (r->model->kind == SF_STYLE_IMAGE) {
         /* a painting: its bytes go too, for a worker whose folders lack
-         * it (only the bytes the style was loaded from) */
+         * it (only the bytes the style was loaded from); read and sent
+         * once while they stay in the store */
         const struct sf_model *b = r->model->base ? r->model->base : r->model;
         uint8_t *pb = NULL, ph[16];
         size_t plen;
-        if (sf_read_file(sf_style_path(b), SF_MAX_SOURCE_BYTES, &pb, &plen) == 0) {
+        if (sf_remote_touch_blob(rm, "paint:", sf_style_content(b), SF_JOB_SOURCE_TTL_MS) == 0) {
+            memcpy(job.content, sf_style_content(b), 16);
+            job.has_content = 1;
+        } else if (sf_read_file(sf_style_path(b), SF_MAX_SOURCE_BYTES, &pb, &plen) == 0) {
             sf_hash_bytes(pb, plen, ph);
             if (!memcmp(ph, sf_style_content(b), 16) &&
                 sf_remote_put_blob(rm, "paint:", ph, pb, plen, SF_JOB_SOURCE_TTL_MS) == 0) {
@@ -637,18 +650,12 @@ static int offload(struct sf_pipeline *p, const struct produce_job *j, const cha
         rc = sf_remote_wait(rm, j->key, deadline, p->cancel);
         if (rc == -ECANCELED)
             return rc;
-        if (rc == 0 && (rc = sf_remote_get(rm, j->key, out, outlen, &meta)) == 0) {
-            char vwhy[160];
-            if (kind_ok(j, &meta) == 0 && value_fits(j, *out, *outlen, &meta, vwhy, sizeof vwhy) == 0) {
-                atomic_fetch_add(&p->offloaded, 1);
-                atomic_fetch_add(&p->offload_wait_ms, (unsigned long long)((sf_monotonic() - t0) * 1e3));
-                local_put(p, j->key, *out, *outlen, (int)meta.width, (int)meta.height, j->kind, j->what);
-                return 0;
-            }
-            if (kind_ok(j, &meta) == 0)
-                sf_remote_drop(rm, j->key, vwhy);
-            free(*out);
-            *out = NULL;
+        if (rc == 0 && (rc = remote_take(p, j, out, outlen)) == 0) {
+            atomic_fetch_add(&p->offloaded, 1);
+            atomic_fetch_add(&p->offload_wait_ms, (unsigned long long)((sf_monotonic() - t0) * 1e3));
+            return 0;
+        }
+        if (rc == -EBADMSG) {
             snprintf(refused, sizeof refused, "its result was unfit");
             break;
         }

@@ -16,31 +16,8 @@ if ! fuse_usable; then
     skip "redis tests" "/dev/fuse or fusermount3 unusable here"
     finish
 fi
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    # CI installs it (make deps): there, its absence is a failure
-    if [ "${CI:-}" = true ]; then fail "redis tests" "redis-server not installed (make deps)"
-    else skip "redis tests" "redis-server not installed (make deps)"; fi
-    finish
-fi
-
-RPID=
-redis_start() {
-    rm -f "$SOCK"
-    redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save '' --appendonly no \
-        --logfile "$W/redis.log" "$@" &
-    RPID=$!
-    for i in $(seq 50); do
-        [ "$(redis-cli -s "$SOCK" ping 2>/dev/null)" = PONG ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-redis_stop() {
-    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
-    for i in $(seq 50); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
-    RPID=
-}
-rcli() { redis-cli -s "$SOCK" "$@"; }
+WHAT="redis tests"
+. tests/lib_redis.sh
 
 # Mounts: A and B (their own caches, logs and pids), and a spare C.
 # mount_as X [OPTS...]: mounts SRC on $W/mX with cache $W/cX.

@@ -17,30 +17,9 @@ if ! fuse_usable; then
     skip "worker tests" "/dev/fuse or fusermount3 unusable here"
     finish
 fi
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    if [ "${CI:-}" = true ]; then fail "worker tests" "redis-server not installed (make deps)"
-    else skip "worker tests" "redis-server not installed (make deps)"; fi
-    finish
-fi
-
-RPID= WPIDS=
-redis_start() {
-    rm -f "$SOCK"
-    redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save '' --appendonly no \
-        --logfile "$W/redis.log" &
-    RPID=$!
-    for i in $(seq 50); do
-        [ "$(redis-cli -s "$SOCK" ping 2>/dev/null)" = PONG ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-redis_stop() {
-    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
-    for i in $(seq 50); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
-    RPID=
-}
-rcli() { redis-cli -s "$SOCK" "$@"; }
+WHAT="worker tests"
+. tests/lib_redis.sh
+WPIDS=
 # worker_start NAME [OPTS...]: a worker logging to $W/NAME.log; its pid in WPID
 worker_start() {
     n=$1; shift
