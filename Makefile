@@ -77,7 +77,7 @@ endif
 # The CPU engine (cpu/): each instruction set's kernels in a file of their
 # own, built with that file's flags (cpu/cpu.h says how one is chosen).
 ARCH      := $(shell $(CC) -dumpmachine 2>/dev/null | cut -d- -f1)
-CPU_C     := cpu/cpu_engine.c cpu/plan.c cpu/features.c cpu/kern_ref.c
+CPU_C     := cpu/cpu_engine.c cpu/bands.c cpu/plan.c cpu/features.c cpu/kern_ref.c
 ifeq ($(ARCH),x86_64)
 CPU_C     += cpu/kern_avx2.c cpu/kern_avx512.c cpu/kern_avx512_vnni.c cpu/kern_avx512_bf16.c
 else ifeq ($(ARCH),aarch64)

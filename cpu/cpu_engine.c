@@ -17,6 +17,8 @@
  *   is a pass of its own.
  * The work of our kernels is split here over OpenMP threads by rows or
  * pixel blocks; oneDNN threads itself.  This file has no intrinsics.
+ * Images from SF_BANDS_FROM_PIXELS up run in bands instead (bands.c), in
+ * memory that does not grow with them.
  *
  * Reduced precision (not with STYLEFS_CPU_BF16=0): on CPUs with
  * AVX512_VNNI layer 0 sums in int16 (exact in the pixels, weights rounded
@@ -38,19 +40,16 @@
 #include <string.h>
 
 #define IN_EPS 1e-3f
-/* Smallest image (pixels) whose layers 13-15 run in bf16: below it they
- * cost well under a millisecond, and at 37x29 one style came within 0.007%
- * of the oracle's 99.9% bar, against >= 99.998% at 1 MP. */
-#define BF16_MIN_PIXELS (128 * 128)
 /* Pixels per parallel chunk of the element-wise kernels. */
 #define NORM_CHUNK 2048
 
 /* Activation buffers of n floats (cpu.h sf_big_alloc: huge pages). */
 static void *alloc_f(size_t n) { return sf_big_alloc(n * sizeof(float)); }
 
-static void plan_free(struct sf_engine_impl *e)
+void sf_cpu_plan_free(struct sf_engine_impl *e)
 {
     sf_plan_free_dnnl(e);
+    sf_bands_free(e);
     if (e->c0buf != (void *)e->M)    /* else it lives in M (plan_try) */
         free(e->c0buf);
     free(e->B);                 /* the block: M, O, X, T, U and T16 live in it */
@@ -106,7 +105,7 @@ static int plan_conv(struct sf_engine_impl *e, int i, float *src, int hin, int w
         return 0;
     }
     if (!e->cfg->own) {
-        if ((rc = sf_plan_layer(e, i, src, hin, win, cb_in, dst, cb_out, wino, bf16, oh, ow, need)))
+        if ((rc = sf_plan_layer(e, i, src, hin, win, cb_in, dst, cb_out, wino, bf16, NULL, oh, ow, need)))
             return rc;
         add_step(e, (struct step){ .op = OP_DNNL, .layer = i });
         return 0;
@@ -183,7 +182,7 @@ static int plan_block(struct sf_engine_impl *e, const struct plan_cfg *cfg, cons
     if (wino && !cfg->own_wino && !cfg->own) {
         /* the scratchpad's size, from a plan of one residual layer (kept
          * in oneDNN's primitive cache for the real one) */
-        if ((rc = sf_plan_layer(e, 3, NULL, d->h2, d->w2, cfg->cb_res, NULL, cfg->cb_res, wino, 0, &oh, &ow,
+        if ((rc = sf_plan_layer(e, 3, NULL, d->h2, d->w2, cfg->cb_res, NULL, cfg->cb_res, wino, 0, NULL, &oh, &ow,
                                 &res_need)))
             return rc;
         sf_plan_free_layer(e, 3);
@@ -340,7 +339,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
     int wino = cfg->winograd && e->winograd, split = cfg->cb_128 != cfg->cb_res;     /* layers 2 and 13 see another layout */
     int rc;
 
-    plan_free(e);
+    sf_cpu_plan_free(e);
     /* our Winograd: where this level has a vector one whose channel
      * block is the configuration's (AVX2: nChw8c, AVX-512: nChw16c) */
     if (cfg->own_wino && (!e->winograd || !e->k.wino_tiles || e->k.wino_cb != cfg->cb_res ||
@@ -352,7 +351,7 @@ static int plan_try(struct sf_engine_impl *e, int h0, int w0, const struct plan_
         (rc = plan_down(e, cfg, &d, split, &scratch_need)) || (rc = plan_residual(e, cfg, &d, wino, &res_need)) ||
         (rc = plan_up(e, cfg, &d, split, &scratch_need)) ||
         (rc = plan_scratch(e, cfg, &d, scratch_need, res_need, res_avail))) {
-        plan_free(e);
+        sf_cpu_plan_free(e);
         return rc;
     }
     e->h = h0;
@@ -397,7 +396,7 @@ static int plan_build(struct sf_engine_impl *e, int h0, int w0)
 }
 
 /* ---- weights ------------------------------------------------------------- */
-static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
+int sf_cpu_load_weights(struct sf_engine_impl *e, const struct sf_model *m)
 {
     int rc;
 
@@ -437,7 +436,7 @@ static int load_weights(struct sf_engine_impl *e, const struct sf_model *m)
 
 /* The coefficients a, b of c channels from the sums of (x - shift) and
  * (x - shift)^2 over hw pixels (shift NULL: 0). */
-static void coeffs_from_sums(const double *sum, const double *sq, const float *shift, size_t hw, int c,
+void sf_cpu_coeffs(const double *sum, const double *sq, const float *shift, size_t hw, int c,
                              const float *gamma, const float *beta, float *a, float *b)
 {
     for (int ch = 0; ch < c; ch++) {
@@ -482,7 +481,7 @@ static void norm_coeffs(const struct sf_cpu_kernels *k, const float *x, size_t h
             sq[ch] += lq[ch];
         }
     }
-    coeffs_from_sums(sum, sq, shift, hw, c, gamma, beta, a, b);
+    sf_cpu_coeffs(sum, sq, shift, hw, c, gamma, beta, a, b);
 }
 
 static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const struct step *s)
@@ -492,7 +491,7 @@ static void norm_step(struct sf_engine_impl *e, const struct sf_model *m, const 
     size_t nchunk = (s->hw + NORM_CHUNK - 1) / NORM_CHUNK;
 
     if (s->fused) {             /* the Winograd kernel took the sums */
-        coeffs_from_sums(e->fsum, e->fsq, NULL, s->hw, s->c, m->gamma[s->layer], m->beta[s->layer], a, b);
+        sf_cpu_coeffs(e->fsum, e->fsq, NULL, s->hw, s->c, m->gamma[s->layer], m->beta[s->layer], a, b);
         if (s->defer) {         /* applied by the next layer's input transform */
             memcpy(e->pa, a, sizeof e->pa);
             memcpy(e->pb, b, sizeof e->pb);
@@ -632,16 +631,23 @@ static void output_step(struct sf_engine_impl *e, const struct sf_model *m, int 
 static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8_t *rgb, int w, int h,
                    uint8_t *out, const sf_cancel_flag *cancel)
 {
-    int h4 = 4 * ((((h + 1) / 2) + 1) / 2), w4 = 4 * ((((w + 1) / 2) + 1) / 2), rc;
+    int h4 = 4 * ((((h + 1) / 2) + 1) / 2), w4 = 4 * ((((w + 1) / 2) + 1) / 2), rc, q;
     double tl[SF_LAYERS] = { 0 }, tn[SF_LAYERS] = { 0 }, t0 = omp_get_wtime();
 
     if (w <= 0 || h <= 0)
         return -EINVAL;
+    if ((q = sf_bands_rows(e, h, w))) {
+        if ((rc = sf_bands_run(e, m, rgb, w, h, out, q, cancel)) != -ENOTSUP)
+            return rc;
+        sf_warn("cpu: no banded plan on this CPU (oneDNN has no vector kernel for its layouts): "
+                "%dx%d runs whole, about %zu MB", w, h, (size_t)h4 * w4 * 192 >> 20);
+        sf_cpu_plan_free(e);
+    }
     double tp, tw;
-    if ((e->h != h || e->w != w) && (rc = plan_build(e, h, w)))
+    if ((e->h != h || e->w != w || e->bands) && (rc = plan_build(e, h, w)))
         return rc;
     tp = omp_get_wtime();
-    if ((rc = load_weights(e, m)))
+    if ((rc = sf_cpu_load_weights(e, m)))
         return rc;
     tw = omp_get_wtime();
     for (int si = 0; si < e->nsteps; si++) {
@@ -776,7 +782,7 @@ static void cpu_close(struct sf_engine_impl *e)
 {
     if (!e)
         return;
-    plan_free(e);
+    sf_cpu_plan_free(e);
     weights_free(e);
     dnnl_stream_destroy(e->stream);
     dnnl_engine_destroy(e->eng);

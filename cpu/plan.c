@@ -58,7 +58,7 @@ static dnnl_format_tag_t tag_of(int c, int cb)
 }
 
 int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win, int cb_in, float *dst,
-                  int cb_out, int winograd, int bf16, int *hout, int *wout, size_t *scratch_need)
+                  int cb_out, int winograd, int bf16, const int *vpad, int *hout, int *wout, size_t *scratch_need)
 {
     dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
     const struct sf_layer_spec *s = &sf_net[i];
@@ -83,6 +83,11 @@ int sf_plan_layer(struct sf_engine_impl *e, int i, float *src, int hin, int win,
         pbh = pbw = 0;
         pah = (hin - 1) * s->stride + s->k - oh;
         paw = (win - 1) * s->stride + s->k - ow;
+    }
+    if (vpad) {                 /* a band: rows as given, cut vpad[0] before and vpad[1] after */
+        pbh = vpad[0];
+        pah = vpad[1];
+        oh = s->kind == SF_CONV ? (hin + pbh + pah - s->k) / s->stride + 1 : (hin - 1) * s->stride + s->k - pbh - pah;
     }
     pl[0] = pbh; pl[1] = pbw; pr[0] = pah; pr[1] = paw;
     sdims[0] = 1; sdims[1] = s->cin; sdims[2] = hin; sdims[3] = win;

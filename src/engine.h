@@ -61,6 +61,11 @@ struct sf_engine_ops {
 
 enum sf_device { SF_DEVICE_AUTO = 0, SF_DEVICE_CPU, SF_DEVICE_CUDA };
 
+/* From this many pixels (of the decoder's size, a multiple of 4 each way)
+ * up, the CPU engine runs the network in bands, in memory that does not
+ * grow with the image (cpu/bands.c); STYLEFS_CPU_BANDS overrides it. */
+#define SF_BANDS_FROM_PIXELS (6u * 1000 * 1000)
+
 struct sf_engine {
     const struct sf_engine_ops *ops;
     enum sf_device asked;

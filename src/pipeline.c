@@ -244,7 +244,7 @@ uint64_t sf_mem_default(void)
     return total ? total / 2 : 0;
 }
 
-uint64_t sf_mem_estimate(int w, int h, int max_side)
+uint64_t sf_mem_estimate(int w, int h, int max_side, int net)
 {
     uint64_t src = (uint64_t)w * (uint64_t)h, fit = src;
 
@@ -252,6 +252,8 @@ uint64_t sf_mem_estimate(int w, int h, int max_side)
         double s = (double)max_side / (w > h ? w : h);
         fit = (uint64_t)(w * s + 1) * (uint64_t)(h * s + 1);
     }
+    if (net && fit >= SF_BANDS_FROM_PIXELS)
+        return src * 4 + SF_MEM_BANDED_BASE + fit * SF_MEM_BANDED_PER_PIXEL;
     return src * 4 + fit * SF_MEM_PER_PIXEL;
 }
 
@@ -304,7 +306,7 @@ int sf_stylize(struct sf_pipeline *p, const struct sf_model *m, const uint8_t *s
     /* from the header alone (a source whose header does not read fails in
      * the decode, with its reason; one over max_pixels too) */
     if (sf_image_probe(src, len, &f, &w, &h, why, whylen) == 0 && (uint64_t)w * (uint64_t)h <= p->set.max_pixels &&
-        (rc = mem_admit(p, est = sf_mem_estimate(w, h, p->set.max_side), why, whylen)))
+        (rc = mem_admit(p, est = sf_mem_estimate(w, h, p->set.max_side, m->kind == SF_STYLE_NET), why, whylen)))
         return rc;
     rc = stylize_admitted(p, m, src, len, out_fmt, out, outlen, ow, oh, why, whylen);
     mem_release(p, est);

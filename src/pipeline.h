@@ -58,7 +58,12 @@
  * peak RSS 275 MB at 1 MP, 2393 MB at 12 MP, CPU engine, AMD EPYC Zen 5),
  * for the memory budget. */
 #define SF_MEM_PER_PIXEL 200
-
+/* The same for a network style from SF_BANDS_FROM_PIXELS up, which the CPU
+ * engine runs in bands: a base and a little per pixel (the decoded source
+ * and the output, 3 bytes each, and the encoder's): measured 585 MB at 12
+ * MP, 716 MB at 24 MP and 1056 MB at 48 MP, same machine. */
+#define SF_MEM_BANDED_BASE (448u << 20)
+#define SF_MEM_BANDED_PER_PIXEL 12
 struct sf_settings {
     int max_side;           /* 0 = no downscale */
     uint64_t max_pixels;    /* refuse larger sources (header check) */
@@ -160,8 +165,9 @@ void sf_pipeline_init(struct sf_pipeline *p, enum sf_device dev, const struct sf
  * cgroup's limit when that is lower; 0 when neither reads. */
 uint64_t sf_mem_default(void);
 /* A computation's estimated memory: the decoded source (4 bytes a pixel)
- * and SF_MEM_PER_PIXEL for each pixel after fitting to max_side. */
-uint64_t sf_mem_estimate(int w, int h, int max_side);
+ * and SF_MEM_PER_PIXEL for each pixel after fitting to max_side, or for a
+ * network style (net) that bands, SF_MEM_BANDED_*. */
+uint64_t sf_mem_estimate(int w, int h, int max_side, int net);
 void sf_pipeline_close(struct sf_pipeline *p);
 
 /* Stylize src without the cache.  On success *out is malloc'd and *ow, *oh

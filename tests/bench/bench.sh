@@ -117,17 +117,38 @@ for lv in $LEVELS; do
 done
 
 echo
-# full size, whole image (no bands yet): time, peak RSS and MB per MP at a
-# phone's 12, 24 and 48 MP; memory should stay flat as the image grows
-# (issue 26's aim: 48 MP within 1.5 GB), and does not yet
+# full size (--max-side 0, JPEG out) at a phone's 12, 24 and 48 MP: the
+# banded pass the engine takes from 6 MP up (cpu/bands.c): time, s/MP,
+# peak RSS and MB/MP, which should stay near flat in MB as the image grows
+# (issue 26's aim: 48 MP within 1.5 GB).  At 12 MP also the whole-image
+# pass (STYLEFS_CPU_BANDS=0), two rounds alternating, best of each: the
+# banded pass's overhead (aim: 25% at most).
+full() {    # full LABEL ENV... : one run of $B/full.ppm, "seconds kB" in $B/time.LABEL
+    label=$1
+    shift
+    env "$@" /usr/bin/time -f '%e %M' -o "$B/time.$label" ./stylefs stylize $ST --no-cache --max-side 0 udnie \
+        "$B/full.ppm" "$B/full.jpg" 2>"$B/full.err" || { echo "full size $label: failed: $(tail -1 "$B/full.err")"; return 1; }
+}
+row() {     # row W H SECONDS KB WHAT
+    awk -v w=$1 -v h=$2 -v t=$3 -v k=$4 -v what="$5" 'BEGIN { mp = w * h / 1e6; printf "full size %s (%.0f MP): %.2f s, %.2f s/MP, peak RSS %.0f MB, %.0f MB/MP (%s)\n", w "x" h, mp, t, t / mp, k / 1024, k / 1024 / mp, what }'
+}
 for sz in 4000x3000 5656x4242 8064x6048; do
     w=${sz%x*} h=${sz#*x}
     build/tests/mkimg $w $h "$B/full.ppm"
-    if /usr/bin/time -f '%e %M' -o "$B/time" ./stylefs stylize $ST --no-cache --max-side 0 udnie \
-        "$B/full.ppm" "$B/full.jpg" 2>"$B/full.err"; then
-        awk -v w=$w -v h=$h '{ mp = w * h / 1e6; printf "full size %s (%.0f MP, --max-side 0, JPEG out): %.2f s, %.2f s/MP, peak RSS %.0f MB, %.0f MB/MP (whole image, no bands)\n", w "x" h, mp, $1, $1 / mp, $2 / 1024, $2 / 1024 / mp }' "$B/time"
+    if [ $sz = 4000x3000 ]; then
+        bt=999999 wt=999999
+        for r in 1 2; do
+            full whole STYLEFS_CPU_BANDS=0 && wt=$(awk -v a=$wt '{ print ($1 < a ? $1 : a) }' "$B/time.whole") &&
+                wk=$(awk '{ print $2 }' "$B/time.whole")
+            full bands && bt=$(awk -v a=$bt '{ print ($1 < a ? $1 : a) }' "$B/time.bands") &&
+                bk=$(awk '{ print $2 }' "$B/time.bands")
+        done
+        row $w $h $wt $wk "whole image, best of 2"
+        row $w $h $bt $bk "in bands, best of 2"
+        awk -v a=$bt -v b=$wt 'BEGIN { printf "full size 12 MP: bands cost %+.0f%% of the whole-image time, in %.0f%% of its memory\n", (a / b - 1) * 100, 0 }' |
+            sed "s/in 0% of its memory/in $(awk -v a=$bk -v b=$wk 'BEGIN { printf "%.0f", a * 100 / b }')% of its memory/"
     else
-        echo "full size ${w}x${h}: refused here: $(tail -1 "$B/full.err")"
+        full bands && row $w $h $(cat "$B/time.bands") "in bands"
     fi
     rm -f "$B/full.ppm" "$B/full.jpg"
 done
