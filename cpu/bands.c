@@ -204,7 +204,7 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
     b->wino = cfg->own_wino;
     /* the passes' buffers, each pass from the arena's start */
     c0 = (e->k.conv0_buf_bytes(4 * q + 9, b->w0) + 63) / 64 * 16;     /* floats */
-    n1 = c0 + fl(32, 4 * q + 9, b->w0) + fl(32, 4 * q + 1, b->w0) + fl(64, 2 * q, b->w1);
+    n1 = c0 + fl(32, 4 * q + 9, b->w0) + fl(32, 4, b->w0) + fl(32, 4 * q + 1, b->w0) + fl(64, 2 * q, b->w1);
     n2 = fl(64, 2 * q + 1, b->w1) + fl(128, q, b->w2);
     nr = 3 * fl(128, q + 2, b->w2);
     /* layers 13-15 (bf16 inputs take half their float size) */
@@ -219,7 +219,7 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
         return -ENOMEM;
     b->c0buf = b->arena;
     b->A0 = b->arena + c0;
-    b->I1 = b->A0 + fl(32, 4 * q + 9, b->w0);
+    b->I1 = b->A0 + fl(32, 4 * q + 9, b->w0) + fl(32, 4, b->w0);     /* 4 rows of room before (conv0_band) */
     b->O1 = b->I1 + fl(32, 4 * q + 1, b->w0);
     b->I2 = b->arena;
     b->O2 = b->I2 + fl(64, 2 * q + 1, b->w1);
@@ -532,9 +532,12 @@ static void sums_close(struct sf_bands *b, const struct sf_model *m, int i, size
 
 /* ---- the passes --------------------------------------------------------------- */
 
-/* Layer 0 on rgb rows ya..yb-1 (inside the image) into A0: returns the row
- * of A0 that holds ya, and its height in *hs. */
-static int conv0_band(struct sf_engine_impl *e, const uint8_t *rgb, int ya, int yb, int *hs)
+/* Layer 0 on rgb rows ya..yb-1 (inside the image) into A0, the rows of a
+ * sub-image with 4 more each side where the image has them: returns the
+ * row of A0 that holds ya, and A0's height in *hs.  With to (NHWC only,
+ * where the height is not part of the layout) the rows go straight to
+ * to's rows from to_row on instead (to has 4 rows of room before it). */
+static int conv0_band(struct sf_engine_impl *e, const uint8_t *rgb, int ya, int yb, int *hs, float *to, int to_row)
 {
     struct sf_bands *b = e->bands;
     int sa = ya - 4 > 0 ? ya - 4 : 0, sb = yb + 4 < b->h0 ? yb + 4 : b->h0, h = sb - sa, w = b->w0;
@@ -543,9 +546,10 @@ static int conv0_band(struct sf_engine_impl *e, const uint8_t *rgb, int ya, int 
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < h + 8; r++)
         e->k.conv0_prep(sub, h, w, b->c0buf, r, r + 1);
+    float *out = to ? to + ((ptrdiff_t)to_row - (ya - sa)) * w * 32 : b->A0;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int y = ya - sa; y < yb - sa; y += 2)
-        e->k.conv0_rows(b->c0buf, h, w, e->w0q, b->A0, b->cb32, y, y + 2 < yb - sa ? y + 2 : yb - sa);
+        e->k.conv0_rows(b->c0buf, h, w, e->w0q, out, b->cb32, y, y + 2 < yb - sa ? y + 2 : yb - sa);
     *hs = h;
     return ya - sa;
 }
@@ -692,7 +696,7 @@ int sf_bands_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8
     for (int y = 0; y < b->h0; y += F) {
         int yb = MIN(y + F, b->h0), r;
         CANCEL();
-        r = conv0_band(e, rgb, y, yb, &hs);
+        r = conv0_band(e, rgb, y, yb, &hs, NULL, 0);
         sum_rows(e, b->A0, hs, r, yb - y, 32, b->cb32, b->w0);
     }
     sums_close(b, m, 0, (size_t)b->h0 * b->w0);
@@ -704,9 +708,14 @@ int sf_bands_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8
     for (int o0 = 0; o0 < b->h1; o0 += 2 * q) {
         int y0 = 2 * o0 - b->pt1, ya = MAX(y0, 0), yb = MIN(y0 + F, b->h0), n = MIN(2 * q, b->h1 - o0), r;
         CANCEL();
-        zero_rows(b->I1, F, 0, F, 32, b->cb32, b->w0);
-        r = conv0_band(e, rgb, ya, yb, &hs);
-        copy_rows(b->I1, F, ya - y0, b->A0, hs, r, yb - ya, 32, b->cb32, b->w0);
+        zero_rows(b->I1, F, 0, ya - y0, 32, b->cb32, b->w0);
+        zero_rows(b->I1, F, yb - y0, y0 + F - yb, 32, b->cb32, b->w0);
+        if (b->cb32 == 32) {    /* NHWC: layer 0 writes layer 1's input itself */
+            conv0_band(e, rgb, ya, yb, &hs, b->I1, ya - y0);
+        } else {
+            r = conv0_band(e, rgb, ya, yb, &hs, NULL, 0);
+            copy_rows(b->I1, F, ya - y0, b->A0, hs, r, yb - ya, 32, b->cb32, b->w0);
+        }
         norm_rows(e, b->I1, F, ya - y0, yb - ya, 32, b->cb32, b->w0, b->a[0], b->b[0], 1, NULL);
         TRY(sf_plan_exec_layer(e, 1));
         sum_rows(e, b->O1, 2 * q, 0, n, 64, b->cb64, b->w1);
