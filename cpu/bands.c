@@ -85,9 +85,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The arena's target.  At 8064 pixels wide (48 MP) it gives q = 28 and
- * about 300 MB; narrower images get taller bands, up to BAND_Q_MAX. */
-#define BAND_ARENA_MB 320
+/* The arena's target.  At 8064 pixels wide (48 MP) it gives q = 46 and
+ * about 480 MB; narrower images get taller bands, up to BAND_Q_MAX. */
+#define BAND_ARENA_MB 512
 #define BAND_Q_MAX 64
 
 /* A tensor on the scratch file: H rows of [C/cb][W][cb] float32, row y

@@ -637,7 +637,12 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
     if (w <= 0 || h <= 0)
         return -EINVAL;
     if ((q = sf_bands_rows(e, h, w))) {
-        if ((rc = sf_bands_run(e, m, rgb, w, h, out, q, cancel)) != -ENOTSUP)
+        /* the banded plan goes when its run ends: planning is milliseconds
+         * of a run of seconds, and its arena (about 0.5 GB) is then not
+         * held between photos, nor while this one is encoded */
+        rc = sf_bands_run(e, m, rgb, w, h, out, q, cancel);
+        sf_cpu_plan_free(e);
+        if (rc != -ENOTSUP)
             return rc;
         sf_warn("cpu: no banded plan on this CPU (oneDNN has no vector kernel for its layouts): "
                 "%dx%d runs whole, about %zu MB", w, h, (size_t)h4 * w4 * 192 >> 20);

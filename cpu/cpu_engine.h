@@ -10,7 +10,8 @@
  * reordered into the plan's layouts when the model differs from the last
  * one run.  From SF_BANDS_FROM_PIXELS up (engine.h) the plan is a banded
  * one instead (bands.c: the same primitives planned for bands of rows, an
- * arena, and a scratch file for one run), so memory stays bounded.  Callers are serialized by sf_engine.lock (src/engine.h), so
+ * arena, and a scratch file), made for one run and freed after it, so
+ * memory stays bounded.  Callers are serialized by sf_engine.lock (src/engine.h), so
  * nothing here has a lock of its own.
  *
  * Layouts.  A plan's configuration (struct plan_cfg) gives each tensor's

@@ -90,6 +90,24 @@ else
     fail "bands: a 7.7 MP photo bands by itself" "$(tail -c 400 "$W/err")"
 fi
 
+# mem_max admits it by the banded estimate (about 0.57 GB here; the
+# whole-image one, 1.5 GB, was refused)
+if fuse_usable && [ -f "$W/big.jpg" ]; then
+    SRC=$W/msrc MNT=$W/mmnt CACHE=$W/mcache LOG=$W/mlog
+    mkdir -p "$SRC" "$MNT"
+    cp "$W/big.jpg" "$SRC/big.jpg"
+    if mount_it -o mem_max=700M,max_side=0; then
+        if cat "$MNT/styled/udnie/big.jpg" >"$W/mread.jpg" 2>"$W/err" && [ -s "$W/mread.jpg" ]; then
+            pass "bands: mem_max=700M lets a 7.7 MP photo through (it bands)"
+        else
+            fail "bands: mem_max=700M lets a 7.7 MP photo through" "$(cat "$W/err"); $(tail -c 300 "$LOG")"
+        fi
+        unmount_it
+    else
+        fail "bands: mount with mem_max" "$(tail -c 300 "$LOG")"
+    fi
+fi
+
 # --- the scratch file's failures ----------------------------------------------
 TMPDIR=$W/no/such/dir STYLEFS_CPU_BANDS=2 $SF stylize $S --no-cache udnie "$W/thr.ppm" "$W/x.png" >"$W/out" 2>"$W/err"
 rc=$?
