@@ -436,8 +436,8 @@ int sf_cpu_load_weights(struct sf_engine_impl *e, const struct sf_model *m)
 
 /* The coefficients a, b of c channels from the sums of (x - shift) and
  * (x - shift)^2 over hw pixels (shift NULL: 0). */
-void sf_cpu_coeffs(const double *sum, const double *sq, const float *shift, size_t hw, int c,
-                             const float *gamma, const float *beta, float *a, float *b)
+void sf_cpu_coeffs(const double *sum, const double *sq, const float *shift, size_t hw, int c, const float *gamma,
+                   const float *beta, float *a, float *b)
 {
     for (int ch = 0; ch < c; ch++) {
         double mu = sum[ch] / (double)hw;
@@ -644,12 +644,13 @@ static int cpu_run(struct sf_engine_impl *e, const struct sf_model *m, const uin
         sf_cpu_plan_free(e);
         if (rc != -ENOTSUP)
             return rc;
-        sf_warn("cpu: no banded plan on this CPU (oneDNN has no vector kernel for its layouts): "
-                "%dx%d runs whole, about %zu MB", w, h, (size_t)h4 * w4 * 192 >> 20);
-        sf_cpu_plan_free(e);
+        if (!e->bands_refused++)    /* said once: it holds for every size */
+            sf_warn("cpu: no banded plan on this CPU (oneDNN has no vector kernel for its layouts): "
+                    "%dx%d runs whole, about %zu MB, and so will every full-size photo", w, h,
+                    (size_t)h4 * w4 * 192 >> 20);
     }
     double tp, tw;
-    if ((e->h != h || e->w != w || e->bands) && (rc = plan_build(e, h, w)))
+    if ((e->h != h || e->w != w) && (rc = plan_build(e, h, w)))
         return rc;
     tp = omp_get_wtime();
     if ((rc = sf_cpu_load_weights(e, m)))

@@ -142,6 +142,7 @@ struct sf_engine_impl {
     int nsteps;
 
     struct sf_bands *bands;     /* the banded plan's own state (bands.c), or NULL */
+    int bands_refused;          /* times no banded plan could be made (said once) */
 
     /* weights of our kernels (sizes from k), and the model they hold */
     void *w0q, *wout, *wout16;
