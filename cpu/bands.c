@@ -116,6 +116,7 @@ struct sf_bands {
     dnnl_memory_t m16[2][2];    /* their from and to */
     void *I13h, *I14h;          /* the bf16 inputs */
     int wino;                   /* residual layers on our Winograd (else our 3x3, NHWC) */
+    int own;                    /* layers 1, 2, 13, 14 on our 3x3 kernel too (no oneDNN JIT: aarch64) */
     off_t RB;                   /* bytes of a scratch row: 128 x w2 floats */
     int fd;                     /* the scratch file while a run lasts, else -1 */
     /* the arena, carved per pass (plan) */
@@ -182,11 +183,59 @@ static size_t fl(int C, int rows, int w) { return ((size_t)C * rows * w + 15) / 
  * on our 3x3 kernel.  Layers 1, 2, 13 and 14 always on oneDNN. */
 static int cfg_fits(const struct sf_engine_impl *e, const struct plan_cfg *c)
 {
-    if (c->own)
+    if (c->own)                 /* the last resort: all on our 3x3 kernel, NHWC */
+        return 1;
+    if (e->dnnl_off)
         return 0;
     if (c->own_wino)
         return e->winograd && e->k.wino_tiles && e->k.wino_cb == c->cb_res && e->k.level >= SF_CPU_AVX2;
     return !c->winograd && c->cb_res == 128;
+}
+
+/* Layers 1, 2, 13 and 14 on our 3x3 kernel, for bands: the convolutions
+ * read rows as given (pt 0), the transposed ones compute from the band's
+ * first input row a, whose output rows start at 2a: layer 13 keeps rows
+ * 1 .. 2k and layer 14 rows 2 .. M + 1, written from the first row of
+ * their buffers (the rows before them are room in the arena, unused). */
+static void plan_own(struct sf_engine_impl *e, struct sf_bands *b)
+{
+    int q = b->q, k = b->k, pl1, pl2, o, a;
+
+    sf_same_pad(b->w0, 3, 2, &o, &pl1, &a);
+    sf_same_pad(b->w1, 3, 2, &o, &pl2, &a);
+    e->c3[1] = (struct sf_conv3_shape){ .hin = 4 * q + 1, .win = b->w0, .cin = 32, .hout = 2 * q, .wout = b->w1,
+                                        .cout = 64, .stride = 2, .pt = 0, .pl = pl1 };
+    e->c3[2] = (struct sf_conv3_shape){ .hin = 2 * q + 1, .win = b->w1, .cin = 64, .hout = q, .wout = b->w2,
+                                        .cout = 128, .stride = 2, .pt = 0, .pl = pl2 };
+    e->c3[13] = (struct sf_conv3_shape){ .hin = k + 1, .win = b->w2, .cin = 128, .hout = 2 * k + 1, .wout = b->w3,
+                                         .cout = 64, .stride = 2, .deconv = 1 };
+    e->c3[14] = (struct sf_conv3_shape){ .hin = 2 * k, .win = b->w3, .cin = 64, .hout = b->M + 2, .wout = b->w4,
+                                         .cout = 32, .stride = 2, .deconv = 1 };
+    e->c3in[1] = b->I1;
+    e->c3out[1] = b->O1;
+    e->c3in[2] = b->I2;
+    e->c3out[2] = b->O2;
+    e->c3in[13] = b->I13;
+    e->c3out[13] = b->O13 - (size_t)b->w3 * 64;
+    e->c3in[14] = b->O13;
+    e->c3out[14] = b->O14 - (size_t)2 * b->w4 * 32;
+    for (int i = 1; i < SF_LAYERS - 1; i++)
+        if (i < 3 || i > 12)
+            snprintf(e->impl[i], sizeof e->impl[i], "stylefs %s", e->k.conv3_name);
+}
+
+/* Run layer 1, 2, 13 or 14 on its band.  Returns 0 or -errno (oneDNN's). */
+static int band_layer(struct sf_engine_impl *e, int i)
+{
+    const struct sf_conv3_shape *s = &e->c3[i];
+    int y0 = i == 13 ? 1 : i == 14 ? 2 : 0;
+
+    if (!e->bands->own)
+        return sf_plan_exec_layer(e, i);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int y = y0; y < s->hout; y++)
+        e->k.conv3_rows(e->c3in[i], e->c3w[i], e->c3out[i], s, y, y + 1);
+    return 0;
 }
 
 static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct plan_cfg *cfg)
@@ -202,6 +251,7 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
     b->cb128 = cfg->cb_128;
     b->cbr = cfg->cb_res;
     b->wino = cfg->own_wino;
+    b->own = cfg->own;
     /* the passes' buffers, each pass from the arena's start */
     c0 = (e->k.conv0_buf_bytes(4 * q + 9, b->w0) + 63) / 64 * 16;     /* floats */
     n1 = c0 + fl(32, 4 * q + 9, b->w0) + fl(32, 4, b->w0) + fl(32, 4 * q + 1, b->w0) + fl(64, 2 * q, b->w1);
@@ -235,6 +285,14 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
     b->OO = b->O14 + fl(32, M, b->w4);
     sf_info("cpu bands: %d rows a band at full size, arena %zu MB", 4 * q, nmax * sizeof(float) >> 20);
 
+    if (b->own) {
+        b->cb2 = b->cbu = b->cu128 = 128;
+        b->cu64 = 64;
+        b->cu32 = 32;
+        b->bf16 = 0;
+        plan_own(e, b);
+        goto residual;
+    }
     if ((rc = sf_plan_layer(e, 1, b->I1, 4 * q + 1, b->w0, b->cb32, b->O1, b->cb64, 0, 0, none, &oh, &ow, &need)))
         return rc;
     if (oh != 2 * q || ow != b->w1)
@@ -294,6 +352,7 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
     }
     if (oh != M || ow != b->w4)
         return -EINVAL;
+residual:
     for (int i = 3; i <= 12; i++) {
         e->c3[i] = (struct sf_conv3_shape){ .hin = q + 2, .win = b->w2, .cin = 128, .hout = q + 2,
                                             .wout = b->w2, .cout = 128, .stride = 1, .pt = 1, .pl = 1 };
@@ -334,7 +393,7 @@ static int bands_plan(struct sf_engine_impl *e, int h0, int w0, int q)
 
     for (int c = 0; c < sf_plan_ncfgs && rc == -ENOTSUP; c++) {
         struct sf_bands *b;
-        if (!cfg_fits(e, &sf_plan_cfgs[c]) || e->dnnl_off)
+        if (!cfg_fits(e, &sf_plan_cfgs[c]))
             continue;
         sf_cpu_plan_free(e);
         if (!(b = e->bands = calloc(1, sizeof *b)))
@@ -657,7 +716,7 @@ static int l14_band(struct sf_engine_impl *e, const struct tensor *R13, int s0)
         return rc;
     if (b->bf16 && (rc = sf_plan_exec_reorder(e, b->to16[1], b->m16[1][0], b->m16[1][1])))
         return rc;
-    return sf_plan_exec_layer(e, 14);
+    return band_layer(e, 14);
 }
 
 int sf_bands_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8_t *rgb, int w, int h,
@@ -717,7 +776,7 @@ int sf_bands_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8
             copy_rows(b->I1, F, ya - y0, b->A0, hs, r, yb - ya, 32, b->cb32, b->w0);
         }
         norm_rows(e, b->I1, F, ya - y0, yb - ya, 32, b->cb32, b->w0, b->a[0], b->b[0], 1, NULL);
-        TRY(sf_plan_exec_layer(e, 1));
+        TRY(band_layer(e, 1));
         sum_rows(e, b->O1, 2 * q, 0, n, 64, b->cb64, b->w1);
         TRY(store_rows(e, &R1, o0, n, b->O1, 2 * q, 0));
     }
@@ -732,7 +791,7 @@ int sf_bands_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8
         int n = MIN(q, b->h2 - p0);
         CANCEL();
         TRY(load_normed(e, &R1, 2 * p0 - b->pt2, 2 * q + 1, b->I2, b->cb64, 1));
-        TRY(sf_plan_exec_layer(e, 2));
+        TRY(band_layer(e, 2));
         sum_rows(e, b->O2, q, 0, n, 128, b->cb2, b->w2);
         TRY(store_rows(e, &R2, p0, n, b->O2, q, 0));
     }
@@ -792,7 +851,7 @@ int sf_bands_run(struct sf_engine_impl *e, const struct sf_model *m, const uint8
         norm_rows(e, b->T13, k + 1, lo - a, hi - lo, 128, b->cu128, b->w2, b->a[12], b->b[12], 0, b->I13);
         if (b->bf16)
             TRY(sf_plan_exec_reorder(e, b->to16[0], b->m16[0][0], b->m16[0][1]));
-        TRY(sf_plan_exec_layer(e, 13));
+        TRY(band_layer(e, 13));
         sum_rows(e, b->O13, 2 * k, olo - o0, ohi - olo, 64, b->cu64, b->w3);
         TRY(store_rows(e, &R13, olo, ohi - olo, b->O13, 2 * k, olo - o0));
     }

@@ -30,6 +30,21 @@ for lv in $LEVELS; do
     done
 done
 
+# and with layers 1-14 on our own 3x3 kernels (what aarch64 runs, where
+# Debian's oneDNN has no vector kernels)
+for s in udnie scream; do
+    for sz in 64x64 37x29; do
+        name="oracle: $s at $sz in bands of 4 rows on our 3x3 kernels (STYLEFS_CPU_DNNL=0) matches ONNX Runtime"
+        if STYLEFS_CPU_DNNL=0 STYLEFS_CPU_BANDS=1 $SF stylize $S --no-cache --max-side 0 -v $s $G/in_$sz.ppm \
+            "$W/o.png" 2>"$W/err" && grep -q "in bands of 4 rows" "$W/err" && grep -q "layer 13: stylefs conv3x3" "$W/err" &&
+            r=$($CMP $G/${s}_$sz.ppm "$W/o.png" --within1 0.999 --psnr 45); then
+            pass "$name ($r)"
+        else
+            fail "$name" "$r $(tail -c 400 "$W/err")"
+        fi
+    done
+done
+
 # --- against the whole-image pass ---------------------------------------------
 # odd sizes (SAME padding differs at each end), a band taller than the
 # image, and every seam: within one 8-bit step everywhere
@@ -49,6 +64,18 @@ for sz in "301 203" "97 61" "33 170" "5 3"; do
             fi
         done
     done
+done
+
+$MK 97 61 "$W/in.ppm" --seed 7
+STYLEFS_CPU_DNNL=0 STYLEFS_CPU_BANDS=0 $SF stylize $S --no-cache --max-side 0 udnie "$W/in.ppm" "$W/whole.png" 2>"$W/err"
+for q in 1 2 5; do
+    name="bands: 97x61 in bands of $((4 * q)) rows on our 3x3 kernels is within one step of the whole image"
+    if STYLEFS_CPU_DNNL=0 STYLEFS_CPU_BANDS=$q $SF stylize $S --no-cache --max-side 0 udnie "$W/in.ppm" "$W/band.png" \
+        2>"$W/err" && r=$($CMP "$W/whole.png" "$W/band.png" --within1 1); then
+        pass "$name ($r)"
+    else
+        fail "$name" "$r $(tail -c 400 "$W/err")"
+    fi
 done
 
 # the same bytes at 1, 2 and 3 threads (the norms' sums are added row by
