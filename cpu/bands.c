@@ -179,8 +179,10 @@ void sf_bands_free(struct sf_engine_impl *e)
 static size_t fl(int C, int rows, int w) { return ((size_t)C * rows * w + 15) / 16 * 16; }
 
 /* The configurations the banded pass takes: our Winograd residual (its
- * channel block), or oneDNN without Winograd with the residual stage NHWC
- * on our 3x3 kernel.  Layers 1, 2, 13 and 14 always on oneDNN. */
+ * channel block) or, without Winograd, the residual stage NHWC on our 3x3
+ * kernel, with layers 1, 2, 13 and 14 on oneDNN; else (STYLEFS_CPU_DNNL=0,
+ * or no oneDNN JIT kernels: aarch64 without SVE) all of them on our 3x3
+ * kernel, NHWC. */
 static int cfg_fits(const struct sf_engine_impl *e, const struct plan_cfg *c)
 {
     if (c->own)                 /* the last resort: all on our 3x3 kernel, NHWC */
@@ -386,7 +388,9 @@ residual:
 
 /* Plan bands of q quarter rows for h0 x w0 in the first configuration
  * that suits (cfg_fits) and in which oneDNN has a vector implementation
- * of layers 1, 2, 13 and 14.  Returns 0, -ENOTSUP, -ENOMEM, -EIO. */
+ * of layers 1, 2, 13 and 14, else on our own kernels.  Returns 0,
+ * -ENOTSUP (none planned: not expected, the own configuration always
+ * plans), -ENOMEM, -EIO. */
 static int bands_plan(struct sf_engine_impl *e, int h0, int w0, int q)
 {
     int rc = -ENOTSUP, after;
