@@ -153,6 +153,20 @@ int sf_bands_rows(const struct sf_engine_impl *e, int h, int w)
     return q < 4 ? 4 : q > BAND_Q_MAX ? BAND_Q_MAX : q;
 }
 
+/* The bf16 reorders of layers 13 and 14's inputs, if planned. */
+static void free_to16(struct sf_bands *b)
+{
+    for (int i = 0; i < 2; i++) {
+        if (b->to16[i])
+            dnnl_primitive_destroy(b->to16[i]);
+        for (int j = 0; j < 2; j++)
+            if (b->m16[i][j])
+                dnnl_memory_destroy(b->m16[i][j]);
+        b->to16[i] = NULL;
+        b->m16[i][0] = b->m16[i][1] = NULL;
+    }
+}
+
 void sf_bands_free(struct sf_engine_impl *e)
 {
     struct sf_bands *b = e->bands;
@@ -161,13 +175,7 @@ void sf_bands_free(struct sf_engine_impl *e)
         return;
     if (b->fd >= 0)
         close(b->fd);
-    for (int i = 0; i < 2; i++) {
-        if (b->to16[i])
-            dnnl_primitive_destroy(b->to16[i]);
-        for (int j = 0; j < 2; j++)
-            if (b->m16[i][j])
-                dnnl_memory_destroy(b->m16[i][j]);
-    }
+    free_to16(b);
     free(b->arena);
     free(b->rowtmp);
     free(b->rsum);
@@ -242,9 +250,9 @@ static int band_layer(struct sf_engine_impl *e, int i)
 
 static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct plan_cfg *cfg)
 {
-    int q = b->q, M = b->M, oh, ow, rc, after;
+    int q = b->q, M = b->M, oh, ow, rc;
     static const int none[2] = { 0, 0 }, cut[2] = { 2, 1 }, cut13[2] = { 1, 2 };
-    size_t need = 0, n1, n2, nr, n13, n14, nmax, c0;
+    size_t need = 0, n1, n2, nr, n13, nmax, c0;
 
     e->cfg = cfg;
     e->bf16 = 0;
@@ -262,11 +270,9 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
     /* layers 13-15 (bf16 inputs take half their float size) */
     n13 = 2 * fl(128, b->k + 1, b->w2) + fl(64, b->k + 1, b->w2) + fl(64, 2 * b->k, b->w3) +
           fl(32, 2 * b->k, b->w3) + fl(32, M, b->w4) + fl(3, M, b->w4);
-    n14 = 0;
     nmax = n1 > n2 ? n1 : n2;
     nmax = nmax > nr ? nmax : nr;
     nmax = nmax > n13 ? nmax : n13;
-    nmax = nmax > n14 ? nmax : n14;
     if (!b->arena && !(b->arena = sf_big_alloc(nmax * sizeof(float))))
         return -ENOMEM;
     b->c0buf = b->arena;
@@ -340,15 +346,7 @@ static int bands_try(struct sf_engine_impl *e, struct sf_bands *b, const struct 
         }
         sf_plan_free_layer(e, 13);
         sf_plan_free_layer(e, 14);
-        for (int i = 0; i < 2; i++) {
-            if (b->to16[i])
-                dnnl_primitive_destroy(b->to16[i]);
-            for (int j = 0; j < 2; j++)
-                if (b->m16[i][j])
-                    dnnl_memory_destroy(b->m16[i][j]);
-            b->to16[i] = NULL;
-            b->m16[i][0] = b->m16[i][1] = NULL;
-        }
+        free_to16(b);
         if (rc != -ENOTSUP || t == 3)
             return rc;
     }
@@ -382,7 +380,6 @@ residual:
     if (!(b->rowtmp = sf_big_alloc(b->row_floats * (size_t)e->nthreads * sizeof(float))) ||
         !(b->rsum = malloc((size_t)(M > 4 * q + 1 ? M : 4 * q + 1) * 256 * sizeof(double))))
         return -ENOMEM;
-    (void)after;
     return 0;
 }
 

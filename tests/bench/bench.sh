@@ -145,8 +145,7 @@ for sz in 4000x3000 5656x4242 8064x6048; do
         done
         row $w $h $wt $wk "whole image, best of 2"
         row $w $h $bt $bk "in bands, best of 2"
-        awk -v a=$bt -v b=$wt 'BEGIN { printf "full size 12 MP: bands cost %+.0f%% of the whole-image time, in %.0f%% of its memory\n", (a / b - 1) * 100, 0 }' |
-            sed "s/in 0% of its memory/in $(awk -v a=$bk -v b=$wk 'BEGIN { printf "%.0f", a * 100 / b }')% of its memory/"
+        awk -v a=$bt -v b=$wt -v c=$bk -v d=$wk 'BEGIN { printf "full size 12 MP: bands cost %+.0f%% of the whole-image time, in %.0f%% of its memory\n", (a / b - 1) * 100, c * 100 / d }'
     else
         full bands && row $w $h $(cat "$B/time.bands") "in bands"
     fi
