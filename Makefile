@@ -27,6 +27,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libxxhash fuse3 libturbojpeg lib
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
+             -Werror=incompatible-pointer-types -Werror=implicit-function-declaration -Werror=int-conversion \
              -D_GNU_SOURCE -DFUSE_USE_VERSION=314 \
              -DSTYLEFS_PREFIX='"$(PREFIX)"' -fopenmp \
              -Isrc -Icache -Icpu -Iarbitrary $(PKG_CFLAGS)

@@ -49,7 +49,9 @@ int main(int argc, char **argv)
         return 2;
     }
     sf_log_set_level(getenv("NETBENCH_VERBOSE") ? SF_LOG_DEBUG : getenv("STYLEFS_PROFILE") ? SF_LOG_INFO : SF_LOG_WARN);
-    if (sf_model_load(argv[1], NULL, argv[2], &m, err, sizeof err)) {
+    struct sf_styles_path sp;
+    sf_styles_path_one(&sp, argv[1]);
+    if (sf_model_load(&sp, NULL, argv[2], &m, err, sizeof err)) {
         fprintf(stderr, "netbench: %s\n", err);
         return 1;
     }
