@@ -338,12 +338,15 @@ DEBIAN_DEPS := build-essential pkg-config liblmdb-dev libxxhash-dev libstb-dev l
                python3 curl util-linux libhiredis-dev libssl-dev redis-server \
                libwebp-dev libtiff-dev libheif-dev libheif-examples webp libavif-bin libtiff-tools \
                libjpeg-turbo-progs libimage-exiftool-perl
+# make bench's second peer, PyTorch (tests/bench/torch_bench.py); no test
+# needs it, so CI leaves it out (make deps BENCH_DEPS=)
+BENCH_DEPS  := python3-torch python3-numpy
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    $(DEBIAN_DEPS) >/dev/null; \
-	else echo "run as root: apt-get install $(DEBIAN_DEPS)"; exit 1; fi
+	    $(DEBIAN_DEPS) $(BENCH_DEPS) >/dev/null; \
+	else echo "run as root: apt-get install $(DEBIAN_DEPS) $(BENCH_DEPS)"; exit 1; fi
 
 print-deps:
 	@echo $(DEBIAN_DEPS)

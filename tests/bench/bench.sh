@@ -8,15 +8,17 @@
 # threads (build/tests/peak, measured again before each per-layer table,
 # since these VMs' throughput changes from minute to minute: on a 2-core
 # Zen 3 the 2-thread peak read 180-186 GFLOP/s in one period and 86-94 in
-# another), and ONNX Runtime's network alone at each
-# size (median of 5 after a warm-up run; no load, no codecs, no first
-# touch of memory).  Then, per level, for 256x256, 1 MP and 4 MP:
+# another), ONNX Runtime's network alone at each size (median of 5 after
+# a warm-up run; no load, no codecs, no first touch of memory), and
+# PyTorch's at each level.  Then, per level, for 256x256, 1 MP and 4 MP:
 #   net_s    stylefs network alone (build/tests/netbench, median of 3)
 #   best_s   `stylefs stylize` as a process: load, decode, network, PNG
 #   med_s    encode; best and median of 5 runs (wall clock)
 #   rss_MB   that process's peak RSS (GNU time)
 #   ort_s    ONNX Runtime's network alone
 #   ratio    ort_s / best_s, and r_med = ort_s / med_s (higher is better)
+#   pt_s     PyTorch's network alone at this level (256x256 and 1 MP)
+#   pt_rat   pt_s / best_s
 # the per-layer table at 1 MP (ms, GFLOP/s, share of that level's 2-thread
 # peak, implementation), and 1 against 2 threads.  At the best level also
 # the 1 MP row with a JPEG in and out, in float32 (STYLEFS_CPU_BF16=0),
@@ -51,6 +53,40 @@ done
 echo "ONNX Runtime 1.30, network alone, 2 threads: 256x256 $(awk -v o=$ort_256 'BEGIN{printf "%.3f", o/1000}') s," \
      "1 MP $(awk -v o=$ort_1024 'BEGIN{printf "%.3f", o/1000}') s, 4 MP $(awk -v o=$ort_2048 'BEGIN{printf "%.3f", o/1000}') s"
 
+# PyTorch (Debian's python3-torch, `make deps`; its own oneDNN is the system
+# libdnnl) on the same network and weights, per level: tests/bench/
+# torch_bench.py --cpu, 2 threads, median of 5 after a warm-up, at 256x256
+# and 1 MP, its PSNR against the ONNX Runtime output for the same input.
+# Capped to AVX2 for the avx2 level (ATEN_CPU_CAPABILITY=avx2
+# ONEDNN_MAX_CPU_ISA=AVX2).  glibc's malloc is told to keep freed memory
+# (MALLOC_MMAP_MAX_=0 and a large trim threshold): PyTorch's tensors of
+# 32 MB and more are otherwise mmap'ed and unmapped on every layer, and
+# the page faults made the 1 MP pass 6x slower on this VM (9.4 s against
+# 1.46 s, AMD EPYC Zen 5); the peer is timed at its best.
+TORCH_PY=
+for py in python3 /usr/bin/python3; do
+    "$py" -c 'import torch, numpy' 2>/dev/null && { TORCH_PY=$py; break; }
+done
+for lv in $LEVELS; do
+    [ "$lv" = generic ] && continue
+    eval "pt_${lv}_256= pt_${lv}_1024="
+    [ -n "$TORCH_PY" ] || continue
+    cap=
+    [ "$lv" = avx2 ] && [ "$BEST" != avx2 ] && cap="ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2"
+    env $cap MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 "$TORCH_PY" tests/bench/torch_bench.py \
+        "$SHARED/models/udnie" --cpu --threads 2 --runs 5 "$B/in256.ppm" "$B/ort256.ppm" \
+        "$B/in1024.ppm" "$B/ort1024.ppm" >"$B/torch.$lv" 2>&1 ||
+        { echo "PyTorch at $lv: failed: $(tail -n 1 "$B/torch.$lv")"; continue; }
+    for sz in 256 1024; do
+        eval "pt_${lv}_$sz=$(sed -n "s/^torch cpu ${sz}x$sz median_ms=\([0-9.]*\).*/\1/p" "$B/torch.$lv")"
+    done
+    echo "PyTorch $(sed -n 's/^torch cpu: //p' "$B/torch.$lv")${cap:+ ($cap)}, network alone: 256x256" \
+         "$(eval "echo \$pt_${lv}_256" | awk '{ printf "%.3f", $1 / 1000 }') s, 1 MP" \
+         "$(eval "echo \$pt_${lv}_1024" | awk '{ printf "%.3f", $1 / 1000 }') s; PSNR against ONNX Runtime:" \
+         "$(sed -n 's/^torch cpu \([0-9x]*\) .*psnr=\([0-9.inf]*\)/\1 \2 dB/p' "$B/torch.$lv" | paste -sd, - | sed 's/,/, /g')"
+done
+[ -n "$TORCH_PY" ] || echo "PyTorch: not installed (python3-torch and python3-numpy, make deps): its columns are left empty"
+
 # whole "ENV=..." IN OUT: 5 runs of the whole process; sets w_best, w_med
 # (seconds) and w_rss (kB, the largest)
 whole() {
@@ -67,10 +103,11 @@ whole() {
     w_best=$(echo $ts | tr ' ' '\n' | sort -n | awk 'NR == 1 { print $1 / 1e6 }')
     w_med=$(echo $ts | tr ' ' '\n' | sort -n | awk 'NR == 3 { print $1 / 1e6 }')
 }
-row() {     # row LABEL NET_MS ORT_MS [NOTE]
-    awk -v s="$1" -v n="$2" -v b="$w_best" -v d="$w_med" -v m="$w_rss" -v o="$3" -v note="${4:-}" \
-        'BEGIN { printf "%-10s %8s %8.3f %8.3f %8.0f %8.3f %7.2f %7.2f %s\n", s, n == "" ? "" : sprintf("%.3f", n / 1000),
-                 b, d, m / 1024, o / 1000, o / 1000 / b, o / 1000 / d, note }'
+row() {     # row LABEL NET_MS ORT_MS PT_MS [NOTE]
+    awk -v s="$1" -v n="$2" -v b="$w_best" -v d="$w_med" -v m="$w_rss" -v o="$3" -v p="$4" -v note="${5:-}" \
+        'BEGIN { printf "%-10s %8s %8.3f %8.3f %8.0f %8.3f %7.2f %7.2f %8s %7s %s\n", s, n == "" ? "" : sprintf("%.3f", n / 1000),
+                 b, d, m / 1024, o / 1000, o / 1000 / b, o / 1000 / d,
+                 p == "" ? "-" : sprintf("%.3f", p / 1000), p == "" ? "-" : sprintf("%.2f", p / 1000 / b), note }'
 }
 netms() { env "$@" | sed 's/.*median_ms=\([0-9.]*\).*/\1/'; }
 
@@ -79,23 +116,24 @@ for lv in $LEVELS; do
     export STYLEFS_CPU_ISA=$lv
     echo
     echo "== level $lv$([ "$lv" = "$BEST" ] || echo " (STYLEFS_CPU_ISA=$lv, oneDNN capped likewise)") =="
-    printf '%-10s %8s %8s %8s %8s %8s %7s %7s\n' size net_s best_s med_s rss_MB ort_s ratio r_med
+    printf '%-10s %8s %8s %8s %8s %8s %7s %7s %8s %7s\n' size net_s best_s med_s rss_MB ort_s ratio r_med pt_s pt_rat
     for sz in 256 1024 2048; do
         net=$(netms build/tests/netbench "$SHARED/models" udnie ${sz}x$sz --runs 3)
         whole "" "$B/in$sz.ppm" "$B/out$sz.png"
-        eval "ort=\$ort_$sz"
-        row "${sz}x$sz" "$net" "$ort"
+        eval "ort=\$ort_$sz pt=\${pt_${lv}_$sz:-}"
+        row "${sz}x$sz" "$net" "$ort" "$pt"
     done
     if [ "$lv" = "$BEST" ]; then
         # a 1 MP JPEG in and out (the format a photo usually has)
         build/tests/mkimg 1024 1024 "$B/in1024.jpg"
         whole "" "$B/in1024.jpg" "$B/out1024.jpg"
-        row 1024x1024 "" "$ort_1024" "(JPEG in and out)"
+        row 1024x1024 "" "$ort_1024" "" "(JPEG in and out)"
         net=$(netms STYLEFS_CPU_BF16=0 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3)
         whole STYLEFS_CPU_BF16=0 "$B/in1024.ppm" "$B/out1024.png"
-        row 1024x1024 "$net" "$ort_1024" "(STYLEFS_CPU_BF16=0: all float32)"
+        row 1024x1024 "$net" "$ort_1024" "" "(STYLEFS_CPU_BF16=0: all float32)"
     fi
-    echo "(ratio = ONNX Runtime network time / stylefs whole-process time, best and median; higher is better)"
+    echo "(ratio = ONNX Runtime network time / stylefs whole-process time, best and median; pt_rat = PyTorch network"
+    echo " time at this level / stylefs best; higher is better)"
     # the peak again, right before the layers it is compared with: these
     # VMs' throughput changes from one minute to the next
     pk=$(build/tests/peak $lv 2 | sed 's/.*gflops=//')

@@ -1,8 +1,11 @@
-"""torch_bench.py: the same network and weights in PyTorch, for tests/gpu.sh.
+"""torch_bench.py: the same network and weights in PyTorch, the peer of
+tests/gpu.sh (CUDA) and of make bench (CPU).
 
 usage: python3 tests/bench/torch_bench.py STYLE_DIR [--no-compile | --compile-only] [SIZE ...]
        python3 tests/bench/torch_bench.py STYLE_DIR --run IN.ppm OUT.ppm
          (one fp32 pass on a binary PPM, to check this model against stylefs)
+       python3 tests/bench/torch_bench.py STYLE_DIR --cpu [--threads N] [--runs N] IN.ppm REF.ppm ...
+         (make bench: the CPU peer)
 
 Builds network.md's network from an ml5 checkpoint (TF SAME padding,
 transposed convolutions cropped to 2n, instance norm eps 1e-3) and prints
@@ -14,10 +17,24 @@ CUDA events), for three configurations:
 One line per configuration and size: "torch CONFIG WxH median_ms=..".
 --no-compile leaves out torch.compile, --compile-only runs only it (gpu.sh
 runs it last: it is the slowest and the likeliest to fail).
+
+--cpu times the float32 network on the CPU for each pair IN.ppm REF.ppm
+(binary PPMs; REF is the ONNX Runtime oracle's output for IN): N threads
+(torch.set_num_threads, default 2), one warm-up pass, then the median of
+--runs (default 5) passes, under torch.inference_mode.  The instruction
+set is the process's: make bench caps it with ATEN_CPU_CAPABILITY=avx2
+ONEDNN_MAX_CPU_ISA=AVX2.  Layers 13-14 run rewritten (Net(rewrite=True)):
+PyTorch's CPU conv_transpose2d with stride 2 takes a slow reference path
+(8.6 s at 1 MP, issue 29), so each is one 2x2 convolution with 4 x C_out
+outputs, one per output pixel phase, and a pixel_shuffle; the same sums, in
+another order.  One line per pair: "torch cpu WxH median_ms=.. psnr=.."
+(PSNR of the 8-bit output against REF, in dB), and first "torch cpu:
+VERSION, CAPABILITY, N threads".
 """
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -45,10 +62,29 @@ def load(d):
     return layers
 
 
+def phases(w):
+    """A stride-2 3x3 transposed convolution's weight [cin][cout][3][3] as
+    one 2x2 convolution's [cout*4][cin][2][2], output channel o*4 + 2a + b
+    for output pixel (2m + a, 2n + b), over the input padded by one row
+    above and one column to the left (tap 0 reads m - 1, tap 1 reads m):
+    phase 0 takes kernel taps 2 (at m - 1) and 0 (at m), phase 1 takes tap 1
+    (at m) only."""
+    cin, cout = w.shape[:2]
+    k = torch.zeros(cout, 2, 2, cin, 2, 2)
+    tap = {(0, 0): 2, (0, 1): 0, (1, 1): 1}     # (phase, tap) -> kernel index
+    for (a, dy), ky in tap.items():
+        for (b, dx), kx in tap.items():
+            k[:, a, b, :, dy, dx] = w[:, :, ky, kx].t()
+    return k.reshape(cout * 4, cin, 2, 2).contiguous()
+
+
 class Net(torch.nn.Module):
-    def __init__(self, layers):
+    def __init__(self, layers, rewrite=False):
         super().__init__()
         self.spec = [(k, s, kind, relu, res) for k, s, kind, relu, res, *_ in layers]
+        self.rewrite = rewrite
+        if rewrite:
+            layers = [l[:5] + ((phases(l[5]),) if l[2] == "d" else (l[5],)) + l[6:] for l in layers]
         self.w = torch.nn.ParameterList([torch.nn.Parameter(l[5], requires_grad=False) for l in layers])
         self.g = torch.nn.ParameterList([torch.nn.Parameter(l[6], requires_grad=False) for l in layers])
         self.b = torch.nn.ParameterList([torch.nn.Parameter(l[7], requires_grad=False) for l in layers])
@@ -61,6 +97,8 @@ class Net(torch.nn.Module):
             elif kind == "c":
                 h, w = x.shape[-2:]
                 y = F.conv2d(F.pad(x, (w & 1, 1, h & 1, 1)), self.w[i], stride=2)
+            elif self.rewrite:
+                y = F.pixel_shuffle(F.conv2d(F.pad(x, (1, 0, 1, 0)), self.w[i]), 2)
             else:
                 h, w = x.shape[-2:]
                 y = F.conv_transpose2d(x, self.w[i], stride=2)[..., : 2 * h, : 2 * w]
@@ -104,15 +142,56 @@ def run_one(style, src, dst):
     with torch.inference_mode():
         torch.backends.cudnn.allow_tf32 = False
         y = Net(load(style)).cuda().eval()(x)[0, :, :h, :w]
-    out = (y.clamp(0, 255) + 0.5).floor().byte().permute(1, 2, 0).cpu().numpy()
+    out = to8(y.cpu())
     with open(dst, "wb") as f:
         f.write(b"P6\n%d %d\n255\n" % (w, h) + out.tobytes())
+
+
+def to8(y):
+    return (y.clamp(0, 255) + 0.5).floor().byte().permute(1, 2, 0).numpy()
+
+
+def cpu_peer(style, args):
+    """--cpu: the CPU peer of make bench (see the module's comment)."""
+    threads, runs, files = 2, 5, []
+    it = iter(args)
+    for a in it:
+        if a == "--threads":
+            threads = int(next(it))
+        elif a == "--runs":
+            runs = int(next(it))
+        else:
+            files.append(a)
+    if not files or len(files) % 2:
+        sys.exit("--cpu: give pairs IN.ppm REF.ppm")
+    torch.set_num_threads(threads)
+    cap = [l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability" in l]
+    print(f"torch cpu: {torch.__version__}, {cap[0] if cap else 'capability not reported'}, "
+          f"{torch.get_num_threads()} threads", flush=True)
+    net = Net(load(style), rewrite=True).eval()
+    with torch.inference_mode():
+        for src, ref in zip(files[::2], files[1::2]):
+            img = read_ppm(src)
+            h, w = img.shape[:2]
+            x = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1)[None].contiguous()
+            y = net(x)                                  # the warm-up, kept for the PSNR
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                net(x)
+                times.append((time.perf_counter() - t0) * 1000)
+            d = to8(y[0, :, :h, :w]).astype(np.float64) - read_ppm(ref).astype(np.float64)
+            mse = (d * d).mean()
+            psnr = 10 * np.log10(255 * 255 / mse) if mse else float("inf")
+            print(f"torch cpu {w}x{h} median_ms={sorted(times)[runs // 2]:.1f} psnr={psnr:.1f}", flush=True)
 
 
 def main():
     style = sys.argv[1]
     if len(sys.argv) == 5 and sys.argv[2] == "--run":
         return run_one(style, sys.argv[3], sys.argv[4])
+    if len(sys.argv) > 2 and sys.argv[2] == "--cpu":
+        return cpu_peer(style, sys.argv[3:])
     args = sys.argv[2:]
     no_compile = "--no-compile" in args
     only_compile = "--compile-only" in args
