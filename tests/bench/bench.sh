@@ -22,7 +22,9 @@
 # the per-layer table at 1 MP (ms, GFLOP/s, share of that level's 2-thread
 # peak, implementation), and 1 against 2 threads.  At the best level also
 # the 1 MP row with a JPEG in and out, in float32 (STYLEFS_CPU_BF16=0),
-# and full size (--max-side 0) at 12, 24 and 48 MP: time, peak RSS, MB/MP.
+# the cost per pixel from 1 to 24 MP, the contention row (256x256 beside a
+# busy core), and full size (--max-side 0) at 12, 24 and 48 MP: time, peak
+# RSS, MB/MP.
 set -eu
 B=build/bench
 mkdir -p "$B"
@@ -153,6 +155,57 @@ for lv in $LEVELS; do
     awk -v a="$th_1" -v b="$th_2" 'BEGIN { printf "threads, 1 MP network: 1 thread %.3f s, 2 threads %.3f s (%.2fx)\n", a / 1000, b / 1000, a / b }'
     unset STYLEFS_CPU_ISA
 done
+
+echo
+# The cost per pixel from 1 to 24 MP (issue 29: flat within 10%), the
+# network alone at the best level (netbench): the first pass at a size,
+# which plans it and touches its memory for the first time, and a later
+# one (median of 3 at 1 and 4 MP, one at 12 and 24 MP), as the engine runs
+# it (in bands from 6 MP up: their memory is freed after every pass, so
+# every pass is a first) and as the whole image at once
+# (STYLEFS_CPU_BANDS=0).  Then the machine's rate of first touch (peak
+# touch): on these VMs memory new to a process cost 0.5-0.6 GB/s in some
+# periods (about 2 s a GB: 2.3 s of a 12 MP whole image's first pass) and
+# 6 GB/s in others (AMD EPYC Zen 5), so a first pass's cost per pixel
+# rises with the memory it takes when the machine is slow to give it.
+for sz in 1024x1024 2048x2048 4000x3000 5656x4242; do
+    runs=3
+    [ "$sz" = 4000x3000 ] || [ "$sz" = 5656x4242 ] && runs=1
+    for mode in auto whole; do
+        [ $mode = whole ] && [ $runs = 3 ] && continue
+        env $([ $mode = whole ] && echo STYLEFS_CPU_BANDS=0) build/tests/netbench "$SHARED/models" udnie $sz --runs $runs
+    done
+done | awk '{ split($2, d, "x"); mp = d[1] * d[2] / 1e6
+              for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+              warm = v["ms_per_mp"]; first = v["first_ms"] / mp
+              if (NR == 1) { bw = warm; bf = first }
+              printf "cost per pixel, network alone, %s (%.0f MP)%s: %.0f ms/MP (%+.0f%% against 1 MP), first pass %.0f ms/MP (%+.0f%%)\n",
+                     $2, mp, (mp >= 6 ? (seen[$2]++ ? " whole image" : " in bands") : ""), warm, (warm / bw - 1) * 100,
+                     first, (first / bf - 1) * 100 }'
+build/tests/peak touch 1024 | awk '{ sub(/.*first_gbs=/, ""); split($0, r, " again_gbs=")
+    printf "first touch of memory: %.2f GB/s the first time, %.1f GB/s again (1 GB, one thread)\n", r[1], r[2] }'
+
+# Contention (issue 29: a 256x256 read with one core busy elsewhere costs
+# at most 2.5x the idle figure): the whole `stylefs stylize` process at
+# 256x256, median of 11, idle and beside a busy loop on the other core;
+# also with OpenMP's threads sleeping at once when they wait
+# (OMP_WAIT_POLICY=passive) instead of spinning first.
+med11() {
+    for r in 1 2 3 4 5 6 7 8 9 10 11; do
+        s=$(date +%s%N)
+        env "$@" ./stylefs stylize $ST --no-cache udnie "$B/in256.ppm" "$B/cont.png" 2>/dev/null
+        echo $((($(date +%s%N) - s) / 1000))
+    done | sort -n | sed -n 6p
+}
+ci=$(med11) cpi=$(med11 OMP_WAIT_POLICY=passive)
+sh -c 'while :; do :; done' &
+busy=$!
+sleep 0.2
+cb=$(med11) cpb=$(med11 OMP_WAIT_POLICY=passive)
+kill $busy
+awk -v a=$ci -v b=$cb -v c=$cpi -v d=$cpb 'BEGIN {
+    printf "contention, 256x256 whole process, median of 11: idle %.3f s, one core busy %.3f s (%.2fx; aim 2.5x at most)\n", a / 1e6, b / 1e6, b / a
+    printf "contention, the same with OMP_WAIT_POLICY=passive: idle %.3f s, one core busy %.3f s (%.2fx)\n", c / 1e6, d / 1e6, d / c }'
 
 echo
 # full size (--max-side 0, JPEG out) at a phone's 12, 24 and 48 MP: the

@@ -11,7 +11,13 @@
  * (aarch64).
  *
  * usage: peak LEVEL [THREADS]     LEVEL: avx512, avx2, neon, generic
- * prints: peak LEVEL THREADS gflops=N */
+ * prints: peak LEVEL THREADS gflops=N
+ *
+ * peak touch MB: the machine's rate of first touch, one thread writing MB
+ * of fresh memory (sf_big_alloc: huge pages where the kernel gives them),
+ * then the same memory again: a large image's first pass pays the first
+ * figure for every byte it allocates, a later pass the second.
+ * prints: touch MB first_gbs=N again_gbs=N */
 #include "cpu.h"
 
 #include <omp.h>
@@ -62,14 +68,36 @@ __attribute__((target("avx512f,fma"))) static float run_avx512(long iters)
 static float run_neon(long iters) { PEAK_BODY(float32x4_t, 4, NEON_FMA) }
 #endif
 
+static int touch(size_t mb)
+{
+    size_t n = mb << 20;
+    char *p = sf_big_alloc(n);
+    double t0, t1, t2;
+
+    if (!p) {
+        fprintf(stderr, "peak: touch: out of memory\n");
+        return 1;
+    }
+    t0 = omp_get_wtime();
+    memset(p, 1, n);
+    t1 = omp_get_wtime();
+    memset(p, 2, n);
+    t2 = omp_get_wtime();
+    printf("touch %zu first_gbs=%.2f again_gbs=%.2f\n", mb, n / (t1 - t0) / 1e9, n / (t2 - t1) / 1e9);
+    free(p);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     enum sf_cpu_level lv;
     int threads = argc > 2 ? atoi(argv[2]) : omp_get_max_threads(), lanes = 0;
     float (*fn)(long) = NULL;
 
+    if (argc == 3 && !strcmp(argv[1], "touch") && atoi(argv[2]) > 0)
+        return touch((size_t)atoi(argv[2]));
     if (argc < 2 || sf_cpu_level_parse(argv[1], &lv) || !sf_cpu_level_supported(lv)) {
-        fprintf(stderr, "usage: peak avx512|avx2|neon|generic [THREADS] (a level this CPU runs)\n");
+        fprintf(stderr, "usage: peak avx512|avx2|neon|generic [THREADS] (a level this CPU runs), or peak touch MB\n");
         return 2;
     }
     if (lv == SF_CPU_GENERIC) { fn = run_generic; lanes = 4; }
