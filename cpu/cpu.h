@@ -192,6 +192,10 @@ typedef void (*sf_conv3_rows_fn)(const float *in, const float *wt, float *out, c
  * and x^2 are added into sum[128] and sq[128] (the caller's, per thread). */
 #define SF_WINO_TB 24
 #define SF_WINO_P 64    /* points per tile: (6 + 2) x (6 + 2) */
+/* A tile's floats in V and M: its 64 points of 128 channels, and 16 more
+ * (64 bytes), so that the rows a matrix product walks together (one per
+ * tile) do not all fall in the same L1 cache set, as 32 KB apart they would */
+#define SF_WINO_TS ((size_t)SF_WINO_P * 128 + 16)
 typedef void (*sf_wino_fn)(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
                            int t0, int t1, const float *pre_a, const float *pre_b, double *sum, double *sq);
 
@@ -289,7 +293,7 @@ void sf_kern_set_conv0_int16(struct sf_cpu_kernels *k, const char *name, sf_conv
 void sf_kern_set_oc_f32(struct sf_cpu_kernels *k, const char *name, sf_oc_band_fn band, sf_oc_rows_fn rows);
 /* Winograd: the scratch a call needs, and the weights U [64][128][128]
  * from the stored [ky][kx][ci][co] (kern_ref.c). */
-static inline size_t sf_wino_scratch_floats(void) { return (size_t)2 * SF_WINO_P * SF_WINO_TB * 128; }
+static inline size_t sf_wino_scratch_floats(void) { return 2 * SF_WINO_TB * SF_WINO_TS; }
 /* The tiles of an h x w layer, and the calls (blocks of SF_WINO_TB) they make */
 static inline int sf_wino_ntiles(int h, int w) { return ((h + 5) / 6) * ((w + 5) / 6); }
 static inline int sf_wino_nblocks(int h, int w) { return (sf_wino_ntiles(h, w) + SF_WINO_TB - 1) / SF_WINO_TB; }

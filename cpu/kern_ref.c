@@ -291,12 +291,13 @@ void sf_wino_weights(const float *w, float *U)
 /* Per tile, per channel: the 8x8 window (zero outside; in bounds, the
  * pre-op applied), V; the 64 products; per tile, per output channel: M
  * back to the 6x6 outputs, each added to the sums in double.  V and M
- * are [SF_WINO_TB][64][128], as the vector kernels' are. */
+ * are [SF_WINO_TB][64][128], tiles SF_WINO_TS floats apart, as the
+ * vector kernels' are. */
 static void ref_wino_tiles(const float *in, int h, int w, int cb, const float *U, float *out, float *scratch,
                            int t0, int t1, const float *pre_a, const float *pre_b, double *sum, double *sq)
 {
     int ntx = (w + 5) / 6;
-    size_t hw = (size_t)h * w, TS = (size_t)SF_WINO_P * 128;
+    size_t hw = (size_t)h * w, TS = SF_WINO_TS;
     float *V = scratch, *M = scratch + SF_WINO_TB * TS;
 
     for (int t = t0; t < t1; t++) {

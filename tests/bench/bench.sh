@@ -140,13 +140,18 @@ for lv in $LEVELS; do
     # VMs' throughput changes from one minute to the next
     pk=$(build/tests/peak $lv 2 | sed 's/.*gflops=//')
     echo "per layer, 1024x1024, 2 threads, last of 2 passes (peak measured just before: $pk GFLOP/s at $lv;"
-    echo "  Winograd layers count the direct convolution's operations, so they can pass 100%):"
+    echo "  Winograd layers count the direct convolution's operations, so they can pass 100%; in brackets"
+    echo "  their share counting the multiply-adds they do, transforms' time included):"
     STYLEFS_PROFILE=1 build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 1 2>&1 |
         grep 'profile:' | tail -n 17 |
         awk -v pk="$pk" '/layer/ { sub(/^stylefs: profile: /, "");
                  # layer N conv X ms Y GFLOP/s  norm Z ms  impl...
                  impl = ""; for (i = 11; i <= NF; i++) impl = impl " " $i
-                 printf "  layer %2d %7.1f ms %6.1f GFLOP/s %4.0f%% of peak  norm %5.1f ms %s\n", $2, $4, $6, 100 * $6 / pk, $9, impl; next }
+                 # Winograd F(m x m, 3x3) does 9 m^2 / (m + 2)^2 fewer multiply-adds
+                 done = ""
+                 if (match(impl, /F\([0-9]+x/)) { m = substr(impl, RSTART + 2, RLENGTH - 3)
+                     done = sprintf(" [%.0f%% counting the multiplies done]", 100 * $6 * (m + 2) ^ 2 / (9 * m * m) / pk) }
+                 printf "  layer %2d %7.1f ms %6.1f GFLOP/s %4.0f%% of peak  norm %5.1f ms %s%s\n", $2, $4, $6, 100 * $6 / pk, $9, impl, done; next }
                { sub(/^stylefs: profile: /, "  "); print }'
     for t in 1 2; do
         ms=$(netms OMP_NUM_THREADS=$t build/tests/netbench "$SHARED/models" udnie 1024x1024 --runs 3)
