@@ -82,10 +82,11 @@ for lv in $LEVELS; do
     for sz in 256 1024; do
         eval "pt_${lv}_$sz=$(sed -n "s/^torch cpu ${sz}x$sz median_ms=\([0-9.]*\).*/\1/p" "$B/torch.$lv")"
     done
-    echo "PyTorch $(sed -n 's/^torch cpu: //p' "$B/torch.$lv")${cap:+ ($cap)}, network alone: 256x256" \
-         "$(eval "echo \$pt_${lv}_256" | awk '{ printf "%.3f", $1 / 1000 }') s, 1 MP" \
-         "$(eval "echo \$pt_${lv}_1024" | awk '{ printf "%.3f", $1 / 1000 }') s; PSNR against ONNX Runtime:" \
-         "$(sed -n 's/^torch cpu \([0-9x]*\) .*psnr=\([0-9.inf]*\)/\1 \2 dB/p' "$B/torch.$lv" | paste -sd, - | sed 's/,/, /g')"
+    awk -v cap="${cap:+ ($cap)}" '/^torch cpu: / { sub(/^torch cpu: /, ""); head = $0; next }
+        /^torch cpu / { split($4, t, "="); split($5, q, "=")
+                        ts = ts sprintf("%s%s %.3f s", ts == "" ? "" : ", ", $3, t[2] / 1000)
+                        ps = ps sprintf("%s%s %s dB", ps == "" ? "" : ", ", $3, q[2]) }
+        END { printf "PyTorch %s%s, network alone: %s; PSNR against ONNX Runtime: %s\n", head, cap, ts, ps }' "$B/torch.$lv"
 done
 [ -n "$TORCH_PY" ] || echo "PyTorch: not installed (python3-torch and python3-numpy, make deps): its columns are left empty"
 
